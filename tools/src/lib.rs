@@ -1,0 +1,17 @@
+//! `ops-tools`: what `ops` can do to the world.
+//!
+//! * [`model`] — the vocabulary: Host, Cluster, Task, Pipeline, TaskRun,
+//!   PipelineRun and EventHooks as typed Rust values. Pure: no I/O, no async.
+//! * [`manifest`] — reading those objects from YAML files and directories,
+//!   with file/line/column errors.
+//! * [`template`] — `${var}` rendering and the `when` / `allowfailure`
+//!   expression language.
+//! * [`store`] — the `Store` trait and its embedded SQLite implementation.
+//!
+//! Executors, the run engine, events and the model-facing tools arrive with
+//! their own issues and build on these modules; see `ARCHITECTURE.md`.
+
+pub mod manifest;
+pub mod model;
+pub mod store;
+pub mod template;
