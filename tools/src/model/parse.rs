@@ -72,7 +72,10 @@ fn split_documents(text: &str) -> Vec<RawDocument> {
             current.clear();
         }
     };
-    for (n, line) in text.lines().enumerate() {
+    for (n, raw) in text.split_inclusive('\n').enumerate() {
+        // `raw` keeps its line ending, so block scalars keep (or lack) their
+        // final newline exactly as in the file.
+        let line = raw.trim_end_matches(['\n', '\r']);
         let trimmed = line.trim_end();
         let is_start =
             trimmed == "---" || trimmed.starts_with("--- ") || trimmed.starts_with("---\t");
@@ -84,16 +87,14 @@ fn split_documents(text: &str) -> Vec<RawDocument> {
                 // `--- key: value`: keep the content, columns unchanged.
                 first_line = n;
                 current.push_str("   ");
-                current.push_str(&line[3..]);
-                current.push('\n');
+                current.push_str(&raw[3..]);
             }
             continue;
         }
         if current.is_empty() {
             first_line = n;
         }
-        current.push_str(line);
-        current.push('\n');
+        current.push_str(raw);
     }
     flush(&mut current, first_line, &mut index);
     docs

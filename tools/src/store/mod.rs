@@ -1,1 +1,132 @@
-//! Placeholder replaced below.
+//! Persistence: inventory objects, run records, and room for approvals,
+//! audit records and copilot sessions.
+//!
+//! [`Store`] is the one interface; [`SqliteStore`] is the embedded default
+//! (one file under `$OPS_HOME`, safe for several `opscli` processes at
+//! once). A PostgreSQL implementation for multi-replica servers implements
+//! the same trait. This module owns persistence only: it never runs
+//! anything, and it stores secrets as given (callers redact for display).
+
+mod migrations;
+mod records;
+mod sqlite;
+
+use async_trait::async_trait;
+
+use crate::model::{Kind, LabelSelector, Object, ObjectKey, RunPhase};
+
+pub use records::{ApplyOutcome, RunFilter, RunRecord, StepRecord, StoredObject};
+pub use sqlite::SqliteStore;
+
+/// A store failure. All variants are fatal to the operation that hit them;
+/// none is partially applied.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database reported an error.
+    #[error("store {path}: {source}")]
+    Database {
+        /// The store's location.
+        path: String,
+        /// The database error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A file-system error around the store file.
+    #[error("store {path}: {source}")]
+    Io {
+        /// The path involved.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A stored record could not be read back.
+    #[error("store {path}: corrupt record {what}: {detail}")]
+    Corrupt {
+        /// The store's location.
+        path: String,
+        /// Which record.
+        what: String,
+        /// Why.
+        detail: String,
+    },
+    /// The file was written by a newer `opscli`.
+    #[error(
+        "store {path}: schema version {found} is newer than this opscli supports ({supported}); upgrade opscli"
+    )]
+    NewerSchema {
+        /// The store's location.
+        path: String,
+        /// Version found in the file.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+    /// An object could not be serialised for storage.
+    #[error("cannot store {key}: {detail}")]
+    Encode {
+        /// The object.
+        key: String,
+        /// Why.
+        detail: String,
+    },
+    /// A run referred to does not exist.
+    #[error("run `{0}` not found")]
+    RunNotFound(String),
+    /// The blocking worker died.
+    #[error("store worker failed: {0}")]
+    Worker(String),
+}
+
+/// Everything `ops` persists.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Creates or replaces objects in one transaction: all or none.
+    /// Objects without a namespace go to `default_namespace`.
+    async fn apply(
+        &self,
+        objects: Vec<Object>,
+        default_namespace: &str,
+    ) -> Result<Vec<ApplyOutcome>, StoreError>;
+
+    /// One object.
+    async fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError>;
+
+    /// Objects of `kind`, in `namespace` (or all namespaces when `None`),
+    /// matching `selector`, ordered by namespace then name.
+    async fn list(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+    ) -> Result<Vec<StoredObject>, StoreError>;
+
+    /// Deletes objects in one transaction; `true` for each that existed.
+    async fn delete(&self, keys: &[ObjectKey]) -> Result<Vec<bool>, StoreError>;
+
+    /// Records a new run (before it starts).
+    async fn create_run(&self, run: &RunRecord) -> Result<(), StoreError>;
+
+    /// Moves a run to `phase`, with an optional message; sets `started_at`
+    /// on the first move to `Running` and `finished_at` on a terminal phase.
+    async fn set_run_phase(
+        &self,
+        id: &str,
+        phase: RunPhase,
+        message: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// Inserts or replaces one step's record.
+    async fn record_step(&self, step: &StepRecord) -> Result<(), StoreError>;
+
+    /// A run with its steps.
+    async fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError>;
+
+    /// Runs, newest first, without their steps.
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
+
+    /// Marks every run (and step) still `Running` or `Pending` as
+    /// `Interrupted`, keeping partial output; returns how many runs.
+    /// Called at start-up by the process that owns run execution.
+    async fn mark_interrupted(&self) -> Result<usize, StoreError>;
+}

@@ -1,0 +1,84 @@
+//! Schema migrations, applied in order and tracked in `PRAGMA user_version`.
+//! Append new entries; never edit a released one.
+
+/// Migration `i` brings the schema from version `i` to `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: objects, runs, steps; tables for approvals, audit and sessions.
+    r#"
+    CREATE TABLE objects (
+        kind        TEXT NOT NULL,
+        namespace   TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        api_version TEXT NOT NULL,
+        labels      TEXT NOT NULL DEFAULT '{}',
+        body        TEXT NOT NULL,
+        generation  INTEGER NOT NULL DEFAULT 1,
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        PRIMARY KEY (kind, namespace, name)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE runs (
+        id          TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        namespace   TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        ref_name    TEXT NOT NULL,
+        phase       TEXT NOT NULL,
+        message     TEXT,
+        spec        TEXT NOT NULL,
+        parent_id   TEXT,
+        created_at  TEXT NOT NULL,
+        started_at  TEXT,
+        finished_at TEXT
+    );
+    CREATE INDEX runs_by_created ON runs (created_at);
+    CREATE INDEX runs_by_phase ON runs (phase);
+
+    CREATE TABLE run_steps (
+        run_id      TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        task        TEXT NOT NULL DEFAULT '',
+        target      TEXT NOT NULL,
+        step_index  INTEGER NOT NULL,
+        name        TEXT NOT NULL,
+        phase       TEXT NOT NULL,
+        exit_code   INTEGER,
+        started_at  TEXT,
+        finished_at TEXT,
+        stdout      TEXT NOT NULL DEFAULT '',
+        stderr      TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (run_id, task, target, step_index)
+    );
+
+    CREATE TABLE approvals (
+        id          TEXT PRIMARY KEY,
+        session_id  TEXT,
+        call_hash   TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        request     TEXT NOT NULL,
+        decision    TEXT,
+        decided_by  TEXT,
+        created_at  TEXT NOT NULL,
+        expires_at  TEXT,
+        decided_at  TEXT
+    );
+
+    CREATE TABLE audit (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        session_id  TEXT,
+        at          TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        payload     TEXT NOT NULL,
+        prev_hash   TEXT NOT NULL,
+        hash        TEXT NOT NULL
+    );
+
+    CREATE TABLE sessions (
+        id          TEXT PRIMARY KEY,
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        title       TEXT,
+        state       TEXT NOT NULL DEFAULT '{}'
+    );
+    "#,
+];

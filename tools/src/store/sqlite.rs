@@ -1,0 +1,599 @@
+//! The embedded store: one SQLite file (WAL mode, mode 0600).
+//!
+//! Several `opscli` processes may use one file at once: every write runs in
+//! a `BEGIN IMMEDIATE` transaction (the write lock is taken up front, so
+//! two writers queue on `busy_timeout` instead of failing on a lock
+//! upgrade), and WAL lets readers proceed during a write.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{SecondsFormat, Utc};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::migrations::MIGRATIONS;
+use super::{ApplyOutcome, RunFilter, RunRecord, StepRecord, Store, StoreError, StoredObject};
+use crate::model::{Kind, LabelSelector, Object, ObjectKey, RunPhase};
+
+/// How long a writer waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The SQLite-backed [`Store`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    location: Arc<str>,
+}
+
+pub(crate) fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(unix)]
+fn restrict(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn restrict(_path: &Path, _mode: u32) -> std::io::Result<()> {
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store at `path`. The parent directory
+    /// is created with mode 0700 and the file with mode 0600.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let shown = path.display().to_string();
+        let io = |source| StoreError::Io {
+            path: shown.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                std::fs::create_dir_all(dir).map_err(io)?;
+                restrict(dir, 0o700).map_err(io)?;
+            }
+        }
+        {
+            let mut opts = std::fs::OpenOptions::new();
+            opts.create(true).append(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            opts.open(path).map_err(io)?;
+        }
+        restrict(path, 0o600).map_err(io)?;
+        let conn = Connection::open(path).map_err(|source| StoreError::Database {
+            path: shown.clone(),
+            source,
+        })?;
+        let store = Self::init(conn, shown.clone())?;
+        for suffix in ["-wal", "-shm"] {
+            let mut side = PathBuf::from(path).into_os_string();
+            side.push(suffix);
+            let side = PathBuf::from(side);
+            if side.exists() {
+                restrict(&side, 0o600).map_err(io)?;
+            }
+        }
+        Ok(store)
+    }
+
+    /// A private in-memory store (tests, dry runs).
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let conn = Connection::open_in_memory().map_err(|source| StoreError::Database {
+            path: ":memory:".into(),
+            source,
+        })?;
+        Self::init(conn, ":memory:".into())
+    }
+
+    fn init(mut conn: Connection, location: String) -> Result<Self, StoreError> {
+        let db = |source| StoreError::Database {
+            path: location.clone(),
+            source,
+        };
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
+        // WAL is refused for in-memory databases; that is fine.
+        let _mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(db)?;
+        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+            .map_err(db)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let version: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db)?;
+        let supported = MIGRATIONS.len() as i64;
+        if version > supported {
+            return Err(StoreError::NewerSchema {
+                path: location,
+                found: version,
+                supported,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            tx.execute_batch(sql).map_err(db)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)
+                .map_err(db)?;
+        }
+        tx.commit().map_err(db)?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            location: location.into(),
+        })
+    }
+
+    /// Where the store lives (a path, or `:memory:`).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Runs `f` with the connection on a blocking thread.
+    async fn with<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &str) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        let location = Arc::clone(&self.location);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| StoreError::Worker("store connection lock poisoned".into()))?;
+            f(&mut guard, &location)
+        })
+        .await
+        .map_err(|e| StoreError::Worker(e.to_string()))?
+    }
+
+    /// Runs `PRAGMA integrity_check`; `Ok(())` when the file is sound.
+    pub async fn integrity_check(&self) -> Result<(), StoreError> {
+        self.with(|conn, loc| {
+            let result: String = conn
+                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .map_err(|source| StoreError::Database {
+                    path: loc.into(),
+                    source,
+                })?;
+            if result == "ok" {
+                Ok(())
+            } else {
+                Err(StoreError::Corrupt {
+                    path: loc.into(),
+                    what: "database".into(),
+                    detail: result,
+                })
+            }
+        })
+        .await
+    }
+}
+
+fn db_err(loc: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |source| StoreError::Database {
+        path: loc.to_owned(),
+        source,
+    }
+}
+
+fn corrupt(loc: &str, what: impl Into<String>, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        path: loc.to_owned(),
+        what: what.into(),
+        detail: detail.to_string(),
+    }
+}
+
+fn phase(loc: &str, s: &str) -> Result<RunPhase, StoreError> {
+    s.parse::<RunPhase>()
+        .map_err(|e| corrupt(loc, "run phase", e))
+}
+
+type ObjectRow = (String, String, String, String, i64, String, String);
+
+fn stored_from_row(loc: &str, row: ObjectRow) -> Result<StoredObject, StoreError> {
+    let (kind, namespace, name, body, generation, created_at, updated_at) = row;
+    let what = || format!("{kind}/{namespace}/{name}");
+    let kind_v = Kind::from_yaml_kind(&kind).ok_or_else(|| corrupt(loc, what(), "unknown kind"))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&body).map_err(|e| corrupt(loc, what(), e))?;
+    let object = Object::from_json(kind_v, json).map_err(|e| corrupt(loc, what(), e))?;
+    Ok(StoredObject {
+        object,
+        key: ObjectKey {
+            kind: kind_v,
+            namespace,
+            name,
+        },
+        generation,
+        created_at,
+        updated_at,
+    })
+}
+
+const RUN_COLUMNS: &str = "id, kind, namespace, name, ref_name, phase, message, spec, parent_id, created_at, started_at, finished_at";
+
+fn run_from_row(loc: &str, r: &rusqlite::Row<'_>) -> Result<RunRecord, StoreError> {
+    let get = |e| db_err(loc)(e);
+    let id: String = r.get(0).map_err(get)?;
+    let phase_text: String = r.get(5).map_err(get)?;
+    let spec_text: String = r.get(7).map_err(get)?;
+    Ok(RunRecord {
+        kind: r.get(1).map_err(get)?,
+        namespace: r.get(2).map_err(get)?,
+        name: r.get(3).map_err(get)?,
+        ref_name: r.get(4).map_err(get)?,
+        phase: phase(loc, &phase_text)?,
+        message: r.get(6).map_err(get)?,
+        spec: serde_json::from_str(&spec_text).map_err(|e| corrupt(loc, format!("run {id}"), e))?,
+        parent_id: r.get(8).map_err(get)?,
+        created_at: r.get(9).map_err(get)?,
+        started_at: r.get(10).map_err(get)?,
+        finished_at: r.get(11).map_err(get)?,
+        steps: Vec::new(),
+        id,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn apply(
+        &self,
+        objects: Vec<Object>,
+        default_namespace: &str,
+    ) -> Result<Vec<ApplyOutcome>, StoreError> {
+        let default_namespace = default_namespace.to_owned();
+        self.with(move |conn, loc| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err(loc))?;
+            let mut outcomes = Vec::with_capacity(objects.len());
+            let at = now();
+            for mut object in objects {
+                if object.namespace().is_none() {
+                    object.metadata_mut().namespace = Some(default_namespace.clone());
+                }
+                let key = object.key(&default_namespace);
+                let encode = |e: serde_json::Error| StoreError::Encode {
+                    key: key.to_string(),
+                    detail: e.to_string(),
+                };
+                let body = serde_json::to_string(&object.to_json().map_err(encode)?).map_err(encode)?;
+                let labels = serde_json::to_string(&object.labels()).map_err(encode)?;
+                let existing: Option<String> = tx
+                    .query_row(
+                        "SELECT body FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
+                        params![key.kind.as_str(), key.namespace, key.name],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(db_err(loc))?;
+                let outcome = match existing {
+                    None => {
+                        tx.execute(
+                            "INSERT INTO objects (kind, namespace, name, api_version, labels, body, generation, created_at, updated_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7)",
+                            params![key.kind.as_str(), key.namespace, key.name, object.api_version(), labels, body, at],
+                        )
+                        .map_err(db_err(loc))?;
+                        ApplyOutcome::Created
+                    }
+                    Some(old) if old == body => ApplyOutcome::Unchanged,
+                    Some(_) => {
+                        tx.execute(
+                            "UPDATE objects SET api_version = ?4, labels = ?5, body = ?6, generation = generation + 1, updated_at = ?7
+                             WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
+                            params![key.kind.as_str(), key.namespace, key.name, object.api_version(), labels, body, at],
+                        )
+                        .map_err(db_err(loc))?;
+                        ApplyOutcome::Configured
+                    }
+                };
+                outcomes.push(outcome);
+            }
+            tx.commit().map_err(db_err(loc))?;
+            Ok(outcomes)
+        })
+        .await
+    }
+
+    async fn get(&self, key: &ObjectKey) -> Result<Option<StoredObject>, StoreError> {
+        let key = key.clone();
+        self.with(move |conn, loc| {
+            let row: Option<ObjectRow> = conn
+                .query_row(
+                    "SELECT kind, namespace, name, body, generation, created_at, updated_at
+                     FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
+                    params![key.kind.as_str(), key.namespace, key.name],
+                    |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(db_err(loc))?;
+            row.map(|r| stored_from_row(loc, r)).transpose()
+        })
+        .await
+    }
+
+    async fn list(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+    ) -> Result<Vec<StoredObject>, StoreError> {
+        let namespace = namespace.map(str::to_owned);
+        let selector = selector.clone();
+        self.with(move |conn, loc| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT kind, namespace, name, body, generation, created_at, updated_at, labels
+                     FROM objects WHERE kind = ?1 AND (?2 IS NULL OR namespace = ?2)
+                     ORDER BY namespace, name",
+                )
+                .map_err(db_err(loc))?;
+            let rows = stmt
+                .query_map(params![kind.as_str(), namespace], |r| {
+                    Ok((
+                        (
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                        ),
+                        r.get::<_, String>(7)?,
+                    ))
+                })
+                .map_err(db_err(loc))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (row, labels): (ObjectRow, String) = row.map_err(db_err(loc))?;
+                if !selector.is_empty() {
+                    let labels: BTreeMap<String, String> = serde_json::from_str(&labels)
+                        .map_err(|e| corrupt(loc, format!("labels of {}", row.2), e))?;
+                    if !selector.matches(&labels) {
+                        continue;
+                    }
+                }
+                out.push(stored_from_row(loc, row)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete(&self, keys: &[ObjectKey]) -> Result<Vec<bool>, StoreError> {
+        let keys = keys.to_vec();
+        self.with(move |conn, loc| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err(loc))?;
+            let mut out = Vec::with_capacity(keys.len());
+            for key in &keys {
+                let n = tx
+                    .execute(
+                        "DELETE FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
+                        params![key.kind.as_str(), key.namespace, key.name],
+                    )
+                    .map_err(db_err(loc))?;
+                out.push(n > 0);
+            }
+            tx.commit().map_err(db_err(loc))?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn create_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        let run = run.clone();
+        self.with(move |conn, loc| {
+            let spec = serde_json::to_string(&run.spec).map_err(|e| StoreError::Encode {
+                key: format!("run {}", run.id),
+                detail: e.to_string(),
+            })?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err(loc))?;
+            tx.execute(
+                &format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+                params![
+                    run.id,
+                    run.kind,
+                    run.namespace,
+                    run.name,
+                    run.ref_name,
+                    run.phase.as_str(),
+                    run.message,
+                    spec,
+                    run.parent_id,
+                    run.created_at,
+                    run.started_at,
+                    run.finished_at
+                ],
+            )
+            .map_err(db_err(loc))?;
+            tx.commit().map_err(db_err(loc))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_run_phase(
+        &self,
+        id: &str,
+        phase: RunPhase,
+        message: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        let message = message.map(str::to_owned);
+        self.with(move |conn, loc| {
+            let at = now();
+            let started = (phase == RunPhase::Running).then(|| at.clone());
+            let finished = phase.is_terminal().then(|| at.clone());
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err(loc))?;
+            let n = tx
+                .execute(
+                    "UPDATE runs SET phase = ?2,
+                        message = COALESCE(?3, message),
+                        started_at = COALESCE(started_at, ?4),
+                        finished_at = COALESCE(?5, finished_at)
+                     WHERE id = ?1",
+                    params![id, phase.as_str(), message, started, finished],
+                )
+                .map_err(db_err(loc))?;
+            if n == 0 {
+                return Err(StoreError::RunNotFound(id));
+            }
+            tx.commit().map_err(db_err(loc))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn record_step(&self, step: &StepRecord) -> Result<(), StoreError> {
+        let s = step.clone();
+        self.with(move |conn, loc| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err(loc))?;
+            let exists: bool = tx
+                .query_row("SELECT 1 FROM runs WHERE id = ?1", params![s.run_id], |_| Ok(true))
+                .optional()
+                .map_err(db_err(loc))?
+                .unwrap_or(false);
+            if !exists {
+                return Err(StoreError::RunNotFound(s.run_id));
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO run_steps
+                 (run_id, task, target, step_index, name, phase, exit_code, started_at, finished_at, stdout, stderr)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    s.run_id,
+                    s.task,
+                    s.target,
+                    s.index,
+                    s.name,
+                    s.phase.as_str(),
+                    s.exit_code,
+                    s.started_at,
+                    s.finished_at,
+                    s.stdout,
+                    s.stderr
+                ],
+            )
+            .map_err(db_err(loc))?;
+            tx.commit().map_err(db_err(loc))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_run(&self, id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let id = id.to_owned();
+        self.with(move |conn, loc| {
+            let mut stmt = conn
+                .prepare(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
+                .map_err(db_err(loc))?;
+            let mut rows = stmt.query(params![id]).map_err(db_err(loc))?;
+            let Some(row) = rows.next().map_err(db_err(loc))? else {
+                return Ok(None);
+            };
+            let mut run = run_from_row(loc, row)?;
+            let mut stmt = conn
+                .prepare(
+                    "SELECT run_id, task, target, step_index, name, phase, exit_code, started_at, finished_at, stdout, stderr
+                     FROM run_steps WHERE run_id = ?1 ORDER BY task, target, step_index",
+                )
+                .map_err(db_err(loc))?;
+            let mut rows = stmt.query(params![id]).map_err(db_err(loc))?;
+            while let Some(r) = rows.next().map_err(db_err(loc))? {
+                let get = |e| db_err(loc)(e);
+                let phase_text: String = r.get(5).map_err(get)?;
+                run.steps.push(StepRecord {
+                    run_id: r.get(0).map_err(get)?,
+                    task: r.get(1).map_err(get)?,
+                    target: r.get(2).map_err(get)?,
+                    index: r.get(3).map_err(get)?,
+                    name: r.get(4).map_err(get)?,
+                    phase: phase(loc, &phase_text)?,
+                    exit_code: r.get(6).map_err(get)?,
+                    started_at: r.get(7).map_err(get)?,
+                    finished_at: r.get(8).map_err(get)?,
+                    stdout: r.get(9).map_err(get)?,
+                    stderr: r.get(10).map_err(get)?,
+                });
+            }
+            Ok(Some(run))
+        })
+        .await
+    }
+
+    async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError> {
+        let f = filter.clone();
+        self.with(move |conn, loc| {
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT {RUN_COLUMNS} FROM runs
+                     WHERE (?1 IS NULL OR namespace = ?1) AND (?2 IS NULL OR ref_name = ?2) AND (?3 IS NULL OR phase = ?3)
+                     ORDER BY created_at DESC, id DESC LIMIT ?4"
+                ))
+                .map_err(db_err(loc))?;
+            let limit = f.limit.unwrap_or(100) as i64;
+            let mut rows = stmt
+                .query(params![f.namespace, f.ref_name, f.phase.map(RunPhase::as_str), limit])
+                .map_err(db_err(loc))?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next().map_err(db_err(loc))? {
+                out.push(run_from_row(loc, r)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn mark_interrupted(&self) -> Result<usize, StoreError> {
+        self.with(|conn, loc| {
+            let at = now();
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err(loc))?;
+            tx.execute(
+                "UPDATE run_steps SET phase = 'Interrupted', finished_at = COALESCE(finished_at, ?1)
+                 WHERE phase IN ('Running', 'Pending')",
+                params![at],
+            )
+            .map_err(db_err(loc))?;
+            let n = tx
+                .execute(
+                    "UPDATE runs SET phase = 'Interrupted', finished_at = COALESCE(finished_at, ?1),
+                        message = COALESCE(message, 'interrupted: the process running it stopped')
+                     WHERE phase IN ('Running', 'Pending')",
+                    params![at],
+                )
+                .map_err(db_err(loc))?;
+            tx.commit().map_err(db_err(loc))?;
+            Ok(n)
+        })
+        .await
+    }
+}
