@@ -1,6 +1,8 @@
 //! The anchor's task library (`../shared/compat/ops-manifests`) parses and
 //! round-trips through the typed model without losing a field.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 use std::path::PathBuf;
 
 use ops_tools::manifest::load_path;

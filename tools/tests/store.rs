@@ -1,5 +1,7 @@
 //! The embedded SQLite store against a real file.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
 use ops_tools::model::{Kind, LabelSelector, Object, ObjectKey, RunPhase, parse_documents};
 use ops_tools::store::{ApplyOutcome, RunFilter, RunRecord, SqliteStore, StepRecord, Store};
 

@@ -43,6 +43,14 @@ pub struct ClusterSpec {
         deserialize_with = "opt_text"
     )]
     pub token: Option<String>,
+    /// Path of a kubeconfig file on the machine running `ops`: a reference,
+    /// preferred to an inline `config`. (Our addition; not in the anchor.)
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "opt_text"
+    )]
+    pub kubeconfig_path: Option<String>,
 }
 
 /// What the last cluster heartbeat saw. Field names are the anchor's,

@@ -40,7 +40,7 @@ pub use meta::{
     SUPPORTED_API_VERSIONS,
 };
 pub use object::{Object, ObjectKey};
-pub use parse::{DocumentError, ParsedDocument, parse_documents};
+pub use parse::{DocumentError, ParsedDocument, check_name, parse_documents};
 pub use pipeline::{Pipeline, PipelineSpec, TaskRef};
 pub use redact::{REDACTED, is_secret_name};
 pub use run::{

@@ -8,6 +8,9 @@ use serde::{Serialize, Serializer};
 use super::{Cluster, EventHooks, Host, Kind, ObjectMeta, Pipeline, PipelineRun, Task, TaskRun};
 
 /// Any object.
+// Host carries a large status; objects are handled one at a time or in
+// modest lists, so boxing every variant would cost more than it saves.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Object {
     /// A Host.

@@ -104,9 +104,12 @@ fn split_documents(text: &str) -> Vec<RawDocument> {
 /// 0-based line where the document starts in the file.
 fn located(index: usize, line_offset: usize, err: &serde_yaml::Error) -> DocumentError {
     let full = err.to_string();
-    let message = match full.rfind(" at line ") {
-        Some(at) if err.location().is_some() => full[..at].to_owned(),
-        _ => full,
+    // serde_yaml writes "at line N column M" (relative to the document)
+    // into its message, sometimes mid-sentence; the file-relative location
+    // is reported separately.
+    let message = match err.location() {
+        Some(_) => strip_location(&full),
+        None => full,
     };
     let (line, column) = match err.location() {
         Some(loc) => (Some(loc.line() + line_offset), Some(loc.column())),
@@ -118,6 +121,35 @@ fn located(index: usize, line_offset: usize, err: &serde_yaml::Error) -> Documen
         column,
         message,
     }
+}
+
+/// Removes every " at line N column M" from a message.
+fn strip_location(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(at) = rest.find(" at line ") {
+        let tail = &rest[at + " at line ".len()..];
+        let digits = tail.chars().take_while(char::is_ascii_digit).count();
+        let after_line = &tail[digits..];
+        match after_line.strip_prefix(" column ") {
+            Some(col) if digits > 0 => {
+                let col_digits = col.chars().take_while(char::is_ascii_digit).count();
+                if col_digits == 0 {
+                    out.push_str(&rest[..at + 1]);
+                    rest = &rest[at + 1..];
+                    continue;
+                }
+                out.push_str(&rest[..at]);
+                rest = &col[col_digits..];
+            }
+            _ => {
+                out.push_str(&rest[..at + 1]);
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The 1-based line of the first top-level `key:` in a document.
@@ -133,7 +165,7 @@ fn key_line(doc: &RawDocument, key: &str) -> usize {
 
 /// Checks an object name: lower-case letters, digits, `-`, `.`, `_`;
 /// starting and ending with a letter or digit; at most 253 characters.
-pub(crate) fn check_name(name: &str) -> Result<(), String> {
+pub fn check_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("metadata.name is missing or empty".into());
     }
@@ -274,6 +306,17 @@ mod tests {
         assert_eq!(e.column, Some(7), "{e}");
         assert!(e.message.contains("unknown field `whne`"), "{e}");
         assert!(e.message.contains("`when`"), "lists valid fields: {e}");
+    }
+
+    #[test]
+    fn locations_are_stripped_from_messages() {
+        assert_eq!(
+            strip_location("did not find ',' at line 7 column 1, while parsing"),
+            "did not find ',', while parsing"
+        );
+        assert_eq!(strip_location("bad at line 3 column 2"), "bad");
+        assert_eq!(strip_location("at line x"), "at line x");
+        assert_eq!(strip_location("a at line 5 b"), "a at line 5 b");
     }
 
     #[test]

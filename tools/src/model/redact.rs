@@ -1,6 +1,8 @@
 //! Keeping secrets out of what `ops` prints: Host passwords and private
 //! keys, Cluster kubeconfigs and tokens, and the values of variables whose
-//! names say they are secret (`*_password`, `*_token`, `sk`, ...).
+//! names say they are secret (`*_password`, `*_token`, `sk`, ...). A
+//! variable named `kubeconfig` holds a path in practice (the anchor's
+//! library uses it so) and is not redacted.
 
 use std::collections::BTreeMap;
 
@@ -28,7 +30,6 @@ pub fn is_secret_name(name: &str) -> bool {
             | "credential"
             | "credentials"
             | "privatekey"
-            | "kubeconfig"
     ) || lower.ends_with("password")
         || lower.ends_with("secretkey")
         || lower.ends_with("secret_key")
@@ -101,12 +102,12 @@ mod tests {
             "sk",
             "client_secret",
             "aws_secret_access_key",
-            "kubeconfig",
             "mysqlpassword",
         ] {
             assert!(is_secret_name(yes), "{yes}");
         }
         for no in [
+            "kubeconfig",
             "secret_name",
             "ak",
             "keyword",

@@ -1,0 +1,234 @@
+//! Command-line syntax (clap). Parsing only: no I/O, no defaults that
+//! depend on the environment (those are resolved in `config`).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// ops: an LLM-first operations copilot for hosts and clusters.
+#[derive(Debug, Parser)]
+#[command(name = "opscli", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags accepted by every command.
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// State and config directory [env: OPS_HOME] [default: ~/.ops]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Store file [env: OPS_STORE] [default: $OPS_HOME/ops.db]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub store: Option<PathBuf>,
+    /// Namespace [env: OPS_NAMESPACE] [default: ops-system]
+    #[arg(short = 'n', long, global = true)]
+    pub namespace: Option<String>,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// Wider table with more columns.
+    Wide,
+    /// YAML documents (secrets redacted).
+    Yaml,
+    /// JSON (secrets redacted).
+    Json,
+    /// `kind/name` per line.
+    Name,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or update objects from YAML files or directories.
+    Apply(ApplyArgs),
+    /// List objects or show some as table, YAML or JSON.
+    Get(GetArgs),
+    /// Show one object in detail.
+    Describe(DescribeArgs),
+    /// Delete objects by name or by the files that define them.
+    Delete(DeleteArgs),
+    /// Create a Host or Cluster from flags.
+    #[command(subcommand)]
+    Create(CreateCommand),
+    /// Read and change settings (flags > env > config file > default).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print a shell completion script.
+    Completion(CompletionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// File or directory (recursive) to apply; `-` reads standard input.
+    /// Repeatable.
+    #[arg(short = 'f', long = "filename", value_name = "PATH", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Parse and validate only; store nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format for the result lines.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Format>,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Kind: host(s)/ho, cluster(s)/cl, task(s)/tk, pipeline(s)/pl,
+    /// taskrun(s)/tr, pipelinerun(s)/pr, eventhooks/eh.
+    pub kind: String,
+    /// Names (all objects when omitted).
+    pub names: Vec<String>,
+    /// Label selector, e.g. `role=web,env!=dev`.
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// List across all namespaces.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Output format [env: OPS_OUTPUT] [default: table]
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Format>,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// Kind (as for `get`).
+    pub kind: String,
+    /// Name.
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Kind (as for `get`); omit with `-f`.
+    pub kind: Option<String>,
+    /// Names.
+    pub names: Vec<String>,
+    /// Delete the objects defined in these files or directories.
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+    /// Not finding an object is not an error.
+    #[arg(long)]
+    pub ignore_not_found: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CreateCommand {
+    /// Create Hosts from addresses: `-i IP`, `-i IP,IP`, or `-i FILE`
+    /// (one address per line).
+    Host(CreateHostArgs),
+    /// Create a Cluster from a kubeconfig file.
+    Cluster(CreateClusterArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateHostArgs {
+    /// Address, comma-separated addresses, or a file of addresses.
+    #[arg(short = 'i', long = "inventory", value_name = "IP|IP,IP|FILE")]
+    pub inventory: String,
+    /// Host name (with several addresses: NAME-1, NAME-2, ...). Default:
+    /// the address with `.` and `:` replaced by `-`.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// SSH user.
+    #[arg(long)]
+    pub username: Option<String>,
+    /// SSH port.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Private key file (stored as a path reference, not its content).
+    #[arg(
+        long = "key-file",
+        visible_alias = "privatekeypath",
+        value_name = "PATH"
+    )]
+    pub key_file: Option<PathBuf>,
+    /// Inline password (stored in the 0600 store, never printed). Prefer
+    /// --key-file; --password-stdin keeps it out of shell history.
+    #[arg(long, conflicts_with = "password_stdin")]
+    pub password: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Connection timeout in seconds.
+    #[arg(long)]
+    pub timeout: Option<i64>,
+    /// Label `k=v`; repeatable.
+    #[arg(short = 'l', long = "label", value_name = "K=V")]
+    pub labels: Vec<String>,
+    /// Description.
+    #[arg(long)]
+    pub desc: Option<String>,
+    /// Print the objects instead of storing them.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format (with --dry-run: yaml by default).
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Format>,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateClusterArgs {
+    /// Kubeconfig file.
+    #[arg(short = 'i', long = "inventory", value_name = "KUBECONFIG")]
+    pub kubeconfig: PathBuf,
+    /// Cluster name.
+    #[arg(long)]
+    pub name: String,
+    /// Embed the kubeconfig's content (as the anchor does) instead of
+    /// storing a reference to its path.
+    #[arg(long)]
+    pub embed: bool,
+    /// Label `k=v`; repeatable.
+    #[arg(short = 'l', long = "label", value_name = "K=V")]
+    pub labels: Vec<String>,
+    /// Description.
+    #[arg(long)]
+    pub desc: Option<String>,
+    /// Print the object instead of storing it.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format (with --dry-run: yaml by default).
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Format>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print one setting's resolved value.
+    Get {
+        /// Setting name (see `config list`).
+        key: String,
+    },
+    /// Write a setting to the config file.
+    Set {
+        /// Setting name.
+        key: String,
+        /// Value.
+        value: String,
+    },
+    /// Remove a setting from the config file.
+    Unset {
+        /// Setting name.
+        key: String,
+    },
+    /// Every setting with its value and where it came from.
+    List {
+        /// Output format (table, yaml or json).
+        #[arg(short = 'o', long, value_enum)]
+        output: Option<Format>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    /// Shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}

@@ -1,0 +1,302 @@
+//! Settings: one resolved struct from flags > environment > config file >
+//! default, with the source of every value kept for `config list`.
+//!
+//! The home directory is `--home`, else `$OPS_HOME`, else `~/.ops`; the
+//! config file is `$OPS_HOME/config.yaml`, a flat map of setting names to
+//! values. Environment variable names are the constants in [`env`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::ValueEnum;
+
+use crate::args::{Format, GlobalArgs};
+
+/// Environment variable names, in one place.
+pub mod env {
+    /// Home directory.
+    pub const HOME: &str = "OPS_HOME";
+    /// Store file.
+    pub const STORE: &str = "OPS_STORE";
+    /// Default namespace.
+    pub const NAMESPACE: &str = "OPS_NAMESPACE";
+    /// Default output format.
+    pub const OUTPUT: &str = "OPS_OUTPUT";
+}
+
+/// Where a value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// A command-line flag.
+    Flag,
+    /// An environment variable.
+    Env,
+    /// The config file.
+    File,
+    /// The built-in default.
+    Default,
+}
+
+/// A known setting.
+#[derive(Debug)]
+pub struct Setting {
+    /// Name in the config file and in `config get/set`.
+    pub key: &'static str,
+    /// Environment variable.
+    pub env: &'static str,
+    /// What it does.
+    pub doc: &'static str,
+}
+
+/// Every setting this build knows.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        key: "namespace",
+        env: env::NAMESPACE,
+        doc: "namespace used when a command or object names none",
+    },
+    Setting {
+        key: "store",
+        env: env::STORE,
+        doc: "SQLite store file (relative paths in the config file are relative to OPS_HOME)",
+    },
+    Setting {
+        key: "output",
+        env: env::OUTPUT,
+        doc: "default output format of get: table, wide, yaml, json or name",
+    },
+];
+
+const DEFAULT_NAMESPACE: &str = "ops-system";
+
+fn setting(key: &str) -> Result<&'static Setting> {
+    SETTINGS.iter().find(|s| s.key == key).ok_or_else(|| {
+        anyhow!(
+            "unknown setting `{key}`; known settings: {}",
+            SETTINGS
+                .iter()
+                .map(|s| s.key)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
+}
+
+/// Checks a value for a setting.
+fn validate(key: &str, value: &str) -> Result<()> {
+    match key {
+        "namespace" => {
+            let ok = !value.is_empty()
+                && value.len() <= 253
+                && value
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-._".contains(c));
+            if !ok {
+                bail!(
+                    "namespace `{value}` is not valid: use lower-case letters, digits, `-`, `.` or `_`"
+                );
+            }
+        }
+        "output" => {
+            Format::from_str(value, true).map_err(|_| {
+                anyhow!("output `{value}` is not one of table, wide, yaml, json, name")
+            })?;
+        }
+        "store" if value.trim().is_empty() => bail!("store path is empty"),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The settings in force for this invocation.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `$OPS_HOME`.
+    pub home: PathBuf,
+    /// `$OPS_HOME/config.yaml`.
+    pub file: PathBuf,
+    /// Default namespace.
+    pub namespace: String,
+    /// Store file.
+    pub store: PathBuf,
+    /// Default output format.
+    pub output: Format,
+    /// Every setting's value and source, for `config list`.
+    pub values: Vec<(&'static str, String, Source)>,
+}
+
+/// Reads the config file (absent is empty).
+pub fn read_file(path: &Path) -> Result<BTreeMap<String, String>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    if text.trim().is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let raw: BTreeMap<String, serde_yaml::Value> =
+        serde_yaml::from_str(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let mut out = BTreeMap::new();
+    for (k, v) in raw {
+        let v = match v {
+            serde_yaml::Value::String(s) => s,
+            serde_yaml::Value::Number(n) => n.to_string(),
+            serde_yaml::Value::Bool(b) => b.to_string(),
+            other => bail!(
+                "{}: setting `{k}` must be a plain value, got {other:?}",
+                path.display()
+            ),
+        };
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+fn write_file(path: &Path, values: &BTreeMap<String, String>) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let text = serde_yaml::to_string(values)?;
+    let tmp = path.with_extension("yaml.tmp");
+    {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.create(true).write(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts
+            .open(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::io::Write::write_all(&mut f, text.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(())
+}
+
+fn default_value(key: &str, home: &Path) -> String {
+    match key {
+        "namespace" => DEFAULT_NAMESPACE.to_owned(),
+        "store" => home.join("ops.db").display().to_string(),
+        _ => "table".to_owned(),
+    }
+}
+
+fn home_dir(global: &GlobalArgs) -> Result<PathBuf> {
+    if let Some(h) = &global.home {
+        return Ok(h.clone());
+    }
+    if let Some(h) = std::env::var_os(env::HOME).filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(h));
+    }
+    dirs::home_dir()
+        .map(|h| h.join(".ops"))
+        .ok_or_else(|| anyhow!("cannot find a home directory; set {}", env::HOME))
+}
+
+impl Config {
+    /// Resolves every setting. With `strict`, an invalid value is an error
+    /// naming where it came from; without, it is a warning and the default
+    /// is used, so that `config set`/`unset` can repair a broken file.
+    pub fn resolve(global: &GlobalArgs, strict: bool) -> Result<Config> {
+        let home = home_dir(global)?;
+        let file = home.join("config.yaml");
+        let from_file = read_file(&file)?;
+        for key in from_file.keys() {
+            if setting(key).is_err() {
+                eprintln!(
+                    "warning: {}: unknown setting `{key}` ignored",
+                    file.display()
+                );
+            }
+        }
+        let flag = |key: &str| -> Option<String> {
+            match key {
+                "namespace" => global.namespace.clone(),
+                "store" => global.store.as_ref().map(|p| p.display().to_string()),
+                _ => None,
+            }
+        };
+        let mut values = Vec::new();
+        for s in SETTINGS {
+            let (value, source) = if let Some(v) = flag(s.key) {
+                (v, Source::Flag)
+            } else if let Some(v) = std::env::var(s.env).ok().filter(|v| !v.is_empty()) {
+                (v, Source::Env)
+            } else if let Some(v) = from_file.get(s.key) {
+                let v = if s.key == "store" && Path::new(v).is_relative() {
+                    home.join(v).display().to_string()
+                } else {
+                    v.clone()
+                };
+                (v, Source::File)
+            } else {
+                (default_value(s.key, &home), Source::Default)
+            };
+            let checked = validate(s.key, &value).with_context(|| {
+                let origin = match source {
+                    Source::Flag => "command line".to_owned(),
+                    Source::Env => format!("${}", s.env),
+                    Source::File => file.display().to_string(),
+                    Source::Default => "default".to_owned(),
+                };
+                format!("setting `{}` from {origin}", s.key)
+            });
+            match checked {
+                Ok(()) => values.push((s.key, value, source)),
+                Err(e) if strict => return Err(e),
+                Err(e) => {
+                    eprintln!("warning: {e:#}; using the default");
+                    values.push((s.key, default_value(s.key, &home), Source::Default));
+                }
+            }
+        }
+        let get = |k: &str| {
+            values
+                .iter()
+                .find(|(key, _, _)| *key == k)
+                .map(|(_, v, _)| v.clone())
+                .unwrap_or_default()
+        };
+        Ok(Config {
+            namespace: get("namespace"),
+            store: PathBuf::from(get("store")),
+            output: Format::from_str(&get("output"), true).unwrap_or(Format::Table),
+            home,
+            file,
+            values,
+        })
+    }
+
+    /// A setting's resolved value and source.
+    pub fn get(&self, key: &str) -> Result<(String, Source)> {
+        setting(key)?;
+        self.values
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|(_, v, s)| (v.clone(), *s))
+            .ok_or_else(|| anyhow!("setting `{key}` has no value"))
+    }
+
+    /// Writes `key: value` to the config file.
+    pub fn set(&self, key: &str, value: &str) -> Result<()> {
+        setting(key)?;
+        validate(key, value)?;
+        let mut values = read_file(&self.file)?;
+        values.insert(key.to_owned(), value.to_owned());
+        write_file(&self.file, &values)
+    }
+
+    /// Removes `key` from the config file; `false` when it was not there.
+    pub fn unset(&self, key: &str) -> Result<bool> {
+        setting(key)?;
+        let mut values = read_file(&self.file)?;
+        let had = values.remove(key).is_some();
+        if had {
+            write_file(&self.file, &values)?;
+        }
+        Ok(had)
+    }
+}

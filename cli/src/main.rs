@@ -1,0 +1,56 @@
+//! `opscli`: the composition root. Parses the command line, resolves the
+//! settings, wires the real adapters (the SQLite store today) and runs one
+//! command. Exit codes: 0 success, 1 failure, 2 usage error.
+
+mod args;
+mod commands;
+mod config;
+mod output;
+mod table;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Parser;
+
+use crate::args::{Cli, Command, CreateCommand};
+use crate::config::Config;
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    if let Command::Completion(args) = &cli.command {
+        return Ok(commands::completion::run(args));
+    }
+    let lenient = matches!(cli.command, Command::Config(_));
+    let cfg = Config::resolve(&cli.global, !lenient)?;
+    match cli.command {
+        Command::Apply(a) => commands::apply::run(&cfg, a).await,
+        Command::Get(a) => commands::get::run(&cfg, a).await,
+        Command::Describe(a) => commands::describe::run(&cfg, a).await,
+        Command::Delete(a) => commands::delete::run(&cfg, a).await,
+        Command::Create(CreateCommand::Host(a)) => commands::create::host(&cfg, a).await,
+        Command::Create(CreateCommand::Cluster(a)) => commands::create::cluster(&cfg, a).await,
+        Command::Config(c) => commands::config::run(&cfg, c),
+        Command::Completion(_) => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
