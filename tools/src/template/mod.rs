@@ -12,5 +12,5 @@ mod render;
 mod vars;
 
 pub use expr::{Expr, ExprError, eval_condition, parse_expr};
-pub use render::{Context, render};
+pub use render::{Builtins, Context, render};
 pub use vars::{VariableError, VariableProblem, resolve_variables};

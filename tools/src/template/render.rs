@@ -18,6 +18,29 @@ struct Entry {
     template: bool,
 }
 
+/// Built-in values every step sees, set by the engine per target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Builtins {
+    /// `${TASK}`: the Task's name.
+    pub task: String,
+    /// `${TASKRUN}`: the TaskRun's name.
+    pub taskrun: String,
+    /// `${HOSTNAME}`: the target's name (host name, or node name).
+    pub hostname: String,
+    /// `${NAMESPACE}`: the run's namespace.
+    pub namespace: String,
+    /// `${TIME}`: when the run started.
+    pub time: chrono::DateTime<chrono::Utc>,
+}
+
+impl Builtins {
+    /// `${TIME}` as written into scripts: UTC `YYYYMMDDhhmmss`, safe in
+    /// file names (the anchor's tasks build archive names with it).
+    pub fn time_stamp(&self) -> String {
+        self.time.format("%Y%m%d%H%M%S").to_string()
+    }
+}
+
 /// Values visible to a template.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Context {
@@ -86,6 +109,16 @@ impl Context {
             self.set_literal(format!("labels.{k}"), v.as_str());
         }
         self
+    }
+
+    /// Sets `${TASK}`, `${TASKRUN}`, `${HOSTNAME}`, `${NAMESPACE}` and
+    /// `${TIME}` (verbatim values).
+    pub fn set_builtins(&mut self, b: &Builtins) -> &mut Self {
+        self.set_literal("TASK", b.task.as_str())
+            .set_literal("TASKRUN", b.taskrun.as_str())
+            .set_literal("HOSTNAME", b.hostname.as_str())
+            .set_literal("NAMESPACE", b.namespace.as_str())
+            .set_literal("TIME", b.time_stamp())
     }
 
     /// A value, unrendered.
@@ -199,6 +232,26 @@ mod tests {
         ] {
             assert_eq!(render(input, &c), want, "{input}");
         }
+    }
+
+    #[test]
+    fn builtins() {
+        use chrono::TimeZone;
+        let mut c = Context::new();
+        c.set_builtins(&Builtins {
+            task: "collect-gpu-log".into(),
+            taskrun: "collect-gpu-log-x1".into(),
+            hostname: "gpu-7".into(),
+            namespace: "ops-system".into(),
+            time: chrono::Utc.with_ymd_and_hms(2026, 11, 22, 5, 4, 3).unwrap(),
+        });
+        assert_eq!(
+            render(
+                "/tmp/${TASK}-${HOSTNAME}-${TIME}.tar.gz ${TASKRUN} ${NAMESPACE}",
+                &c
+            ),
+            "/tmp/collect-gpu-log-gpu-7-20261122050403.tar.gz collect-gpu-log-x1 ops-system"
+        );
     }
 
     #[test]
