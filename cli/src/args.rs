@@ -150,12 +150,17 @@ pub struct CreateHostArgs {
     )]
     pub key_file: Option<PathBuf>,
     /// Inline password (stored in the 0600 store, never printed). Prefer
-    /// --key-file; --password-stdin keeps it out of shell history.
-    #[arg(long, conflicts_with = "password_stdin")]
+    /// --key-file or --password-env; --password-stdin keeps it out of shell
+    /// history.
+    #[arg(long, conflicts_with_all = ["password_stdin", "password_env"])]
     pub password: Option<String>,
     /// Read the password from the first line of standard input.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "password_env")]
     pub password_stdin: bool,
+    /// Store a reference `${env:NAME}` instead of a password: the value is
+    /// read from that environment variable when connecting.
+    #[arg(long, value_name = "NAME")]
+    pub password_env: Option<String>,
     /// Connection timeout in seconds.
     #[arg(long)]
     pub timeout: Option<i64>,

@@ -7,11 +7,14 @@
 //! * [`template`] — `${var}` rendering and the `when` / `allowfailure`
 //!   expression language.
 //! * [`store`] — the `Store` trait and its embedded SQLite implementation.
+//! * [`secret`] — resolving `${env:NAME}` / `${file:PATH}` credential
+//!   references at the moment of use.
 //!
 //! Executors, the run engine, events and the model-facing tools arrive with
 //! their own issues and build on these modules; see `ARCHITECTURE.md`.
 
 pub mod manifest;
 pub mod model;
+pub mod secret;
 pub mod store;
 pub mod template;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
 use ops_tools::model::{
-    API_VERSION, Cluster, ClusterSpec, Host, HostSpec, Object, ObjectMeta, check_name,
+    API_VERSION, Cluster, ClusterSpec, Host, HostSpec, Object, ObjectMeta, SecretRef, check_name,
 };
 use ops_tools::store::Store;
 
@@ -114,6 +114,14 @@ pub async fn host(cfg: &Config, args: CreateHostArgs) -> Result<ExitCode> {
             .read_line(&mut line)
             .context("cannot read the password from standard input")?;
         Some(line.trim_end_matches(['\n', '\r']).to_owned())
+    } else if let Some(name) = &args.password_env {
+        let reference = format!("${{env:{name}}}");
+        if SecretRef::parse(&reference).is_none() {
+            bail!(
+                "--password-env `{name}` is not an environment variable name (letters, digits, `_`)"
+            );
+        }
+        Some(reference)
     } else {
         args.password.clone()
     };

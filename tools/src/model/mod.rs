@@ -42,7 +42,7 @@ pub use meta::{
 pub use object::{Object, ObjectKey};
 pub use parse::{DocumentError, ParsedDocument, check_name, parse_documents};
 pub use pipeline::{Pipeline, PipelineSpec, TaskRef};
-pub use redact::{REDACTED, is_secret_name};
+pub use redact::{REDACTED, SecretRef, is_secret_name};
 pub use run::{
     PipelineRun, PipelineRunSpec, PipelineRunStatus, PipelineRunTaskStatus, RunPhase, TaskRun,
     TaskRunNodeStatus, TaskRunSpec, TaskRunStatus, TaskRunStep,

@@ -263,6 +263,13 @@ fn parse_one(doc: &RawDocument) -> Result<ParsedDocument, DocumentError> {
 
 /// Parses every document in `text`. Either every document parses, or the
 /// errors of every bad document are returned (callers apply all or none).
+///
+/// ```
+/// use ops_tools::model::parse_documents;
+/// let errs = parse_documents("apiVersion: ops.dev/v1\nkind: Task\nmetadata: {name: t}\nspec:\n  stepz: []\n").unwrap_err();
+/// assert_eq!((errs[0].line, errs[0].column), (Some(5), Some(3)));
+/// assert!(errs[0].message.contains("unknown field `stepz`"));
+/// ```
 pub fn parse_documents(text: &str) -> Result<Vec<ParsedDocument>, Vec<DocumentError>> {
     let mut ok = Vec::new();
     let mut errors = Vec::new();

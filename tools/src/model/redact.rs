@@ -37,15 +37,43 @@ pub fn is_secret_name(name: &str) -> bool {
         || lower.ends_with("access_token")
 }
 
+/// A credential field that points at its secret instead of holding it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretRef {
+    /// `${env:NAME}`: an environment variable of the process that connects.
+    Env(String),
+    /// `${file:PATH}`: a file on the machine that connects (`~/` allowed).
+    File(String),
+}
+
+impl SecretRef {
+    /// Parses `${env:NAME}` or `${file:PATH}`; anything else is `None`.
+    pub fn parse(value: &str) -> Option<SecretRef> {
+        let inner = value.trim().strip_prefix("${")?.strip_suffix('}')?;
+        let (scheme, rest) = inner.split_once(':')?;
+        if rest.is_empty() || rest.contains('}') {
+            return None;
+        }
+        match scheme {
+            "env" if rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                Some(SecretRef::Env(rest.to_owned()))
+            }
+            "file" => Some(SecretRef::File(rest.to_owned())),
+            _ => None,
+        }
+    }
+}
+
 fn mask(field: &mut Option<String>) {
-    if field.as_deref().is_some_and(|v| !v.is_empty()) {
+    let is_reference = field.as_deref().and_then(SecretRef::parse).is_some();
+    if !is_reference && field.as_deref().is_some_and(|v| !v.is_empty()) {
         *field = Some(REDACTED.to_owned());
     }
 }
 
 fn mask_map(map: &mut Option<BTreeMap<String, String>>) {
     for (k, v) in map.iter_mut().flatten() {
-        if is_secret_name(k) && !v.is_empty() {
+        if is_secret_name(k) && !v.is_empty() && SecretRef::parse(v).is_none() {
             *v = REDACTED.to_owned();
         }
     }
@@ -92,6 +120,34 @@ impl Object {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn references_are_recognised_and_not_redacted() {
+        assert_eq!(
+            SecretRef::parse("${env:WEB_PASS}"),
+            Some(SecretRef::Env("WEB_PASS".into()))
+        );
+        assert_eq!(
+            SecretRef::parse("${file:~/.pw}"),
+            Some(SecretRef::File("~/.pw".into()))
+        );
+        for not_ref in [
+            "hunter2",
+            "${env:}",
+            "${env:A B}",
+            "${vault:x}",
+            "${env:A}x",
+            "$env:A",
+        ] {
+            assert_eq!(SecretRef::parse(not_ref), None, "{not_ref}");
+        }
+        let mut inline = Some("hunter2".to_string());
+        mask(&mut inline);
+        assert_eq!(inline.as_deref(), Some(REDACTED));
+        let mut reference = Some("${env:WEB_PASS}".to_string());
+        mask(&mut reference);
+        assert_eq!(reference.as_deref(), Some("${env:WEB_PASS}"));
+    }
 
     #[test]
     fn secret_names() {

@@ -1,5 +1,12 @@
 //! Label selectors: `k=v,k2!=v2,k3,!k4`, as kubectl's equality-based
 //! selectors.
+//!
+//! ```
+//! use ops_tools::model::LabelSelector;
+//! let sel: LabelSelector = "role=web,env!=dev".parse().unwrap();
+//! let labels = [("role".to_string(), "web".to_string())].into_iter().collect();
+//! assert!(sel.matches(&labels));
+//! ```
 
 use std::collections::BTreeMap;
 use std::fmt;

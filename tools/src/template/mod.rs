@@ -6,6 +6,16 @@
 //! * [`eval_condition`] — the `when` / `allowfailure` expression language.
 //! * [`resolve_variables`] — declared variables plus given values, checked
 //!   (`required`, `enums`, `regex`) before anything runs.
+//!
+//! ```
+//! use ops_tools::template::{Context, eval_condition, render};
+//!
+//! let mut ctx = Context::new();
+//! ctx.set_var("namespace", "all").set_var("pod", "web-1");
+//! assert_eq!(render("kubectl delete pod ${pod} # ${RED}", &ctx), "kubectl delete pod web-1 # ${RED}");
+//! assert_eq!(eval_condition(&render("${namespace} == \"all\"", &ctx)), Ok(true));
+//! assert!(eval_condition("10 >= ").is_err());
+//! ```
 
 mod expr;
 mod render;

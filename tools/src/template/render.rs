@@ -79,7 +79,8 @@ impl Context {
 
     /// Records a finished step: `${steps.NAME.output}`, `.status`,
     /// `.exitcode`, and the previous-step shorthands `${output}`,
-    /// `${status}`.
+    /// `${status}` and `${result}` (the output's last non-empty line; the
+    /// engine overrides it with a step's reported result).
     pub fn set_step(
         &mut self,
         name: &str,
@@ -93,6 +94,13 @@ impl Context {
         if let Some(code) = exit_code {
             self.set_literal(format!("steps.{name}.exitcode"), code.to_string());
         }
+        let result = output
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("")
+            .trim();
+        self.set_literal("result", result);
         self.set_literal("output", output);
         self.set_literal("status", status);
         self
@@ -199,7 +207,7 @@ mod tests {
             .set_var("a", "${b}")
             .set_var("b", "${a}")
             .set_literal("HOSTNAME", "web-1")
-            .set_step("check", "ok\n", "Succeeded", Some(0))
+            .set_step("check", "checking\nok\n\n", "Succeeded", Some(0))
             .set_task_result("probe", "ip", "1.1.1.1");
         c
     }
@@ -213,9 +221,11 @@ mod tests {
             ("curl ${url}", "curl http://10.1.2.3:80/"),
             ("${HOSTNAME}", "web-1"),
             (
-                "${steps.check.output}/${output}/${status}",
-                "ok/ok/Succeeded",
+                "${steps.check.output}|${status}",
+                "checking
+ok|Succeeded",
             ),
+            ("${result}", "ok"),
             ("${steps.check.exitcode}", "0"),
             ("${tasks.probe.results.ip}", "1.1.1.1"),
             ("echo ${RED}x${NC}", "echo ${RED}x${NC}"),
