@@ -1,5 +1,7 @@
 //! `ops-tools`: what `ops` can do to the world.
 //!
+//! * [`exec`] — the `Executor` trait: run commands and move files on a
+//!   target (local, SSH).
 //! * [`model`] — the vocabulary: Host, Cluster, Task, Pipeline, TaskRun,
 //!   PipelineRun and EventHooks as typed Rust values. Pure: no I/O, no async.
 //! * [`manifest`] — reading those objects from YAML files and directories,
@@ -13,6 +15,7 @@
 //! Executors, the run engine, events and the model-facing tools arrive with
 //! their own issues and build on these modules; see `ARCHITECTURE.md`.
 
+pub mod exec;
 pub mod manifest;
 pub mod model;
 pub mod secret;

@@ -1,0 +1,280 @@
+//! The command line every executor runs, and the filter that takes the
+//! wrapper's markers back out of stderr.
+//!
+//! ```text
+//! [cd -- DIR &&] [sudo -S -k -p PROMPT -- | sudo -n --] env [K=V...] \
+//!     sh -c WRAPPER ops-run MODE SCRIPT SECS [ARGV...]
+//! ```
+//!
+//! The wrapper prints `__OPS_PGID__=<pid>` on stderr, picks the
+//! interpreter (bash or sh, python3, a shebang's program, or argv), and
+//! `exec`s it under coreutils/busybox `timeout -k 5 SECS` (SECS 0 means no
+//! limit). `timeout` makes itself a process-group leader with the wrapper's
+//! pid, so killing that group stops everything the command started, and
+//! the limit holds on the target even if the connection drops.
+
+use std::collections::BTreeMap;
+
+use super::{CommandSpec, ExecRequest};
+
+/// The marker line the wrapper writes first on stderr.
+pub const PGID_MARKER: &str = "__OPS_PGID__=";
+/// The prompt given to `sudo -p`, removed from stderr.
+pub const SUDO_PROMPT: &str = "__OPS_SUDO_PROMPT__";
+/// Exit code of `timeout` when the limit passed.
+pub const TIMEOUT_EXIT: i32 = 124;
+
+const WRAPPER: &str = r#"echo "__OPS_PGID__=$$" >&2
+m=$1; s=$2; t=$3; shift 3
+case "$m" in
+  shell) if command -v bash >/dev/null 2>&1; then set -- bash -c "$s"; else set -- sh -c "$s"; fi ;;
+  python) if command -v python3 >/dev/null 2>&1; then set -- python3 -c "$s"; else set -- python -c "$s"; fi ;;
+  argv) ;;
+  *) set -- "$m" -c "$s" ;;
+esac
+if command -v timeout >/dev/null 2>&1; then exec timeout -k 5 "$t" "$@"; fi
+exec "$@""#;
+
+/// Single-quotes `s` for a POSIX shell.
+pub fn quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+    {
+        return s.to_owned();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// How a script is interpreted, from its first line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// bash, or sh where bash is missing.
+    Shell,
+    /// python3 (or python).
+    Python,
+    /// Another interpreter named by a shebang, run as `PROGRAM -c SCRIPT`.
+    Program(String),
+}
+
+/// The interpreter for `script`: a shebang naming python runs python; a
+/// shebang naming another program (through `env` or by path) runs that
+/// program by name; anything else runs in bash/sh.
+pub fn mode_of(script: &str) -> Mode {
+    let first = script.trim_start().lines().next().unwrap_or("");
+    let Some(shebang) = first.strip_prefix("#!") else {
+        return Mode::Shell;
+    };
+    let mut words = shebang.split_whitespace();
+    let mut program = words.next().unwrap_or("");
+    if program.ends_with("/env") || program == "env" {
+        program = words.find(|w| !w.starts_with('-')).unwrap_or("");
+    }
+    let name = program.rsplit('/').next().unwrap_or("");
+    if name.starts_with("python") {
+        Mode::Python
+    } else if name.is_empty() || name == "sh" || name == "bash" {
+        Mode::Shell
+    } else {
+        Mode::Program(name.to_owned())
+    }
+}
+
+fn valid_env_name(k: &str) -> bool {
+    !k.is_empty()
+        && !k.starts_with(|c: char| c.is_ascii_digit())
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// How `sudo` is invoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sudo {
+    /// Not at all.
+    No,
+    /// `sudo -n`: no password needed (or already root).
+    NoPassword,
+    /// `sudo -S -k -p PROMPT`: the password is the first line of stdin.
+    WithPassword,
+}
+
+/// Builds the command line for `req`. Errors name what is invalid.
+pub fn command_line(req: &ExecRequest, sudo: Sudo) -> Result<String, String> {
+    let secs = req.timeout.map_or(0, |t| t.as_secs().max(1));
+    let (mode, script, argv): (String, &str, &[String]) = match &req.command {
+        CommandSpec::Script(s) => {
+            let mode = match mode_of(s) {
+                Mode::Shell => "shell".to_owned(),
+                Mode::Python => "python".to_owned(),
+                Mode::Program(p) => p,
+            };
+            (mode, s.as_str(), &[])
+        }
+        CommandSpec::Argv(a) => {
+            if a.is_empty() {
+                return Err("empty command".into());
+            }
+            ("argv".to_owned(), "", a.as_slice())
+        }
+    };
+    let mut line = String::new();
+    if let Some(dir) = &req.cwd {
+        line.push_str(&format!("cd -- {} && ", quote(dir)));
+    }
+    match sudo {
+        Sudo::No => {}
+        Sudo::NoPassword => line.push_str("sudo -n -- "),
+        Sudo::WithPassword => line.push_str(&format!("sudo -S -k -p {SUDO_PROMPT} -- ")),
+    }
+    line.push_str("env");
+    let env: &BTreeMap<String, String> = &req.env;
+    for (k, v) in env {
+        if !valid_env_name(k) {
+            return Err(format!("invalid environment variable name `{k}`"));
+        }
+        line.push_str(&format!(" {k}={}", quote(v)));
+    }
+    line.push_str(&format!(
+        " sh -c {} ops-run {} {} {secs}",
+        quote(WRAPPER),
+        quote(&mode),
+        quote(script)
+    ));
+    for a in argv {
+        line.push(' ');
+        line.push_str(&quote(a));
+    }
+    Ok(line)
+}
+
+/// A command that stops the process group `pgid` (TERM, then KILL after a
+/// second), for a second channel on the same target.
+pub fn kill_line(pgid: u32, sudo: Sudo) -> String {
+    let body = format!(
+        "kill -TERM -- -{pgid} 2>/dev/null || kill -TERM {pgid} 2>/dev/null; sleep 1; kill -KILL -- -{pgid} 2>/dev/null || kill -KILL {pgid} 2>/dev/null; true"
+    );
+    match sudo {
+        Sudo::No => body,
+        Sudo::NoPassword => format!("sudo -n -- sh -c {}", quote(&body)),
+        Sudo::WithPassword => format!("sudo -S -k -p '' -- sh -c {}", quote(&body)),
+    }
+}
+
+/// Removes the sudo prompt and the wrapper's pid line from the start of
+/// stderr, and remembers the pid.
+#[derive(Debug, Default)]
+pub struct StderrFilter {
+    pending: Vec<u8>,
+    done: bool,
+    /// The process-group id the wrapper reported.
+    pub pgid: Option<u32>,
+}
+
+fn strip_all(hay: &mut Vec<u8>, needle: &[u8]) {
+    while let Some(p) = hay.windows(needle.len()).position(|w| w == needle) {
+        hay.drain(p..p + needle.len());
+    }
+}
+
+impl StderrFilter {
+    /// Feeds bytes; returns what belongs to the command's stderr.
+    pub fn feed(&mut self, data: &[u8]) -> Vec<u8> {
+        if self.done {
+            return data.to_vec();
+        }
+        self.pending.extend_from_slice(data);
+        strip_all(&mut self.pending, SUDO_PROMPT.as_bytes());
+        let marker = PGID_MARKER.as_bytes();
+        if let Some(p) = self.pending.windows(marker.len()).position(|w| w == marker) {
+            if let Some(nl) = self.pending[p..].iter().position(|&b| b == b'\n') {
+                let digits = &self.pending[p + marker.len()..p + nl];
+                self.pgid = std::str::from_utf8(digits)
+                    .ok()
+                    .and_then(|d| d.trim().parse().ok());
+                let mut out = self.pending[..p].to_vec();
+                out.extend_from_slice(&self.pending[p + nl + 1..]);
+                self.pending.clear();
+                self.done = true;
+                return out;
+            }
+        }
+        if self.pending.len() > 64 * 1024 {
+            self.done = true;
+            return std::mem::take(&mut self.pending);
+        }
+        Vec::new()
+    }
+
+    /// Whatever is still held back, at end of stream.
+    pub fn finish(&mut self) -> Vec<u8> {
+        self.done = true;
+        std::mem::take(&mut self.pending)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("abc"), "abc");
+        assert_eq!(quote(""), "''");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote("a b"), "'a b'");
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(mode_of("echo hi"), Mode::Shell);
+        assert_eq!(mode_of("#!/bin/bash\necho"), Mode::Shell);
+        assert_eq!(mode_of("#!/usr/bin/python\nimport os"), Mode::Python);
+        assert_eq!(mode_of("  #!/usr/bin/env python3\n"), Mode::Python);
+        assert_eq!(
+            mode_of("#!/usr/bin/env -S perl -w\n"),
+            Mode::Program("perl".into())
+        );
+        assert_eq!(mode_of("#!/bin/zsh\n"), Mode::Program("zsh".into()));
+    }
+
+    #[test]
+    fn line_shape() {
+        let mut req = ExecRequest::script("echo 'hi'").with_timeout(Duration::from_secs(30));
+        req.cwd = Some("/srv/app dir".into());
+        req.env.insert("A_B".into(), "x y".into());
+        let line = command_line(&req, Sudo::WithPassword).unwrap();
+        assert!(
+            line.starts_with(
+                "cd -- '/srv/app dir' && sudo -S -k -p __OPS_SUDO_PROMPT__ -- env A_B='x y' sh -c "
+            ),
+            "{line}"
+        );
+        assert!(
+            line.ends_with(r" ops-run shell 'echo '\''hi'\''' 30"),
+            "{line}"
+        );
+        req.env.insert("BAD-NAME".into(), "x".into());
+        assert!(
+            command_line(&req, Sudo::No)
+                .unwrap_err()
+                .contains("BAD-NAME")
+        );
+        assert!(command_line(&ExecRequest::argv(Vec::<String>::new()), Sudo::No).is_err());
+    }
+
+    #[test]
+    fn filter_strips_prompt_and_marker_across_chunks() {
+        let mut f = StderrFilter::default();
+        let mut out = f.feed(b"__OPS_SUDO_");
+        out.extend(f.feed(b"PROMPT____OPS_PGID__=4"));
+        out.extend(f.feed(b"21\nreal error\n"));
+        out.extend(f.finish());
+        assert_eq!(f.pgid, Some(421));
+        assert_eq!(out, b"real error\n");
+        let mut g = StderrFilter::default();
+        let mut out = g.feed(b"__OPS_SUDO_PROMPT__sudo: a password is required\n");
+        out.extend(g.finish());
+        assert_eq!(g.pgid, None);
+        assert_eq!(out, b"sudo: a password is required\n");
+    }
+}
