@@ -11,8 +11,10 @@ as_root() {
     echo "error: need root (or sudo) to run: $*" >&2; exit 1; fi
 }
 
-# System packages: a C toolchain for the bundled SQLite.
-PKGS=(gcc libc6-dev pkg-config ca-certificates)
+# System packages: a C toolchain for the bundled SQLite; OpenSSH server and
+# client, sudo, python3 and iproute2 for the real-host tests; pssh for the
+# fan-out benchmark.
+PKGS=(gcc libc6-dev pkg-config ca-certificates openssh-server openssh-client sudo python3 iproute2 procps coreutils pssh)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -25,6 +27,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   else
     echo "warning: not Debian; make sure these are installed: ${missing[*]}" >&2
   fi
+fi
+
+# sshd started by hand needs its privilege-separation directory.
+as_root mkdir -p /run/sshd && as_root chmod 0755 /run/sshd
+
+# The unprivileged account the SSH tests log in as with a password and use
+# sudo from (sudo asks for the password). Test-only: the password is public.
+if [ "$(id -u)" -eq 0 ] || command -v sudo >/dev/null; then
+  if ! id opstest >/dev/null 2>&1; then
+    say "creating test user opstest"
+    as_root useradd -m -s /bin/bash opstest
+  fi
+  echo 'opstest:ops-test-password' | as_root chpasswd
+  echo 'opstest ALL=(ALL:ALL) ALL' | as_root tee /etc/sudoers.d/opstest >/dev/null
+  as_root chmod 0440 /etc/sudoers.d/opstest
 fi
 
 # Rust toolchain pieces.

@@ -1,0 +1,5 @@
+//! Shared test harness: real OpenSSH servers on loopback addresses.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod sshd;
