@@ -1,5 +1,6 @@
 //! `ops-tools`: what `ops` can do to the world.
 //!
+//! * [`engine`] — TaskRun and PipelineRun execution over executors.
 //! * [`exec`] — the `Executor` trait: run commands and move files on a
 //!   target (local, SSH).
 //! * [`model`] — the vocabulary: Host, Cluster, Task, Pipeline, TaskRun,
@@ -15,6 +16,7 @@
 //! Executors, the run engine, events and the model-facing tools arrive with
 //! their own issues and build on these modules; see `ARCHITECTURE.md`.
 
+pub mod engine;
 pub mod exec;
 pub mod manifest;
 pub mod model;

@@ -140,6 +140,8 @@ fn run(id: &str, phase: RunPhase) -> RunRecord {
         message: None,
         spec: serde_json::json!({"taskRef": "disk-usage"}),
         parent_id: None,
+        owner: Some(format!("{}-owner", id)),
+        cancel_requested: false,
         created_at: format!("2026-01-01T00:00:0{}Z", id.len() % 10),
         started_at: None,
         finished_at: None,
@@ -201,8 +203,19 @@ async fn runs_and_steps_round_trip_and_crashes_become_interrupted() {
     assert!(got.started_at.is_some() && got.finished_at.is_none());
     assert_eq!(got.steps.len(), 2);
 
-    let n = store.mark_interrupted().await.unwrap();
-    assert_eq!(n, 1, "only the running run");
+    // A live owner's runs are left alone.
+    assert_eq!(store.mark_interrupted(&|_| true).await.unwrap(), 0);
+    assert!(store.request_cancel("r1").await.unwrap());
+    assert!(store.get_run("r1").await.unwrap().unwrap().cancel_requested);
+    assert!(
+        !store.request_cancel("r22").await.unwrap(),
+        "a finished run cannot be cancelled"
+    );
+    let n = store
+        .mark_interrupted(&|owner| owner != "r1-owner")
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "only the running run of the dead owner");
     let got = store.get_run("r1").await.unwrap().unwrap();
     assert_eq!(got.phase, RunPhase::Interrupted);
     assert!(got.finished_at.is_some());
@@ -278,6 +291,20 @@ async fn concurrent_writers_on_one_file_lose_nothing() {
     assert_eq!(all.len(), 4 * 50 + 1);
     let shared = store.get(&key("shared", "default")).await.unwrap().unwrap();
     assert!(shared.generation >= 2);
+}
+
+#[test]
+fn owners_are_alive_only_while_their_process_runs() {
+    use ops_tools::store::{owner_alive, process_owner};
+    assert!(owner_alive(&process_owner()));
+    let me = process_owner();
+    let machine = me.rsplit_once(':').unwrap().0;
+    assert!(!owner_alive(&format!("{machine}:999999999")));
+    assert!(
+        owner_alive("another-machine:1"),
+        "other machines recover their own runs"
+    );
+    assert!(!owner_alive("garbage"));
 }
 
 #[tokio::test]

@@ -81,4 +81,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         state       TEXT NOT NULL DEFAULT '{}'
     );
     "#,
+    // 2: which process runs a run (crash recovery must not touch runs of a
+    // live process), and cancellation requested from another process.
+    r#"
+    ALTER TABLE runs ADD COLUMN owner TEXT;
+    ALTER TABLE runs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];

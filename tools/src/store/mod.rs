@@ -18,6 +18,31 @@ use crate::model::{Kind, LabelSelector, Object, ObjectKey, RunPhase};
 pub use records::{ApplyOutcome, RunFilter, RunRecord, StepRecord, StoredObject};
 pub use sqlite::SqliteStore;
 
+/// This process as a run owner: `machine:pid`.
+pub fn process_owner() -> String {
+    format!("{}:{}", machine_id(), std::process::id())
+}
+
+fn machine_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Whether an owner recorded by [`process_owner`] is still running: same
+/// machine (and boot) and the pid exists and is not a zombie. Owners from
+/// another machine count as alive (their own start-up recovers them).
+pub fn owner_alive(owner: &str) -> bool {
+    let Some((machine, pid)) = owner.rsplit_once(':') else {
+        return false;
+    };
+    if machine != machine_id() {
+        return true;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !stat.is_empty() && !stat.contains(") Z ")
+}
+
 /// A store failure. All variants are fatal to the operation that hit them;
 /// none is partially applied.
 #[derive(Debug, thiserror::Error)]
@@ -125,8 +150,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Runs, newest first, without their steps.
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
 
-    /// Marks every run (and step) still `Running` or `Pending` as
-    /// `Interrupted`, keeping partial output; returns how many runs.
-    /// Called at start-up by the process that owns run execution.
-    async fn mark_interrupted(&self) -> Result<usize, StoreError>;
+    /// Marks every run (and its steps) still `Running` or `Pending` whose
+    /// owner is not alive as `Interrupted`, keeping partial output; returns
+    /// how many runs. `alive` answers for an owner string.
+    async fn mark_interrupted(
+        &self,
+        alive: &(dyn for<'o> Fn(&'o str) -> bool + Sync),
+    ) -> Result<usize, StoreError>;
+
+    /// Asks a run to stop; `false` when it is not active.
+    async fn request_cancel(&self, id: &str) -> Result<bool, StoreError>;
 }

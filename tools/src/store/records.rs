@@ -63,6 +63,10 @@ pub struct RunRecord {
     pub spec: serde_json::Value,
     /// The scheduling run this one was started by (cron children).
     pub parent_id: Option<String>,
+    /// The process executing it, `machine:pid` (see `store::process_owner`).
+    pub owner: Option<String>,
+    /// Someone asked for it to stop.
+    pub cancel_requested: bool,
     /// RFC 3339.
     pub created_at: String,
     /// RFC 3339, once running.

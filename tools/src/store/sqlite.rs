@@ -217,7 +217,7 @@ fn stored_from_row(loc: &str, row: ObjectRow) -> Result<StoredObject, StoreError
     })
 }
 
-const RUN_COLUMNS: &str = "id, kind, namespace, name, ref_name, phase, message, spec, parent_id, created_at, started_at, finished_at";
+const RUN_COLUMNS: &str = "id, kind, namespace, name, ref_name, phase, message, spec, parent_id, created_at, started_at, finished_at, owner, cancel_requested";
 
 fn run_from_row(loc: &str, r: &rusqlite::Row<'_>) -> Result<RunRecord, StoreError> {
     let get = |e| db_err(loc)(e);
@@ -236,6 +236,8 @@ fn run_from_row(loc: &str, r: &rusqlite::Row<'_>) -> Result<RunRecord, StoreErro
         created_at: r.get(9).map_err(get)?,
         started_at: r.get(10).map_err(get)?,
         finished_at: r.get(11).map_err(get)?,
+        owner: r.get(12).map_err(get)?,
+        cancel_requested: r.get::<_, i64>(13).map_err(get)? != 0,
         steps: Vec::new(),
         id,
     })
@@ -412,7 +414,7 @@ impl Store for SqliteStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db_err(loc))?;
             tx.execute(
-                &format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+                &format!("INSERT INTO runs ({RUN_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
                 params![
                     run.id,
                     run.kind,
@@ -425,7 +427,9 @@ impl Store for SqliteStore {
                     run.parent_id,
                     run.created_at,
                     run.started_at,
-                    run.finished_at
+                    run.finished_at,
+                    run.owner,
+                    run.cancel_requested as i64
                 ],
             )
             .map_err(db_err(loc))?;
@@ -571,28 +575,75 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn mark_interrupted(&self) -> Result<usize, StoreError> {
-        self.with(|conn, loc| {
+    async fn mark_interrupted(
+        &self,
+        alive: &(dyn for<'o> Fn(&'o str) -> bool + Sync),
+    ) -> Result<usize, StoreError> {
+        let active: Vec<(String, Option<String>)> = self
+            .with(|conn, loc| {
+                let mut stmt = conn
+                    .prepare("SELECT id, owner FROM runs WHERE phase IN ('Running', 'Pending')")
+                    .map_err(db_err(loc))?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(db_err(loc))?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(db_err(loc))
+            })
+            .await?;
+        let dead: Vec<String> = active
+            .into_iter()
+            .filter(|(_, owner)| !owner.as_deref().is_some_and(alive))
+            .map(|(id, _)| id)
+            .collect();
+        if dead.is_empty() {
+            return Ok(0);
+        }
+        self.with(move |conn, loc| {
             let at = now();
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db_err(loc))?;
-            tx.execute(
-                "UPDATE run_steps SET phase = 'Interrupted', finished_at = COALESCE(finished_at, ?1)
-                 WHERE phase IN ('Running', 'Pending')",
-                params![at],
-            )
-            .map_err(db_err(loc))?;
-            let n = tx
-                .execute(
-                    "UPDATE runs SET phase = 'Interrupted', finished_at = COALESCE(finished_at, ?1),
-                        message = COALESCE(message, 'interrupted: the process running it stopped')
-                     WHERE phase IN ('Running', 'Pending')",
-                    params![at],
+            let mut n = 0;
+            for id in &dead {
+                tx.execute(
+                    "UPDATE run_steps SET phase = 'Interrupted', finished_at = COALESCE(finished_at, ?2)
+                     WHERE run_id = ?1 AND phase IN ('Running', 'Pending')",
+                    params![id, at],
                 )
                 .map_err(db_err(loc))?;
+                n += tx
+                    .execute(
+                        "UPDATE runs SET phase = 'Interrupted', finished_at = COALESCE(finished_at, ?2),
+                            message = COALESCE(message, 'interrupted: the process running it stopped')
+                         WHERE id = ?1 AND phase IN ('Running', 'Pending')",
+                        params![id, at],
+                    )
+                    .map_err(db_err(loc))?;
+            }
             tx.commit().map_err(db_err(loc))?;
             Ok(n)
+        })
+        .await
+    }
+
+    async fn request_cancel(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.with(move |conn, loc| {
+            let exists: bool = conn
+                .query_row("SELECT 1 FROM runs WHERE id = ?1", params![id], |_| Ok(true))
+                .optional()
+                .map_err(db_err(loc))?
+                .unwrap_or(false);
+            if !exists {
+                return Err(StoreError::RunNotFound(id));
+            }
+            let n = conn
+                .execute(
+                    "UPDATE runs SET cancel_requested = 1 WHERE id = ?1 AND phase IN ('Running', 'Pending')",
+                    params![id],
+                )
+                .map_err(db_err(loc))?;
+            Ok(n > 0)
         })
         .await
     }

@@ -1,0 +1,176 @@
+//! Which targets a run goes to: a Host name (or several, comma
+//! separated), a label selector (`k=v,k2=v2`), `all`, or nothing (this
+//! machine). The anchor's cluster keywords (`anymaster`, `anyworker`,
+//! `anynode`, `allmasters`, `allworkers`) and node names need the
+//! Kubernetes executor. No target matched is an error, never a silent
+//! success.
+
+use std::collections::BTreeMap;
+
+use crate::model::{Kind, LabelSelector, Object, ObjectKey};
+use crate::store::Store;
+
+use super::EngineError;
+
+/// A parsed target expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetSpec {
+    /// This machine.
+    Local,
+    /// Hosts by name.
+    Names(Vec<String>),
+    /// Hosts whose labels match.
+    Selector(LabelSelector),
+    /// Every Host in the namespace.
+    All,
+    /// A cluster keyword (`anymaster`, ...).
+    Cluster(String),
+}
+
+/// The anchor's cluster keywords.
+pub const CLUSTER_KEYWORDS: [&str; 5] = [
+    "anymaster",
+    "anyworker",
+    "anynode",
+    "allmasters",
+    "allworkers",
+];
+
+impl TargetSpec {
+    /// Parses a Task `host:` value or a `--host` flag.
+    pub fn parse(s: &str) -> Result<TargetSpec, EngineError> {
+        let s = s.trim();
+        if s.is_empty() || s == "localhost" || s == "127.0.0.1" || s == "local" {
+            return Ok(TargetSpec::Local);
+        }
+        if s == "all" {
+            return Ok(TargetSpec::All);
+        }
+        if CLUSTER_KEYWORDS.contains(&s) {
+            return Ok(TargetSpec::Cluster(s.to_owned()));
+        }
+        if LabelSelector::looks_like_selector(s) && s.contains('=') {
+            return s
+                .parse()
+                .map(TargetSpec::Selector)
+                .map_err(|e| EngineError::Target(e.to_string()));
+        }
+        Ok(TargetSpec::Names(
+            s.split(',')
+                .map(|n| n.trim().to_owned())
+                .filter(|n| !n.is_empty())
+                .collect(),
+        ))
+    }
+}
+
+/// A Host picked as a target.
+#[derive(Debug, Clone)]
+pub struct ResolvedHost {
+    /// The Host (a synthetic `local` Host for this machine).
+    pub host: crate::model::Host,
+    /// Its labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A synthetic Host for this machine.
+pub fn local_host() -> crate::model::Host {
+    crate::model::Host {
+        api_version: crate::model::API_VERSION.into(),
+        kind: "Host".into(),
+        metadata: crate::model::ObjectMeta {
+            name: "localhost".into(),
+            ..Default::default()
+        },
+        spec: crate::model::HostSpec {
+            address: Some("127.0.0.1".into()),
+            ..Default::default()
+        },
+        status: None,
+    }
+}
+
+/// Resolves `spec` against the Hosts in `namespace`.
+pub async fn resolve(
+    store: &dyn Store,
+    namespace: &str,
+    spec: &TargetSpec,
+) -> Result<Vec<ResolvedHost>, EngineError> {
+    let wrap = |h: crate::model::Host| ResolvedHost {
+        labels: h.metadata.labels.clone().unwrap_or_default(),
+        host: h,
+    };
+    let hosts = |objs: Vec<crate::store::StoredObject>| -> Vec<ResolvedHost> {
+        objs.into_iter()
+            .filter_map(|s| match s.object {
+                Object::Host(h) => Some(wrap(h)),
+                _ => None,
+            })
+            .collect()
+    };
+    let found = match spec {
+        TargetSpec::Local => vec![wrap(local_host())],
+        TargetSpec::All => hosts(
+            store
+                .list(Kind::Host, Some(namespace), &LabelSelector::default())
+                .await?,
+        ),
+        TargetSpec::Selector(sel) => hosts(store.list(Kind::Host, Some(namespace), sel).await?),
+        TargetSpec::Names(names) => {
+            let mut out = Vec::new();
+            for n in names {
+                let key = ObjectKey {
+                    kind: Kind::Host,
+                    namespace: namespace.to_owned(),
+                    name: n.clone(),
+                };
+                match store.get(&key).await? {
+                    Some(s) => out.extend(hosts(vec![s])),
+                    None => {
+                        return Err(EngineError::Target(format!(
+                            "no Host named `{n}` in namespace {namespace} (cluster node targets need the Kubernetes executor, not available yet)"
+                        )));
+                    }
+                }
+            }
+            out
+        }
+        TargetSpec::Cluster(k) => {
+            return Err(EngineError::Target(format!(
+                "target `{k}` selects Kubernetes nodes; the Kubernetes executor is not available yet"
+            )));
+        }
+    };
+    if found.is_empty() {
+        let what = match spec {
+            TargetSpec::Selector(s) => format!("no Host in namespace {namespace} matches `{s}`"),
+            _ => format!("no Host in namespace {namespace}"),
+        };
+        return Err(EngineError::Target(format!("{what}: nothing to run on")));
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsing() {
+        assert_eq!(TargetSpec::parse("").unwrap(), TargetSpec::Local);
+        assert_eq!(TargetSpec::parse("all").unwrap(), TargetSpec::All);
+        assert_eq!(
+            TargetSpec::parse("anymaster").unwrap(),
+            TargetSpec::Cluster("anymaster".into())
+        );
+        assert!(matches!(
+            TargetSpec::parse("alert-card=gpu").unwrap(),
+            TargetSpec::Selector(_)
+        ));
+        assert_eq!(
+            TargetSpec::parse("a, b").unwrap(),
+            TargetSpec::Names(vec!["a".into(), "b".into()])
+        );
+        assert!(TargetSpec::parse("=x").is_err());
+    }
+}
