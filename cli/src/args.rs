@@ -27,6 +27,13 @@ pub struct GlobalArgs {
     /// Namespace [env: OPS_NAMESPACE] [default: ops-system]
     #[arg(short = 'n', long, global = true)]
     pub namespace: Option<String>,
+    /// SSH unknown-host policy: strict or accept-new [env: OPS_KNOWN_HOSTS]
+    /// [default: strict]. A changed host key is always refused.
+    #[arg(long = "known-hosts", global = true, value_name = "POLICY")]
+    pub known_hosts: Option<String>,
+    /// Targets worked on at once [env: OPS_FORKS] [default: 50]
+    #[arg(long, global = true)]
+    pub forks: Option<usize>,
 }
 
 /// Output formats.
@@ -60,8 +67,172 @@ pub enum Command {
     /// Read and change settings (flags > env > config file > default).
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run a shell command or script on hosts.
+    Shell(ShellArgs),
+    /// Copy a file to or from hosts.
+    File(FileArgs),
+    /// Run a Task (from a file or the store) on hosts.
+    Task(TaskArgs),
+    /// Run Pipelines.
+    #[command(subcommand)]
+    Pipeline(PipelineCommand),
+    /// Inspect and cancel recorded runs.
+    #[command(subcommand)]
+    Run(RunCommand),
     /// Print a shell completion script.
     Completion(CompletionArgs),
+}
+
+/// Where and how to connect, as in the anchor.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TargetArgs {
+    /// Inventory: IP, IP,IP, a file of addresses, Host names, a label
+    /// selector (`role=web`) or `all`; empty means this machine.
+    #[arg(short = 'i', long = "inventory", value_name = "INVENTORY")]
+    pub inventory: Option<String>,
+    /// SSH user for addresses not in the store.
+    #[arg(long)]
+    pub username: Option<String>,
+    /// SSH / sudo password for addresses not in the store (prefer a key).
+    #[arg(long)]
+    pub password: Option<String>,
+    /// Private key for addresses not in the store.
+    #[arg(
+        long = "privatekeypath",
+        visible_alias = "key-file",
+        value_name = "PATH"
+    )]
+    pub private_key_path: Option<std::path::PathBuf>,
+    /// SSH port for addresses not in the store.
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Run through sudo (answered from the Host's password).
+    #[arg(long)]
+    pub sudo: bool,
+    /// A Kubernetes node name (needs the Kubernetes executor).
+    #[arg(long)]
+    pub nodename: Option<String>,
+    /// Limit for the whole run, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Output: table (live blocks and a summary) or json (the run record).
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Format>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShellArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The command or script; or a file holding it.
+    #[arg(long, short = 'c', value_name = "TEXT|FILE")]
+    pub content: String,
+}
+
+/// File copy direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DirectionArg {
+    /// Local file to the hosts.
+    Upload,
+    /// From the hosts to a local file.
+    Download,
+}
+
+#[derive(Debug, Args)]
+pub struct FileArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// upload or download.
+    #[arg(long, value_enum)]
+    pub direction: DirectionArg,
+    /// Path on this machine.
+    #[arg(long)]
+    pub localfile: String,
+    /// Path on the hosts.
+    #[arg(long)]
+    pub remotefile: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TaskArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// A Task YAML file, or the name of a stored Task.
+    #[arg(short = 'f', long = "filename", value_name = "FILE|NAME")]
+    pub task: String,
+    /// Variable `k=v`; repeatable. The anchor's `--k v` style works too.
+    #[arg(long = "var", value_name = "K=V")]
+    pub vars: Vec<String>,
+    /// Run name (default: the Task's name).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PipelineCommand {
+    /// Run a stored Pipeline.
+    Run(PipelineRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PipelineRunArgs {
+    /// Pipeline name.
+    pub name: String,
+    /// Variable `k=v`; repeatable.
+    #[arg(long = "var", value_name = "K=V")]
+    pub vars: Vec<String>,
+    /// Target expression for every task, over each Task's `host`.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Run through sudo.
+    #[arg(long)]
+    pub sudo: bool,
+    /// Limit for the whole run, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Output: table or json.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Format>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunCommand {
+    /// Recent runs, newest first.
+    List {
+        /// Only runs in this phase (Running, Failed, ...).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only runs of this Task or Pipeline.
+        #[arg(long = "ref")]
+        ref_name: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// table, yaml or json.
+        #[arg(short = 'o', long, value_enum)]
+        output: Option<Format>,
+    },
+    /// One run with its steps.
+    Get {
+        /// Run id.
+        id: String,
+        /// table, yaml or json.
+        #[arg(short = 'o', long, value_enum)]
+        output: Option<Format>,
+    },
+    /// The output of a run's steps.
+    Logs {
+        /// Run id.
+        id: String,
+        /// Only this target.
+        #[arg(long)]
+        target: Option<String>,
+    },
+    /// Ask a running run to stop (works across processes).
+    Cancel {
+        /// Run id.
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -23,6 +23,10 @@ pub mod env {
     pub const NAMESPACE: &str = "OPS_NAMESPACE";
     /// Default output format.
     pub const OUTPUT: &str = "OPS_OUTPUT";
+    /// Unknown-host policy for SSH.
+    pub const KNOWN_HOSTS: &str = "OPS_KNOWN_HOSTS";
+    /// Targets run at once.
+    pub const FORKS: &str = "OPS_FORKS";
 }
 
 /// Where a value came from.
@@ -67,6 +71,16 @@ pub const SETTINGS: &[Setting] = &[
         env: env::OUTPUT,
         doc: "default output format of get: table, wide, yaml, json or name",
     },
+    Setting {
+        key: "known-hosts",
+        env: env::KNOWN_HOSTS,
+        doc: "SSH unknown-host policy: strict (refuse) or accept-new (trust on first use); a changed key is always refused",
+    },
+    Setting {
+        key: "forks",
+        env: env::FORKS,
+        doc: "how many targets a run works on at once",
+    },
 ];
 
 const DEFAULT_NAMESPACE: &str = "ops-system";
@@ -105,6 +119,19 @@ fn validate(key: &str, value: &str) -> Result<()> {
             })?;
         }
         "store" if value.trim().is_empty() => bail!("store path is empty"),
+        "known-hosts" => {
+            value
+                .parse::<ops_tools::exec::ssh::HostKeyPolicy>()
+                .map_err(|e| anyhow!(e))?;
+        }
+        "forks" => {
+            let n: usize = value
+                .parse()
+                .map_err(|_| anyhow!("forks `{value}` is not a number"))?;
+            if n == 0 || n > 10_000 {
+                bail!("forks must be between 1 and 10000, not {n}");
+            }
+        }
         _ => {}
     }
     Ok(())
@@ -123,6 +150,10 @@ pub struct Config {
     pub store: PathBuf,
     /// Default output format.
     pub output: Format,
+    /// SSH unknown-host policy.
+    pub known_hosts: ops_tools::exec::ssh::HostKeyPolicy,
+    /// Targets at once.
+    pub forks: usize,
     /// Every setting's value and source, for `config list`.
     pub values: Vec<(&'static str, String, Source)>,
 }
@@ -180,6 +211,8 @@ fn default_value(key: &str, home: &Path) -> String {
     match key {
         "namespace" => DEFAULT_NAMESPACE.to_owned(),
         "store" => home.join("ops.db").display().to_string(),
+        "known-hosts" => "strict".to_owned(),
+        "forks" => "50".to_owned(),
         _ => "table".to_owned(),
     }
 }
@@ -216,6 +249,8 @@ impl Config {
             match key {
                 "namespace" => global.namespace.clone(),
                 "store" => global.store.as_ref().map(|p| p.display().to_string()),
+                "known-hosts" => global.known_hosts.clone(),
+                "forks" => global.forks.map(|f| f.to_string()),
                 _ => None,
             }
         };
@@ -264,6 +299,8 @@ impl Config {
             namespace: get("namespace"),
             store: PathBuf::from(get("store")),
             output: Format::from_str(&get("output"), true).unwrap_or(Format::Table),
+            known_hosts: get("known-hosts").parse().unwrap_or_default(),
+            forks: get("forks").parse().unwrap_or(50),
             home,
             file,
             values,

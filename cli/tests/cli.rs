@@ -448,9 +448,9 @@ fn config_precedence_is_flag_then_env_then_file_then_default() {
     let unknown = ops.run(&["config", "set", "colour", "blue"]);
     assert_eq!(unknown.code, 1);
     assert!(
-        unknown
-            .stderr
-            .contains("unknown setting `colour`; known settings: namespace, store, output"),
+        unknown.stderr.contains(
+            "unknown setting `colour`; known settings: namespace, store, output, known-hosts, forks"
+        ),
         "{}",
         unknown.stderr
     );

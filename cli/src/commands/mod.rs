@@ -8,7 +8,9 @@ pub mod config;
 pub mod create;
 pub mod delete;
 pub mod describe;
+pub mod execute;
 pub mod get;
+pub mod runs;
 
 use anyhow::{Context, Result};
 use ops_tools::store::SqliteStore;

@@ -94,6 +94,8 @@ pub trait RunObserver: Send + Sync {
     fn output(&self, _task: &str, _target: &str, _stream: Stream, _data: &[u8]) {}
     /// A step ended (or was skipped).
     fn step_finished(&self, _step: &StepRecord) {}
+    /// A target finished a task (`task` is empty for a TaskRun).
+    fn target_finished(&self, _task: &str, _target: &str, _phase: crate::model::RunPhase) {}
     /// The run ended.
     fn run_finished(&self, _run: &RunRecord) {}
 }

@@ -310,6 +310,7 @@ async fn run_target(
     } else {
         RunPhase::Succeeded
     };
+    rc.observer.target_finished(entry, &target.name, phase);
     Ok(Outcome { phase, results })
 }
 

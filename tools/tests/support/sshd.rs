@@ -6,6 +6,8 @@
 //! and for password/sudo tests the `opstest` user — all installed by
 //! `scripts/setup.sh`.
 
+#![allow(dead_code)]
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -111,12 +111,34 @@ pub fn verify(
     match policy {
         HostKeyPolicy::Strict => Err(HostKeyProblem::Unknown { offered }),
         HostKeyPolicy::AcceptNew => {
-            russh::keys::known_hosts::learn_known_hosts_path(host, port, key, path)
+            learn(host, port, key, path)
                 .map_err(|e| HostKeyProblem::File(format!("{}: {e}", path.display())))?;
             restrict(path);
             Ok(())
         }
     }
+}
+
+/// Appends `host key` in OpenSSH's format (without russh's leading blank
+/// line on a new file, so line numbers in messages stay right).
+fn learn(host: &str, port: u16, key: &PublicKey, path: &Path) -> Result<(), String> {
+    use std::io::Write;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    let existing = std::fs::read(path).unwrap_or_default();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let sep = if existing.is_empty() || existing.ends_with(b"\n") {
+        ""
+    } else {
+        "\n"
+    };
+    let openssh = key.to_openssh().map_err(|e| e.to_string())?;
+    writeln!(f, "{sep}{} {openssh}", host_label(host, port)).map_err(|e| e.to_string())
 }
 
 fn restrict(path: &Path) {

@@ -1,0 +1,278 @@
+//! `opscli shell`, `opscli file`, `opscli task` and `opscli pipeline run`:
+//! everything that runs something, through the one engine.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use ops_tools::engine::{Engine, EngineOptions, PipelineRunRequest, Target, TaskRunRequest};
+use ops_tools::exec::ssh::{SshOptions, SshPool};
+use ops_tools::model::{
+    API_VERSION, Direction, Kind, Object, ObjectKey, ObjectMeta, Step, Task, TaskSpec,
+};
+use ops_tools::store::{RunRecord, SqliteStore, Store, owner_alive};
+use tokio_util::sync::CancellationToken;
+
+use crate::args::{
+    DirectionArg, FileArgs, Format, PipelineRunArgs, ShellArgs, TargetArgs, TaskArgs,
+};
+use crate::config::Config;
+use crate::progress::Printer;
+
+/// The engine over the configured store, with crash recovery done.
+pub async fn engine(cfg: &Config) -> Result<(Engine, Arc<SshPool>)> {
+    let store = Arc::new(crate::commands::open_store(cfg)?);
+    let recovered = store.mark_interrupted(&owner_alive).await?;
+    if recovered > 0 {
+        eprintln!(
+            "note: {recovered} run(s) left running by a process that stopped were marked Interrupted"
+        );
+    }
+    let mut ssh = SshOptions::new(&cfg.home);
+    ssh.policy = cfg.known_hosts;
+    let pool = SshPool::new(ssh);
+    let engine = Engine::new(
+        store as Arc<dyn Store>,
+        Arc::clone(&pool),
+        EngineOptions {
+            forks: cfg.forks,
+            ..EngineOptions::default()
+        },
+    );
+    Ok((engine, pool))
+}
+
+/// A token cancelled by Ctrl-C.
+fn ctrl_c() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ncancelling: stopping remote commands...");
+            t.cancel();
+        }
+    });
+    token
+}
+
+fn synthetic_task(name: &str, step: Step) -> Task {
+    Task {
+        api_version: API_VERSION.into(),
+        kind: "Task".into(),
+        metadata: ObjectMeta {
+            name: name.into(),
+            ..ObjectMeta::default()
+        },
+        spec: TaskSpec {
+            steps: Some(vec![step]),
+            ..TaskSpec::default()
+        },
+        status: None,
+    }
+}
+
+fn report(run: &RunRecord, printer: &Printer, json: bool) -> Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(run)?);
+    } else {
+        print!("\n{}", printer.summary(run));
+        let msg = run
+            .message
+            .as_deref()
+            .map(|m| format!(" ({m})"))
+            .unwrap_or_default();
+        println!("run {}: {}{msg}", run.id, run.phase);
+    }
+    Ok(if run.phase == ops_tools::model::RunPhase::Succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn run_task_on(
+    cfg: &Config,
+    engine: &Engine,
+    task: Task,
+    name: Option<String>,
+    variables: BTreeMap<String, String>,
+    targets: Vec<Target>,
+    t: &TargetArgs,
+) -> Result<ExitCode> {
+    let json = t.output == Some(Format::Json);
+    let printer = Printer::new(targets.len(), json);
+    let run = engine
+        .run_task(
+            TaskRunRequest {
+                task,
+                name,
+                namespace: cfg.namespace.clone(),
+                variables,
+                targets,
+                timeout: t.timeout.map(Duration::from_secs),
+                sudo: t.sudo,
+                parent_id: None,
+            },
+            &printer,
+            ctrl_c(),
+        )
+        .await?;
+    report(&run, &printer, json)
+}
+
+pub async fn shell(cfg: &Config, args: ShellArgs) -> Result<ExitCode> {
+    let content = if Path::new(&args.content).is_file() {
+        std::fs::read_to_string(&args.content)
+            .with_context(|| format!("cannot read {}", args.content))?
+    } else {
+        args.content.clone()
+    };
+    let (engine, pool) = engine(cfg).await?;
+    let targets = crate::inventory::targets(&engine, &cfg.namespace, &args.target, None).await?;
+    let step = Step {
+        name: Some("shell".into()),
+        content: Some(content),
+        ..Step::default()
+    };
+    let code = run_task_on(
+        cfg,
+        &engine,
+        synthetic_task("shell", step),
+        None,
+        BTreeMap::new(),
+        targets,
+        &args.target,
+    )
+    .await;
+    pool.close_all().await;
+    code
+}
+
+pub async fn file(cfg: &Config, args: FileArgs) -> Result<ExitCode> {
+    let (engine, pool) = engine(cfg).await?;
+    let targets = crate::inventory::targets(&engine, &cfg.namespace, &args.target, None).await?;
+    let step = Step {
+        name: Some(match args.direction {
+            DirectionArg::Upload => "upload".into(),
+            DirectionArg::Download => "download".into(),
+        }),
+        localfile: Some(args.localfile.clone()),
+        remotefile: Some(args.remotefile.clone()),
+        direction: Some(match args.direction {
+            DirectionArg::Upload => Direction::Upload,
+            DirectionArg::Download => Direction::Download,
+        }),
+        ..Step::default()
+    };
+    let code = run_task_on(
+        cfg,
+        &engine,
+        synthetic_task("file", step),
+        None,
+        BTreeMap::new(),
+        targets,
+        &args.target,
+    )
+    .await;
+    pool.close_all().await;
+    code
+}
+
+/// A Task from a file (exactly one Task in it) or from the store.
+async fn load_task(cfg: &Config, store: &dyn Store, what: &str) -> Result<Task> {
+    let path = Path::new(what);
+    if path.is_file() {
+        let file = ops_tools::manifest::load_file(path).map_err(|e| anyhow!("{e}"))?;
+        let mut tasks: Vec<Task> = file
+            .documents
+            .into_iter()
+            .filter_map(|d| match d.object {
+                Object::Task(t) => Some(t),
+                _ => None,
+            })
+            .collect();
+        return match tasks.len() {
+            1 => Ok(tasks.remove(0)),
+            0 => bail!("{what} holds no Task"),
+            n => bail!("{what} holds {n} Tasks; apply it and run one by name"),
+        };
+    }
+    let key = ObjectKey {
+        kind: Kind::Task,
+        namespace: cfg.namespace.clone(),
+        name: what.to_owned(),
+    };
+    match store.get(&key).await?.map(|s| s.object) {
+        Some(Object::Task(t)) => Ok(t),
+        _ => bail!(
+            "no Task file `{what}` and no Task named `{what}` in namespace {}",
+            cfg.namespace
+        ),
+    }
+}
+
+pub async fn task(cfg: &Config, args: TaskArgs) -> Result<ExitCode> {
+    let (engine, pool) = engine(cfg).await?;
+    let task = load_task(cfg, engine.store().as_ref(), &args.task).await?;
+    let variables = crate::commands::parse_pairs(&args.vars, "variable")?;
+    let host = task.spec.host.clone();
+    let targets =
+        crate::inventory::targets(&engine, &cfg.namespace, &args.target, host.as_deref()).await?;
+    let code = run_task_on(
+        cfg,
+        &engine,
+        task,
+        args.name.clone(),
+        variables,
+        targets,
+        &args.target,
+    )
+    .await;
+    pool.close_all().await;
+    code
+}
+
+pub async fn pipeline_run(cfg: &Config, args: PipelineRunArgs) -> Result<ExitCode> {
+    let (engine, pool) = engine(cfg).await?;
+    let key = ObjectKey {
+        kind: Kind::Pipeline,
+        namespace: cfg.namespace.clone(),
+        name: args.name.clone(),
+    };
+    let Some(Object::Pipeline(p)) = engine.store().get(&key).await?.map(|s| s.object) else {
+        bail!(
+            "no Pipeline named `{}` in namespace {}",
+            args.name,
+            cfg.namespace
+        );
+    };
+    let variables = crate::commands::parse_pairs(&args.vars, "variable")?;
+    let json = args.output == Some(Format::Json);
+    let printer = Printer::new(p.spec.tasks.len(), json);
+    let run = engine
+        .run_pipeline(
+            PipelineRunRequest {
+                pipeline: p,
+                name: None,
+                namespace: cfg.namespace.clone(),
+                variables,
+                host: args.host.clone(),
+                timeout: args.timeout.map(Duration::from_secs),
+                sudo: args.sudo,
+                parent_id: None,
+            },
+            &printer,
+            ctrl_c(),
+        )
+        .await;
+    pool.close_all().await;
+    report(&run?, &printer, json)
+}
+
+/// The store, for the run inspection commands.
+pub fn store(cfg: &Config) -> Result<SqliteStore> {
+    crate::commands::open_store(cfg)
+}
