@@ -390,3 +390,39 @@ async fn fifty_megabyte_round_trip_with_checksum() {
         "{missing}"
     );
 }
+
+#[tokio::test]
+async fn a_host_in_its_own_network_namespace_with_its_own_hostname() {
+    let key = ClientKey::new();
+    let host = match support::isolated::IsolatedHost::start("lab-ns-1", &[&key.public]) {
+        Ok(h) => h,
+        Err(reason) => {
+            println!("SKIPPED: network namespaces are not permitted here ({reason})");
+            return;
+        }
+    };
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join("known_hosts"), host.known_hosts_line()).unwrap();
+    let pool = SshPool::new(options(home.path(), HostKeyPolicy::Strict));
+    let t = SshTarget {
+        name: "lab-ns-1".into(),
+        host: host.addr.clone(),
+        port: 22,
+        user: "root".into(),
+        password: None,
+        key_path: Some(key.private.clone()),
+        inline_key: None,
+        connect_timeout: None,
+    };
+    let e = SshExecutor::new(t, pool);
+    let out = run(
+        &e,
+        "hostname; ip -o -4 addr show | grep -c 198.18.; echo $SSH_CONNECTION",
+    )
+    .await;
+    let text = out.stdout.text();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("lab-ns-1"));
+    assert_eq!(lines.next(), Some("1"), "only its veth address");
+    assert!(lines.next().unwrap().contains(&format!("{} 22", host.addr)));
+}
