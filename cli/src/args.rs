@@ -79,6 +79,9 @@ pub enum Command {
     /// Inspect and cancel recorded runs.
     #[command(subcommand)]
     Run(RunCommand),
+    /// Start runs for TaskRun/PipelineRun objects: cron ones on schedule,
+    /// the others once.
+    Scheduler(SchedulerArgs),
     /// Print a shell completion script.
     Completion(CompletionArgs),
 }
@@ -166,6 +169,20 @@ pub struct TaskArgs {
     /// Run name (default: the Task's name).
     #[arg(long)]
     pub name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// One pass: start what is due, wait for it, print every schedule.
+    #[arg(long)]
+    pub once: bool,
+    /// Seconds between passes.
+    #[arg(long, default_value_t = 15)]
+    pub interval: u64,
+    /// Spread fire times by up to this many seconds (a fixed offset per
+    /// schedule).
+    #[arg(long, default_value_t = 30)]
+    pub jitter: u64,
 }
 
 #[derive(Debug, Subcommand)]

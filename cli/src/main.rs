@@ -40,11 +40,32 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             commands::execute::pipeline_run(&cfg, a).await
         }
         Command::Run(c) => commands::runs::run(&cfg, c).await,
+        Command::Scheduler(a) => commands::execute::scheduler(&cfg, a).await,
         Command::Completion(_) => Ok(ExitCode::SUCCESS),
     }
 }
 
+/// `opscli get tasks | head` closes stdout early; printing then panics
+/// with "Broken pipe". Exit quietly with the shell's SIGPIPE status
+/// instead (restoring SIGPIPE's default needs `unsafe`, forbidden here).
+fn quiet_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_broken_pipe();
     let cli = Cli::parse_from(anchor::task_vars(std::env::args_os().collect()));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

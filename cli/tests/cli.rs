@@ -537,3 +537,21 @@ fn rusqlite_check(path: &std::path::Path) -> String {
     conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap()
 }
+
+#[test]
+fn a_closed_pipe_is_not_a_panic() {
+    let ops = Ops::new();
+    let dir = corpus();
+    ops.run(&["apply", "-f", dir.to_str().unwrap()]).ok();
+    let mut child = ops
+        .command()
+        .args(["get", "tasks", "-o", "yaml"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -478,3 +478,187 @@ async fn fan_out_over_real_hosts_with_one_down() {
     );
     assert_eq!(step("web-down", 1).phase, RunPhase::Skipped);
 }
+
+fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+const SCHEDULED: &str = r#"
+apiVersion: ops.dev/v1
+kind: Task
+metadata: {name: tick}
+spec:
+  steps: [{name: tick, content: "echo tick ${who}"}]
+---
+apiVersion: ops.dev/v1
+kind: Task
+metadata: {name: slow}
+spec:
+  steps: [{name: nap, content: "sleep 20"}]
+---
+apiVersion: crd.chenshaowen.com/v1
+kind: TaskRun
+metadata: {name: every-minute}
+spec: {taskRef: tick, crontab: "* * * * *", variables: {who: cron}}
+---
+apiVersion: crd.chenshaowen.com/v1
+kind: TaskRun
+metadata: {name: once}
+spec: {taskRef: tick, variables: {who: once}}
+---
+apiVersion: crd.chenshaowen.com/v1
+kind: TaskRun
+metadata: {name: slow-every-minute}
+spec: {taskRef: slow, crontab: "* * * * *"}
+---
+apiVersion: crd.chenshaowen.com/v1
+kind: TaskRun
+metadata: {name: orphan}
+spec: {taskRef: no-such-task}
+---
+apiVersion: crd.chenshaowen.com/v1
+kind: TaskRun
+metadata: {name: broken-cron}
+spec: {taskRef: tick, crontab: "every tuesday"}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cron_fires_once_per_occurrence_never_overlaps_and_survives_restart() {
+    use ops_tools::engine::schedule::{Scheduler, TickEvent};
+    use ops_tools::store::RunFilter;
+    let w = world(4);
+    w.store
+        .apply(objects(SCHEDULED), "ops-system")
+        .await
+        .unwrap();
+    let key = |n: &str| format!("TaskRun/ops-system/{n}");
+    let mut s = Scheduler::new(w.engine.clone(), Duration::ZERO);
+
+    let first = s.tick(at("2026-01-01T00:00:10Z")).await.unwrap();
+    assert!(
+        first.contains(&TickEvent::Registered {
+            key: key("every-minute"),
+            next: at("2026-01-01T00:01:00Z")
+        }),
+        "{first:?}"
+    );
+    assert!(
+        first.contains(&TickEvent::Fired { key: key("once") }),
+        "a TaskRun without crontab runs once"
+    );
+    assert!(first.iter().any(|e| matches!(e, TickEvent::Invalid { key: k, error } if *k == key("broken-cron") && error.contains("every tuesday"))), "{first:?}");
+    s.wait_idle().await;
+
+    let early = s.tick(at("2026-01-01T00:00:50Z")).await.unwrap();
+    assert!(
+        early.contains(&TickEvent::Waiting {
+            key: key("every-minute"),
+            next: at("2026-01-01T00:01:00Z")
+        }),
+        "{early:?}"
+    );
+    assert!(
+        !early.iter().any(|e| matches!(e, TickEvent::Fired { .. })),
+        "once stays once: {early:?}"
+    );
+
+    let due = s.tick(at("2026-01-01T00:01:02Z")).await.unwrap();
+    assert!(
+        due.contains(&TickEvent::Fired {
+            key: key("every-minute")
+        }),
+        "{due:?}"
+    );
+    assert!(
+        due.contains(&TickEvent::Fired {
+            key: key("slow-every-minute")
+        }),
+        "{due:?}"
+    );
+    // Give the slow child time to be recorded as Running.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    // A restarted scheduler (new instance, same store) does not fire again
+    // for the same minute, and skips the next one while the slow child runs.
+    let mut s2 = Scheduler::new(w.engine.clone(), Duration::ZERO);
+    let again = s2.tick(at("2026-01-01T00:01:30Z")).await.unwrap();
+    assert!(
+        !again.iter().any(|e| matches!(e, TickEvent::Fired { .. })),
+        "{again:?}"
+    );
+    let next = s2.tick(at("2026-01-01T00:02:01Z")).await.unwrap();
+    assert!(
+        next.contains(&TickEvent::Fired {
+            key: key("every-minute")
+        }),
+        "{next:?}"
+    );
+    assert!(next.iter().any(|e| matches!(e, TickEvent::SkippedOverlap { key: k, .. } if *k == key("slow-every-minute"))), "{next:?}");
+    s.cancel_runs();
+    s.wait_idle().await;
+    s2.wait_idle().await;
+
+    let children = |k: String| {
+        let store = w.store.clone();
+        async move {
+            store
+                .list_runs(&RunFilter {
+                    parent_id: Some(k),
+                    ..RunFilter::default()
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let minute = children(key("every-minute")).await;
+    assert_eq!(minute.len(), 2, "one child per occurrence");
+    assert!(
+        minute.iter().all(|r| r.phase == RunPhase::Succeeded),
+        "{minute:?}"
+    );
+    let once = w
+        .store
+        .get_run(&children(key("once")).await[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(once.steps[0].stdout, "tick once\n");
+    let orphan = children(key("orphan")).await;
+    assert_eq!(orphan.len(), 1);
+    assert_eq!(orphan[0].phase, RunPhase::Failed);
+    assert_eq!(
+        orphan[0].message.as_deref(),
+        Some("Task `no-such-task` does not exist in namespace ops-system")
+    );
+}
+
+#[tokio::test]
+async fn the_anchors_cron_taskruns_load_and_schedule() {
+    use ops_tools::engine::schedule::{Scheduler, TickEvent};
+    let w = world(4);
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/compat/ops-manifests");
+    let report = ops_tools::manifest::load_path(&dir.join("taskruns"));
+    assert!(report.errors.is_empty());
+    let objs: Vec<Object> = report
+        .files
+        .into_iter()
+        .flat_map(|f| f.documents)
+        .map(|d| d.object)
+        .collect();
+    let n = objs.len();
+    w.store.apply(objs, "ops-system").await.unwrap();
+    let mut s = Scheduler::new(w.engine.clone(), Duration::from_secs(30));
+    let events = s.tick(at("2026-06-01T12:00:00Z")).await.unwrap();
+    let registered = events
+        .iter()
+        .filter(|e| matches!(e, TickEvent::Registered { .. }))
+        .count();
+    assert_eq!(
+        registered, n,
+        "every cron TaskRun gets a next fire time: {events:?}"
+    );
+    println!("anchor cron TaskRuns scheduled: {registered}");
+}

@@ -17,7 +17,7 @@ use ops_tools::store::{RunRecord, SqliteStore, Store, owner_alive};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{
-    DirectionArg, FileArgs, Format, PipelineRunArgs, ShellArgs, TargetArgs, TaskArgs,
+    DirectionArg, FileArgs, Format, PipelineRunArgs, SchedulerArgs, ShellArgs, TargetArgs, TaskArgs,
 };
 use crate::config::Config;
 use crate::progress::Printer;
@@ -270,6 +270,54 @@ pub async fn pipeline_run(cfg: &Config, args: PipelineRunArgs) -> Result<ExitCod
         .await;
     pool.close_all().await;
     report(&run?, &printer, json)
+}
+
+pub async fn scheduler(cfg: &Config, args: SchedulerArgs) -> Result<ExitCode> {
+    use ops_tools::engine::schedule::{Scheduler, TickEvent, describe};
+    let (engine, pool) = engine(cfg).await?;
+    let mut s = Scheduler::new(engine, Duration::from_secs(args.jitter));
+    if args.once {
+        let events = s.tick(chrono::Utc::now()).await?;
+        s.wait_idle().await;
+        pool.close_all().await;
+        let mut t = crate::table::Table::new(["SCHEDULE", "STATE"]);
+        for (k, v) in describe(&events) {
+            t.row([k, v]);
+        }
+        print!("{t}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let stop = ctrl_c();
+    eprintln!(
+        "scheduler: checking every {}s (Ctrl-C to stop)",
+        args.interval
+    );
+    loop {
+        let now = chrono::Utc::now();
+        for e in s.tick(now).await? {
+            let stamp = now.format("%Y-%m-%dT%H:%M:%SZ");
+            match e {
+                TickEvent::Waiting { .. } => {}
+                TickEvent::Registered { key, next } => println!(
+                    "{stamp} registered {key}: next {}",
+                    next.format("%Y-%m-%dT%H:%M:%SZ")
+                ),
+                TickEvent::Fired { key } => println!("{stamp} fired {key}"),
+                TickEvent::SkippedOverlap { key, running } => {
+                    println!("{stamp} skipped {key}: {running} still running")
+                }
+                TickEvent::Invalid { key, error } => eprintln!("{stamp} invalid {key}: {error}"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(args.interval.max(1))) => {}
+            _ = stop.cancelled() => break,
+        }
+    }
+    s.cancel_runs();
+    s.wait_idle().await;
+    pool.close_all().await;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The store, for the run inspection commands.

@@ -42,6 +42,7 @@ pub async fn run(cfg: &Config, cmd: RunCommand) -> Result<ExitCode> {
                     ref_name,
                     phase,
                     limit: Some(limit),
+                    parent_id: None,
                 })
                 .await?;
             match output {

@@ -8,6 +8,7 @@
 
 mod results;
 mod run;
+pub mod schedule;
 pub mod target;
 
 use std::collections::BTreeMap;

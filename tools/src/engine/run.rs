@@ -24,7 +24,7 @@ fn now() -> String {
 }
 
 /// `NAME-xxxxxxxx`: unique across processes and calls.
-fn new_run_id(name: &str) -> String {
+pub(super) fn new_run_id(name: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = Sha256::new();
     h.update(name.as_bytes());
@@ -323,8 +323,10 @@ async fn run_task_body(
     targets: &[Target],
 ) -> Result<Outcome, EngineError> {
     let forks = rc.engine.options.forks.max(1);
-    let outcomes: Vec<Result<Outcome, EngineError>> = futures::stream::iter(targets)
-        .map(|t| run_target(rc, entry, task, vars, t))
+    // Indices, not `&Target`s, in the closure: a closure taking a borrowed
+    // argument trips the compiler's Send inference when a run is spawned.
+    let outcomes: Vec<Result<Outcome, EngineError>> = futures::stream::iter(0..targets.len())
+        .map(|i| run_target(rc, entry, task, vars, &targets[i]))
         .buffered(forks)
         .collect()
         .await;

@@ -87,4 +87,14 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ALTER TABLE runs ADD COLUMN owner TEXT;
     ALTER TABLE runs ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 3: cron schedule marks: when each schedule last fired, so a restart
+    // neither re-fires nor forgets.
+    r#"
+    CREATE TABLE schedules (
+        key        TEXT PRIMARY KEY,
+        last_fire  TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX runs_by_parent ON runs (parent_id);
+    "#,
 ];

@@ -160,4 +160,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Asks a run to stop; `false` when it is not active.
     async fn request_cancel(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// When the schedule `key` last fired (RFC 3339), if ever.
+    async fn schedule_mark(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Records that the schedule `key` fired at `at` (RFC 3339).
+    async fn set_schedule_mark(&self, key: &str, at: &str) -> Result<(), StoreError>;
 }

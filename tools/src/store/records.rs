@@ -113,6 +113,8 @@ pub struct RunFilter {
     pub ref_name: Option<String>,
     /// Only runs in this phase.
     pub phase: Option<RunPhase>,
+    /// Only runs started by this parent (a schedule key).
+    pub parent_id: Option<String>,
     /// At most this many (default 100).
     pub limit: Option<usize>,
 }

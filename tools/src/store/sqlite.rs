@@ -559,12 +559,13 @@ impl Store for SqliteStore {
                 .prepare(&format!(
                     "SELECT {RUN_COLUMNS} FROM runs
                      WHERE (?1 IS NULL OR namespace = ?1) AND (?2 IS NULL OR ref_name = ?2) AND (?3 IS NULL OR phase = ?3)
+                       AND (?5 IS NULL OR parent_id = ?5)
                      ORDER BY created_at DESC, id DESC LIMIT ?4"
                 ))
                 .map_err(db_err(loc))?;
             let limit = f.limit.unwrap_or(100) as i64;
             let mut rows = stmt
-                .query(params![f.namespace, f.ref_name, f.phase.map(RunPhase::as_str), limit])
+                .query(params![f.namespace, f.ref_name, f.phase.map(RunPhase::as_str), limit, f.parent_id])
                 .map_err(db_err(loc))?;
             let mut out = Vec::new();
             while let Some(r) = rows.next().map_err(db_err(loc))? {
@@ -644,6 +645,34 @@ impl Store for SqliteStore {
                 )
                 .map_err(db_err(loc))?;
             Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn schedule_mark(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let key = key.to_owned();
+        self.with(move |conn, loc| {
+            conn.query_row(
+                "SELECT last_fire FROM schedules WHERE key = ?1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err(loc))
+        })
+        .await
+    }
+
+    async fn set_schedule_mark(&self, key: &str, at: &str) -> Result<(), StoreError> {
+        let (key, at) = (key.to_owned(), at.to_owned());
+        self.with(move |conn, loc| {
+            conn.execute(
+                "INSERT INTO schedules (key, last_fire, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET last_fire = excluded.last_fire, updated_at = excluded.updated_at",
+                params![key, at, now()],
+            )
+            .map_err(db_err(loc))?;
+            Ok(())
         })
         .await
     }
