@@ -63,7 +63,7 @@ printf '\n%-6s %12s %12s %12s %10s %10s %12s\n' HOSTS "opscli(s)" "pssh(s)" "ans
 for n in "${SIZES[@]}"; do
   seq 1 "$n" | while read -r j; do addr "$j"; done > "$WORK/hosts.txt"
   sed 's/$/:2222/' "$WORK/hosts.txt" > "$WORK/pssh_hosts.txt"
-  { echo "[all]"; while read -r h; do echo "$h ansible_port=2222"; done < "$WORK/hosts.txt"; } > "$WORK/inventory.ini"
+  { echo "[all]"; while read -r h; do echo "$h ansible_port=2222 ansible_python_interpreter=/usr/bin/python3"; done < "$WORK/hosts.txt"; } > "$WORK/inventory.ini"
   export OPS_HOME="$WORK/ops-home"
   mkdir -p "$OPS_HOME"; cp "$WORK/known_hosts" "$OPS_HOME/known_hosts"
   ops=(); pssh=(); ans=()

@@ -112,9 +112,15 @@ pub struct TargetArgs {
     /// Run through sudo (answered from the Host's password).
     #[arg(long)]
     pub sudo: bool,
-    /// A Kubernetes node name (needs the Kubernetes executor).
+    /// Kubernetes node(s) to run on: a node name, `anymaster`,
+    /// `anyworker`, `anynode`, `allmasters`, `allworkers`, `all` or a
+    /// label selector. Needs a cluster: --cluster, `-i KUBECONFIG`, or
+    /// the namespace's only Cluster.
     #[arg(long)]
     pub nodename: Option<String>,
+    /// A stored Cluster whose nodes to run on.
+    #[arg(long)]
+    pub cluster: Option<String>,
     /// Limit for the whole run, in seconds.
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<u64>,

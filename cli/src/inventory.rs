@@ -7,7 +7,8 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use ops_tools::engine::{Engine, Target};
 use ops_tools::model::{
-    API_VERSION, Host, HostSpec, Kind, LabelSelector, Object, ObjectKey, ObjectMeta,
+    API_VERSION, Cluster, ClusterSpec, Host, HostSpec, Kind, LabelSelector, Object, ObjectKey,
+    ObjectMeta,
 };
 
 use crate::args::TargetArgs;
@@ -35,18 +36,83 @@ fn ad_hoc(address: &str, args: &TargetArgs) -> Host {
     }
 }
 
+fn is_kubeconfig(text: &str) -> bool {
+    text.contains("clusters:") && text.contains("contexts:")
+}
+
+/// The Cluster to run on: `--cluster NAME`, `-i KUBECONFIG`, or (for
+/// `--nodename` alone) the namespace's only Cluster.
+async fn cluster(engine: &Engine, namespace: &str, args: &TargetArgs) -> Result<Option<Cluster>> {
+    if let Some(name) = &args.cluster {
+        let key = ObjectKey {
+            kind: Kind::Cluster,
+            namespace: namespace.to_owned(),
+            name: name.clone(),
+        };
+        return match engine.store().get(&key).await?.map(|s| s.object) {
+            Some(Object::Cluster(c)) => Ok(Some(c)),
+            _ => bail!("no Cluster named `{name}` in namespace {namespace}"),
+        };
+    }
+    if let Some(inv) = args.inventory.as_deref().filter(|i| Path::new(i).is_file()) {
+        if is_kubeconfig(&std::fs::read_to_string(inv)?) {
+            let path = std::fs::canonicalize(inv)?.display().to_string();
+            return Ok(Some(Cluster {
+                api_version: API_VERSION.into(),
+                kind: "Cluster".into(),
+                metadata: ObjectMeta {
+                    name: "kubeconfig".into(),
+                    ..ObjectMeta::default()
+                },
+                spec: ClusterSpec {
+                    kubeconfig_path: Some(path),
+                    ..ClusterSpec::default()
+                },
+                status: None,
+            }));
+        }
+    }
+    if args.nodename.is_some() {
+        let all = engine
+            .store()
+            .list(Kind::Cluster, Some(namespace), &LabelSelector::default())
+            .await?;
+        return match all.as_slice() {
+            [one] => match &one.object {
+                Object::Cluster(c) => Ok(Some(c.clone())),
+                _ => Ok(None),
+            },
+            [] => bail!(
+                "--nodename needs a cluster: --cluster NAME, -i KUBECONFIG, or `opscli create cluster`"
+            ),
+            many => bail!(
+                "namespace {namespace} has {} Clusters; choose one with --cluster",
+                many.len()
+            ),
+        };
+    }
+    Ok(None)
+}
+
 /// The targets for `args`, or for `default_expr` (a Task's `host`) when
-/// no inventory is given.
+/// no inventory is given. `image` is the runtime image for node pods.
 pub async fn targets(
     engine: &Engine,
     namespace: &str,
     args: &TargetArgs,
     default_expr: Option<&str>,
+    image: Option<&str>,
 ) -> Result<Vec<Target>> {
-    if let Some(node) = &args.nodename {
-        bail!(
-            "--nodename {node} targets a Kubernetes node; the Kubernetes executor is not available yet"
-        );
+    if let Some(c) = cluster(engine, namespace, args).await? {
+        let expr = args
+            .nodename
+            .as_deref()
+            .or(default_expr)
+            .filter(|e| !e.is_empty())
+            .ok_or_else(|| {
+                anyhow::anyhow!("which nodes? give --nodename NODE|anymaster|anyworker|all")
+            })?;
+        return Ok(engine.cluster_targets(&c, expr, image).await?);
     }
     let Some(inv) = args
         .inventory
@@ -60,11 +126,6 @@ pub async fn targets(
     };
     let tokens: Vec<String> = if Path::new(inv).is_file() {
         let text = std::fs::read_to_string(inv)?;
-        if text.contains("clusters:") && text.contains("contexts:") {
-            bail!(
-                "{inv} is a kubeconfig: cluster inventories need the Kubernetes executor, not available yet"
-            );
-        }
         text.lines()
             .map(|l| l.split('#').next().unwrap_or("").trim().to_owned())
             .filter(|l| !l.is_empty())

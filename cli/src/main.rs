@@ -66,6 +66,10 @@ fn quiet_broken_pipe() {
 
 fn main() -> ExitCode {
     quiet_broken_pipe();
+    // Several TLS stacks (kube, later NATS and Qdrant) share rustls; pick
+    // its crypto provider once, before any client is built. An error means
+    // one is already installed, which is fine.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse_from(anchor::task_vars(std::env::args_os().collect()));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -331,11 +331,12 @@ fn ctrl_c_cancels_and_a_killed_process_leaves_an_interrupted_run() {
 }
 
 fn nix_kill(pid: u32, sig: &str) {
-    assert!(
-        std::process::Command::new("kill")
-            .args([&format!("-{sig}"), &pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    use nix::sys::signal::{Signal, kill};
+    let signal = match sig {
+        "INT" => Signal::SIGINT,
+        _ => Signal::SIGKILL,
+    };
+    let pid = i32::try_from(pid).unwrap();
+    assert!(pid > 1, "refusing to signal pid {pid}");
+    kill(nix::unistd::Pid::from_raw(pid), signal).unwrap();
 }

@@ -201,7 +201,11 @@ async fn bad_variables_and_empty_targets_fail_before_anything_runs() {
         .targets("ops-system", "anymaster")
         .await
         .unwrap_err();
-    assert!(kube.to_string().contains("Kubernetes executor"), "{kube}");
+    assert!(
+        kube.to_string()
+            .contains("namespace ops-system has no Cluster"),
+        "{kube}"
+    );
 }
 
 #[tokio::test]

@@ -205,11 +205,75 @@ impl Engine {
         Ok(Arc::new(SshExecutor::new(target, Arc::clone(&self.pool))))
     }
 
-    /// Targets for a target expression in `namespace`.
+    /// Targets for a target expression in `namespace`. The anchor's
+    /// cluster keywords (`anymaster`, ...) select nodes of the namespace's
+    /// only Cluster; with several, the caller must name one
+    /// ([`Engine::cluster_targets`]).
     pub async fn targets(&self, namespace: &str, spec: &str) -> Result<Vec<Target>, EngineError> {
-        let spec = TargetSpec::parse(spec)?;
-        let hosts = target::resolve(self.store.as_ref(), namespace, &spec).await?;
+        let parsed = TargetSpec::parse(spec)?;
+        if let TargetSpec::Cluster(keyword) = &parsed {
+            let clusters = self
+                .store
+                .list(
+                    crate::model::Kind::Cluster,
+                    Some(namespace),
+                    &crate::model::LabelSelector::default(),
+                )
+                .await?;
+            return match clusters.as_slice() {
+                [one] => match &one.object {
+                    crate::model::Object::Cluster(c) => {
+                        self.cluster_targets(c, keyword, None).await
+                    }
+                    _ => Err(EngineError::Target(
+                        "stored Cluster has another kind".into(),
+                    )),
+                },
+                [] => Err(EngineError::Target(format!(
+                    "target `{keyword}` selects Kubernetes nodes, but namespace {namespace} has no Cluster (opscli create cluster -i KUBECONFIG --name NAME)"
+                ))),
+                many => Err(EngineError::Target(format!(
+                    "target `{keyword}` selects Kubernetes nodes and namespace {namespace} has {} Clusters; choose one with --cluster",
+                    many.len()
+                ))),
+            };
+        }
+        let hosts = target::resolve(self.store.as_ref(), namespace, &parsed).await?;
         self.targets_for_hosts(hosts.into_iter().map(|h| h.host).collect())
+    }
+
+    /// Node targets on `cluster` for `expr` (`anymaster`, `anyworker`,
+    /// `anynode`, `allmasters`, `allworkers`, `all`, node names, a label
+    /// selector), each run through a node-shell pod using `image`.
+    pub async fn cluster_targets(
+        &self,
+        cluster: &crate::model::Cluster,
+        expr: &str,
+        image: Option<&str>,
+    ) -> Result<Vec<Target>, EngineError> {
+        use crate::exec::kube::{
+            DEFAULT_RUNTIME_IMAGE, NodeExecutor, OPS_NAMESPACE, client, select_nodes,
+        };
+        let name = cluster.metadata.name.clone();
+        let client = client(cluster).await?;
+        let nodes = select_nodes(&client, &name, expr).await?;
+        let image = image
+            .filter(|i| !i.is_empty())
+            .unwrap_or(DEFAULT_RUNTIME_IMAGE);
+        Ok(nodes
+            .into_iter()
+            .map(|n| Target {
+                labels: BTreeMap::from([("cluster".to_owned(), name.clone())]),
+                executor: Arc::new(NodeExecutor::new(
+                    client.clone(),
+                    &name,
+                    &n,
+                    OPS_NAMESPACE,
+                    image,
+                )),
+                name: n,
+            })
+            .collect())
     }
 
     /// Targets for Host objects.

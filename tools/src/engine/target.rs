@@ -1,8 +1,8 @@
 //! Which targets a run goes to: a Host name (or several, comma
 //! separated), a label selector (`k=v,k2=v2`), `all`, or nothing (this
 //! machine). The anchor's cluster keywords (`anymaster`, `anyworker`,
-//! `anynode`, `allmasters`, `allworkers`) and node names need the
-//! Kubernetes executor. No target matched is an error, never a silent
+//! `anynode`, `allmasters`, `allworkers`) and node names select nodes of a
+//! Cluster (see `Engine::targets`). No target matched is an error, never a silent
 //! success.
 
 use std::collections::BTreeMap;
@@ -128,7 +128,7 @@ pub async fn resolve(
                     Some(s) => out.extend(hosts(vec![s])),
                     None => {
                         return Err(EngineError::Target(format!(
-                            "no Host named `{n}` in namespace {namespace} (cluster node targets need the Kubernetes executor, not available yet)"
+                            "no Host named `{n}` in namespace {namespace} (for a Kubernetes node, name the cluster: --cluster)"
                         )));
                     }
                 }
@@ -137,7 +137,7 @@ pub async fn resolve(
         }
         TargetSpec::Cluster(k) => {
             return Err(EngineError::Target(format!(
-                "target `{k}` selects Kubernetes nodes; the Kubernetes executor is not available yet"
+                "target `{k}` selects Kubernetes nodes; resolve it against a Cluster (Engine::targets does)"
             )));
         }
     };

@@ -78,11 +78,17 @@ impl LocalExecutor {
     }
 }
 
+/// Signals process groups, never 0 or 1 ("my group", "everything") and
+/// never this process's own group.
 fn kill_groups(groups: &[u32], signal: Signal) {
+    let own = nix::unistd::getpgrp().as_raw();
     for &g in groups {
-        if let Ok(pid) = i32::try_from(g) {
-            // The group may already be gone; that is the goal.
-            let _ = killpg(Pid::from_raw(pid), signal);
+        match i32::try_from(g) {
+            Ok(pid) if pid > 1 && pid != own => {
+                // The group may already be gone; that is the goal.
+                let _ = killpg(Pid::from_raw(pid), signal);
+            }
+            _ => {}
         }
     }
 }
@@ -115,7 +121,9 @@ impl Executor for LocalExecutor {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| self.err("/bin/sh", e))?;
-        let child_group = child.id().unwrap_or(0);
+        let Some(child_group) = child.id() else {
+            return Err(self.err("/bin/sh", "the process exited before it could be tracked"));
+        };
         let mut input = Vec::new();
         if sudo == Sudo::WithPassword {
             if let Some(p) = &self.sudo_password {

@@ -9,6 +9,7 @@
 //! ([`script`]) so that a timeout or a cancellation stops the whole
 //! process group on the target, not just the channel.
 
+pub mod kube;
 pub mod local;
 mod output;
 pub mod script;

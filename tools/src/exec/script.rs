@@ -147,16 +147,27 @@ pub fn command_line(req: &ExecRequest, sudo: Sudo) -> Result<String, String> {
 }
 
 /// A command that stops the process group `pgid` (TERM, then KILL after a
-/// second), for a second channel on the same target.
-pub fn kill_line(pgid: u32, sudo: Sudo) -> String {
-    let body = format!(
-        "kill -TERM -- -{pgid} 2>/dev/null || kill -TERM {pgid} 2>/dev/null; sleep 1; kill -KILL -- -{pgid} 2>/dev/null || kill -KILL {pgid} 2>/dev/null; true"
-    );
-    match sudo {
-        Sudo::No => body,
-        Sudo::NoPassword => format!("sudo -n -- sh -c {}", quote(&body)),
-        Sudo::WithPassword => format!("sudo -S -k -p '' -- sh -c {}", quote(&body)),
+/// second), for a second channel on the same target; `None` for a group id
+/// that must never be signalled (0 and 1: "my group" and "every process").
+///
+/// The kill runs through `sh -c` so the shell's builtin `kill` is used:
+/// procps' `/usr/bin/kill` mis-parses `kill -9 -PGID` (it once turned into
+/// `kill(-1, SIGKILL)`, every process on the machine), and dash's builtin
+/// rejects `--`. `kill -SIG -PGID` is unambiguous for the builtins of dash,
+/// bash and busybox sh.
+pub fn kill_line(pgid: u32, sudo: Sudo) -> Option<String> {
+    if pgid <= 1 {
+        return None;
     }
+    let body = format!(
+        "kill -TERM -{pgid} 2>/dev/null || kill -TERM {pgid} 2>/dev/null; sleep 1; kill -KILL -{pgid} 2>/dev/null || kill -KILL {pgid} 2>/dev/null; true"
+    );
+    let sh = format!("sh -c {}", quote(&body));
+    Some(match sudo {
+        Sudo::No => sh,
+        Sudo::NoPassword => format!("sudo -n -- {sh}"),
+        Sudo::WithPassword => format!("sudo -S -k -p '' -- {sh}"),
+    })
 }
 
 /// Removes the sudo prompt and the wrapper's pid line from the start of
@@ -260,6 +271,23 @@ mod tests {
                 .contains("BAD-NAME")
         );
         assert!(command_line(&ExecRequest::argv(Vec::<String>::new()), Sudo::No).is_err());
+    }
+
+    #[test]
+    fn regression_kill_never_targets_every_process() {
+        assert_eq!(kill_line(0, Sudo::No), None);
+        assert_eq!(kill_line(1, Sudo::No), None);
+        let line = kill_line(4242, Sudo::No).unwrap();
+        assert!(line.starts_with("sh -c 'kill -TERM -4242 "), "{line}");
+        assert!(!line.contains("-- -"), "dash rejects `--`: {line}");
+        // Run it for real against a group that does not exist: the shell
+        // builtin must signal exactly -999999 and nothing else.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(kill_line(999_999, Sudo::No).unwrap())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
     }
 
     #[test]

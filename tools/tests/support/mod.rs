@@ -3,4 +3,5 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod isolated;
+pub mod kube_standin;
 pub mod sshd;

@@ -6,6 +6,7 @@
 //! timeouts and cancellation that stop the remote process group.
 
 mod connect;
+pub(crate) use connect::base64_decode;
 pub mod known_hosts;
 mod transfer;
 
@@ -338,17 +339,12 @@ impl SshExecutor {
     }
 
     async fn kill(&self, conn: &Conn, pgid: Option<u32>, sudo: Sudo) {
-        if let Some(pgid) = pgid {
+        if let Some(line) = pgid.and_then(|g| kill_line(g, sudo)) {
             let input = self.password_line(sudo);
             // Best effort: if the kill itself fails, the remote `timeout`
             // still bounds the command, and closing the channel follows.
             let _ = self
-                .simple(
-                    conn,
-                    &kill_line(pgid, sudo),
-                    &input,
-                    Duration::from_secs(15),
-                )
+                .simple(conn, &line, &input, Duration::from_secs(15))
                 .await;
         }
     }
