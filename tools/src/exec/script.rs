@@ -8,10 +8,15 @@
 //!
 //! The wrapper prints `__OPS_PGID__=<pid>` on stderr, picks the
 //! interpreter (bash or sh, python3, a shebang's program, or argv), and
-//! `exec`s it under coreutils/busybox `timeout -k 5 SECS` (SECS 0 means no
-//! limit). `timeout` makes itself a process-group leader with the wrapper's
-//! pid, so killing that group stops everything the command started, and
-//! the limit holds on the target even if the connection drops.
+//! `exec`s it. With a time limit it execs coreutils/busybox
+//! `timeout -k 5 SECS`, which makes itself a process-group leader with the
+//! wrapper's pid, so the limit holds on the target even if the connection
+//! drops. Without one it execs the command directly: under sshd (and in the
+//! local executor, which starts a new group) the wrapper's pid already leads
+//! the process group, because dash and bash exec a `-c` command. Either way
+//! killing that group stops everything the command started. Every exec
+//! counts on slow process creation (the fan-out benchmark showed it), so
+//! `env` is used only when there are variables to set.
 
 use std::collections::BTreeMap;
 
@@ -32,7 +37,7 @@ case "$m" in
   argv) ;;
   *) set -- "$m" -c "$s" ;;
 esac
-if command -v timeout >/dev/null 2>&1; then exec timeout -k 5 "$t" "$@"; fi
+if [ "$t" != 0 ] && command -v timeout >/dev/null 2>&1; then exec timeout -k 5 "$t" "$@"; fi
 exec "$@""#;
 
 /// Single-quotes `s` for a POSIX shell.

@@ -122,7 +122,13 @@ async fn try_key(
     t: &SshTarget,
     key: PrivateKey,
 ) -> Result<bool, ExecError> {
-    let hash = h.best_supported_rsa_hash().await.ok().flatten().flatten();
+    // Only RSA keys need the server's preferred hash; asking can wait
+    // up to a second for the server's extension info.
+    let hash = if key.algorithm().is_rsa() {
+        h.best_supported_rsa_hash().await.ok().flatten().flatten()
+    } else {
+        None
+    };
     let r = h
         .authenticate_publickey(
             t.user.clone(),
@@ -166,7 +172,13 @@ async fn authenticate(h: &mut Handle<Client>, t: &SshTarget) -> Result<(), ExecE
                 for id in ids {
                     if let AgentIdentity::PublicKey { key, comment } = id {
                         tried.push(format!("agent key {comment}"));
-                        let hash = h.best_supported_rsa_hash().await.ok().flatten().flatten();
+                        // Only RSA keys need the server's preferred hash; asking can wait
+                        // up to a second for the server's extension info.
+                        let hash = if key.algorithm().is_rsa() {
+                            h.best_supported_rsa_hash().await.ok().flatten().flatten()
+                        } else {
+                            None
+                        };
                         if let Ok(r) = h
                             .authenticate_publickey_with(t.user.clone(), key, hash, &mut agent)
                             .await
