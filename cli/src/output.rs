@@ -10,6 +10,13 @@ use crate::table::{Table, cell};
 
 const DESC_WIDTH: usize = 60;
 
+/// Seconds between two RFC 3339 times, when both are set and valid.
+pub fn seconds_between(start: Option<&str>, end: Option<&str>) -> Option<f64> {
+    let a = chrono::DateTime::parse_from_rfc3339(start?).ok()?;
+    let b = chrono::DateTime::parse_from_rfc3339(end?).ok()?;
+    Some((b - a).num_milliseconds() as f64 / 1000.0)
+}
+
 fn headers(kind: Kind, wide: bool) -> Vec<&'static str> {
     let mut h = match kind {
         Kind::Host => vec![

@@ -95,16 +95,9 @@ impl Printer {
 }
 
 fn duration(s: &StepRecord) -> String {
-    match (&s.started_at, &s.finished_at) {
-        (Some(a), Some(b)) => match (
-            chrono::DateTime::parse_from_rfc3339(a),
-            chrono::DateTime::parse_from_rfc3339(b),
-        ) {
-            (Ok(a), Ok(b)) => format!(", {:.1}s", (b - a).num_milliseconds() as f64 / 1000.0),
-            _ => String::new(),
-        },
-        _ => String::new(),
-    }
+    crate::output::seconds_between(s.started_at.as_deref(), s.finished_at.as_deref())
+        .map(|secs| format!(", {secs:.1}s"))
+        .unwrap_or_default()
 }
 
 impl RunObserver for Printer {

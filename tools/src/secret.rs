@@ -34,11 +34,7 @@ pub fn resolve(value: &str) -> Result<String, SecretError> {
             std::env::var(&name).map_err(|_| SecretError::EnvMissing(name))
         }
         Some(SecretRef::File(path)) => {
-            let expanded = match path.strip_prefix("~/") {
-                Some(rest) => std::env::var_os("HOME")
-                    .map_or_else(|| PathBuf::from(&path), |h| PathBuf::from(h).join(rest)),
-                None => PathBuf::from(&path),
-            };
+            let expanded = crate::exec::expand_home(&path);
             std::fs::read_to_string(&expanded)
                 .map(|s| s.trim_end_matches(['\n', '\r']).to_owned())
                 .map_err(|source| SecretError::File {

@@ -11,16 +11,10 @@ use crate::config::Config;
 use crate::table::{Table, cell};
 
 fn dur(r: &RunRecord) -> String {
-    match (&r.started_at, &r.finished_at) {
-        (Some(a), Some(b)) => match (
-            chrono::DateTime::parse_from_rfc3339(a),
-            chrono::DateTime::parse_from_rfc3339(b),
-        ) {
-            (Ok(a), Ok(b)) => format!("{:.1}s", (b - a).num_milliseconds() as f64 / 1000.0),
-            _ => "-".into(),
-        },
-        (Some(_), None) => "running".into(),
-        _ => "-".into(),
+    match crate::output::seconds_between(r.started_at.as_deref(), r.finished_at.as_deref()) {
+        Some(secs) => format!("{secs:.1}s"),
+        None if r.started_at.is_some() && r.finished_at.is_none() => "running".into(),
+        None => "-".into(),
     }
 }
 

@@ -239,7 +239,7 @@ impl Engine {
             };
         }
         let hosts = target::resolve(self.store.as_ref(), namespace, &parsed).await?;
-        self.targets_for_hosts(hosts.into_iter().map(|h| h.host).collect())
+        self.targets_for_hosts(hosts)
     }
 
     /// Node targets on `cluster` for `expr` (`anymaster`, `anyworker`,

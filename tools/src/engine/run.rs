@@ -351,6 +351,7 @@ async fn run_task_body(
 struct Watchers {
     handles: Vec<tokio::task::JoinHandle<()>>,
     timed_out: Arc<AtomicBool>,
+    timeout: Option<Duration>,
 }
 
 impl Watchers {
@@ -381,7 +382,11 @@ impl Watchers {
                 }
             }
         }));
-        Watchers { handles, timed_out }
+        Watchers {
+            handles,
+            timed_out,
+            timeout,
+        }
     }
 }
 
@@ -393,25 +398,36 @@ impl Drop for Watchers {
     }
 }
 
-async fn start_run(
-    engine: &Engine,
+/// What a run is, for recording it.
+struct RunStart {
     kind: Kind,
-    name: &str,
-    namespace: &str,
-    ref_name: &str,
+    name: String,
+    namespace: String,
+    ref_name: String,
     spec: serde_json::Value,
     parent_id: Option<String>,
-) -> Result<RunRecord, EngineError> {
+    timeout: Option<Duration>,
+    sudo: bool,
+}
+
+/// Records the run (Pending, then Running), starts its timeout and
+/// cancel-request watchers, and tells the observer.
+async fn begin<'a>(
+    engine: &'a Engine,
+    s: RunStart,
+    observer: &'a dyn RunObserver,
+    cancel: &CancellationToken,
+) -> Result<(RunCtx<'a>, Watchers), EngineError> {
     let run = RunRecord {
-        id: new_run_id(name),
-        kind: kind.as_str().into(),
-        namespace: namespace.into(),
-        name: name.into(),
-        ref_name: ref_name.into(),
+        id: new_run_id(&s.name),
+        kind: s.kind.as_str().into(),
+        namespace: s.namespace.clone(),
+        name: s.name.clone(),
+        ref_name: s.ref_name,
         phase: RunPhase::Pending,
         message: None,
-        spec,
-        parent_id,
+        spec: s.spec,
+        parent_id: s.parent_id,
         owner: Some(process_owner()),
         cancel_requested: false,
         created_at: now(),
@@ -424,14 +440,32 @@ async fn start_run(
         .store
         .set_run_phase(&run.id, RunPhase::Running, None)
         .await?;
-    Ok(engine.store.get_run(&run.id).await?.unwrap_or(run))
+    let run = engine.store.get_run(&run.id).await?.unwrap_or(run);
+    let token = cancel.child_token();
+    let watchers = Watchers::start(
+        Arc::clone(&engine.store),
+        run.id.clone(),
+        token.clone(),
+        s.timeout,
+    );
+    let rc = RunCtx {
+        engine,
+        run_id: run.id.clone(),
+        run_name: s.name,
+        namespace: s.namespace,
+        started: Utc::now(),
+        observer,
+        cancel: token,
+        sudo: s.sudo,
+    };
+    observer.run_started(&run);
+    Ok((rc, watchers))
 }
 
 async fn finish_run(
     rc: &RunCtx<'_>,
     outcome: RunPhase,
     watchers: &Watchers,
-    timeout: Option<Duration>,
     outer_cancel: &CancellationToken,
     failure_note: Option<String>,
 ) -> Result<RunRecord, EngineError> {
@@ -440,7 +474,7 @@ async fn finish_run(
             RunPhase::Failed,
             Some(format!(
                 "run timed out after {}s",
-                timeout.map_or(0, |t| t.as_secs())
+                watchers.timeout.map_or(0, |t| t.as_secs())
             )),
         )
     } else if outcome == RunPhase::Cancelled
@@ -491,42 +525,25 @@ pub(super) async fn run_task(
         "targets": req.targets.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
         "sudo": req.sudo,
     });
-    let run = start_run(
-        engine,
-        Kind::TaskRun,
-        &name,
-        &req.namespace,
-        &req.task.metadata.name,
-        spec,
-        req.parent_id.clone(),
-    )
-    .await?;
     let timeout = req.timeout.or(req
         .task
         .spec
         .timeout_seconds
         .filter(|t| *t > 0)
         .map(Duration::from_secs));
-    let token = cancel.child_token();
-    let watchers = Watchers::start(
-        Arc::clone(&engine.store),
-        run.id.clone(),
-        token.clone(),
-        timeout,
-    );
-    let rc = RunCtx {
-        engine,
-        run_id: run.id.clone(),
-        run_name: name,
+    let start = RunStart {
+        kind: Kind::TaskRun,
+        name,
         namespace: req.namespace.clone(),
-        started: Utc::now(),
-        observer,
-        cancel: token,
+        ref_name: req.task.metadata.name.clone(),
+        spec,
+        parent_id: req.parent_id.clone(),
+        timeout,
         sudo: req.sudo,
     };
-    observer.run_started(&run);
+    let (rc, watchers) = begin(engine, start, observer, &cancel).await?;
     let outcome = run_task_body(&rc, "", &req.task, &vars, &req.targets).await?;
-    finish_run(&rc, outcome.phase, &watchers, timeout, &cancel, None).await
+    finish_run(&rc, outcome.phase, &watchers, &cancel, None).await
 }
 
 pub(super) async fn run_pipeline(
@@ -590,39 +607,22 @@ pub(super) async fn run_pipeline(
         "tasks": p.spec.tasks.iter().map(|t| t.name.clone()).collect::<Vec<_>>(),
         "sudo": req.sudo,
     });
-    let run = start_run(
-        engine,
-        Kind::PipelineRun,
-        &name,
-        &req.namespace,
-        &pname,
-        spec,
-        req.parent_id.clone(),
-    )
-    .await?;
     let timeout = req.timeout.or(p
         .spec
         .timeout_seconds
         .filter(|t| *t > 0)
         .map(Duration::from_secs));
-    let token = cancel.child_token();
-    let watchers = Watchers::start(
-        Arc::clone(&engine.store),
-        run.id.clone(),
-        token.clone(),
-        timeout,
-    );
-    let rc = RunCtx {
-        engine,
-        run_id: run.id.clone(),
-        run_name: name,
+    let start = RunStart {
+        kind: Kind::PipelineRun,
+        name,
         namespace: req.namespace.clone(),
-        started: Utc::now(),
-        observer,
-        cancel: token,
+        ref_name: pname.clone(),
+        spec,
+        parent_id: req.parent_id.clone(),
+        timeout,
         sudo: req.sudo,
     };
-    observer.run_started(&run);
+    let (rc, watchers) = begin(engine, start, observer, &cancel).await?;
     let mut failed = false;
     let mut failure_note = None;
     for ((entry, task), task_targets) in p.spec.tasks.iter().zip(&tasks).zip(&targets) {
@@ -698,5 +698,5 @@ pub(super) async fn run_pipeline(
     } else {
         RunPhase::Succeeded
     };
-    finish_run(&rc, phase, &watchers, timeout, &cancel, failure_note).await
+    finish_run(&rc, phase, &watchers, &cancel, failure_note).await
 }

@@ -213,18 +213,10 @@ impl Scheduler {
             Object::TaskRun(tr) => {
                 let name = tr.metadata.name.clone();
                 let task_ref = tr.spec.task_ref.clone().unwrap_or_default();
-                let task = engine
-                    .store()
-                    .get(&ObjectKey {
-                        kind: Kind::Task,
-                        namespace: namespace.clone(),
-                        name: task_ref.clone(),
-                    })
-                    .await?
-                    .and_then(|s| match s.object {
-                        Object::Task(t) => Some(t),
-                        _ => None,
-                    });
+                let task = match lookup(&engine, Kind::Task, &namespace, &task_ref).await? {
+                    Some(Object::Task(t)) => Some(t),
+                    _ => None,
+                };
                 let Some(task) = task else {
                     let msg = format!("Task `{task_ref}` does not exist in namespace {namespace}");
                     self.engine
@@ -280,18 +272,10 @@ impl Scheduler {
             Object::PipelineRun(pr) => {
                 let name = pr.metadata.name.clone();
                 let pref = pr.spec.pipeline_ref.clone().unwrap_or_default();
-                let pipeline = engine
-                    .store()
-                    .get(&ObjectKey {
-                        kind: Kind::Pipeline,
-                        namespace: namespace.clone(),
-                        name: pref.clone(),
-                    })
-                    .await?
-                    .and_then(|s| match s.object {
-                        Object::Pipeline(p) => Some(p),
-                        _ => None,
-                    });
+                let pipeline = match lookup(&engine, Kind::Pipeline, &namespace, &pref).await? {
+                    Some(Object::Pipeline(p)) => Some(p),
+                    _ => None,
+                };
                 let Some(pipeline) = pipeline else {
                     let msg = format!("Pipeline `{pref}` does not exist in namespace {namespace}");
                     self.engine
@@ -337,6 +321,21 @@ impl Scheduler {
         }
         Ok(())
     }
+}
+
+/// The stored object `kind/namespace/name`, if any.
+async fn lookup(
+    engine: &Engine,
+    kind: Kind,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Object>, EngineError> {
+    let key = ObjectKey {
+        kind,
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+    };
+    Ok(engine.store().get(&key).await?.map(|s| s.object))
 }
 
 impl Engine {

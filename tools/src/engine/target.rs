@@ -5,8 +5,6 @@
 //! Cluster (see `Engine::targets`). No target matched is an error, never a silent
 //! success.
 
-use std::collections::BTreeMap;
-
 use crate::model::{Kind, LabelSelector, Object, ObjectKey};
 use crate::store::Store;
 
@@ -64,15 +62,6 @@ impl TargetSpec {
     }
 }
 
-/// A Host picked as a target.
-#[derive(Debug, Clone)]
-pub struct ResolvedHost {
-    /// The Host (a synthetic `local` Host for this machine).
-    pub host: crate::model::Host,
-    /// Its labels.
-    pub labels: BTreeMap<String, String>,
-}
-
 /// A synthetic Host for this machine.
 pub fn local_host() -> crate::model::Host {
     crate::model::Host {
@@ -95,21 +84,17 @@ pub async fn resolve(
     store: &dyn Store,
     namespace: &str,
     spec: &TargetSpec,
-) -> Result<Vec<ResolvedHost>, EngineError> {
-    let wrap = |h: crate::model::Host| ResolvedHost {
-        labels: h.metadata.labels.clone().unwrap_or_default(),
-        host: h,
-    };
-    let hosts = |objs: Vec<crate::store::StoredObject>| -> Vec<ResolvedHost> {
+) -> Result<Vec<crate::model::Host>, EngineError> {
+    let hosts = |objs: Vec<crate::store::StoredObject>| -> Vec<crate::model::Host> {
         objs.into_iter()
             .filter_map(|s| match s.object {
-                Object::Host(h) => Some(wrap(h)),
+                Object::Host(h) => Some(h),
                 _ => None,
             })
             .collect()
     };
     let found = match spec {
-        TargetSpec::Local => vec![wrap(local_host())],
+        TargetSpec::Local => vec![local_host()],
         TargetSpec::All => hosts(
             store
                 .list(Kind::Host, Some(namespace), &LabelSelector::default())

@@ -215,10 +215,14 @@ impl Executor for NodeExecutor {
                 }
             }
         };
-        let logs = pods
-            .logs(&name, &LogParams::default())
-            .await
-            .unwrap_or_default();
+        // A log that cannot be read is reported in the output, not dropped.
+        let logs = match pods.logs(&name, &LogParams::default()).await {
+            Ok(l) => l,
+            Err(e) => format!(
+                "[ops: cannot read the log of pod {}/{name}: {e}]\n",
+                self.namespace
+            ),
+        };
         // Deleting the pod stops whatever still runs in it.
         let _ = pods
             .delete(&name, &DeleteParams::default().grace_period(0))
