@@ -84,6 +84,130 @@ pub enum Command {
     Scheduler(SchedulerArgs),
     /// Print a shell completion script.
     Completion(CompletionArgs),
+    /// Read a Kubernetes cluster (get, describe, logs, events) and run
+    /// commands in pods (exec).
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+/// Which cluster, and which Kubernetes namespace.
+#[derive(Debug, Args, Clone, Default)]
+pub struct KubeArgs {
+    /// A stored Cluster [default: the namespace's only Cluster].
+    #[arg(long)]
+    pub cluster: Option<String>,
+    /// A kubeconfig file instead of a stored Cluster.
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubernetes namespace [default: default]. (`-n` is the ops
+    /// namespace the Cluster object lives in.)
+    #[arg(short = 'N', long = "kube-namespace", value_name = "NS")]
+    pub kube_namespace: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// List objects of any resource type, or get some by name: `pods`,
+    /// `po`, `deploy`, `deployments.apps`, `nodes`, `events`, ...
+    Get(ClusterGetArgs),
+    /// An object (secrets redacted) and its events.
+    Describe(ClusterDescribeArgs),
+    /// A pod's log.
+    Logs(ClusterLogsArgs),
+    /// Events, all or for one object (`KIND/NAME`).
+    Events(ClusterEventsArgs),
+    /// Run a command in a pod's container.
+    Exec(ClusterExecArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterGetArgs {
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// Resource type.
+    pub resource: String,
+    /// Names (none: list).
+    pub names: Vec<String>,
+    /// Across all namespaces.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Label selector (`app=web,tier!=db`).
+    #[arg(short = 'l', long = "selector")]
+    pub selector: Option<String>,
+    /// Field selector (`status.phase=Running`).
+    #[arg(long = "field-selector")]
+    pub field_selector: Option<String>,
+    /// At most this many objects.
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// table, wide (with labels), yaml or json.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Format>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterDescribeArgs {
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// Resource type.
+    pub resource: String,
+    /// Name.
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterLogsArgs {
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// Pod name.
+    pub pod: String,
+    /// Container (needed when the pod has several).
+    #[arg(short = 'c', long)]
+    pub container: Option<String>,
+    /// Last N lines.
+    #[arg(long)]
+    pub tail: Option<i64>,
+    /// Only newer lines: `30s`, `10m`, `2h`, `1d`, `1h30m`.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// The previous (crashed) container's log.
+    #[arg(short = 'p', long)]
+    pub previous: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterEventsArgs {
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// Only events about this object: `KIND/NAME` (`pod/web-1`,
+    /// `deployment/web`).
+    pub object: Option<String>,
+    /// Across all namespaces.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// table or json.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Format>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterExecArgs {
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    /// Pod name.
+    pub pod: String,
+    /// Container (needed when the pod has several).
+    #[arg(short = 'c', long)]
+    pub container: Option<String>,
+    /// Pass this process's standard input to the command.
+    #[arg(long)]
+    pub stdin: bool,
+    /// Stop the command after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// The command and its arguments (after `--`).
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
 }
 
 /// Where and how to connect, as in the anchor.

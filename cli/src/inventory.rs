@@ -43,18 +43,37 @@ fn is_kubeconfig(text: &str) -> bool {
 /// The Cluster to run on: `--cluster NAME`, `-i KUBECONFIG`, or (for
 /// `--nodename` alone) the namespace's only Cluster.
 async fn cluster(engine: &Engine, namespace: &str, args: &TargetArgs) -> Result<Option<Cluster>> {
-    if let Some(name) = &args.cluster {
+    select_cluster(
+        engine.store().as_ref(),
+        namespace,
+        args.cluster.as_deref(),
+        args.inventory.as_deref(),
+        args.nodename.is_some(),
+    )
+    .await
+}
+
+/// A Cluster by name, from a kubeconfig file (`inventory`, used only if
+/// it is one), or, when `fallback`, the namespace's only Cluster.
+pub async fn select_cluster(
+    store: &dyn ops_tools::store::Store,
+    namespace: &str,
+    name: Option<&str>,
+    inventory: Option<&str>,
+    fallback: bool,
+) -> Result<Option<Cluster>> {
+    if let Some(name) = name {
         let key = ObjectKey {
             kind: Kind::Cluster,
             namespace: namespace.to_owned(),
-            name: name.clone(),
+            name: name.to_owned(),
         };
-        return match engine.store().get(&key).await?.map(|s| s.object) {
+        return match store.get(&key).await?.map(|s| s.object) {
             Some(Object::Cluster(c)) => Ok(Some(c)),
             _ => bail!("no Cluster named `{name}` in namespace {namespace}"),
         };
     }
-    if let Some(inv) = args.inventory.as_deref().filter(|i| Path::new(i).is_file()) {
+    if let Some(inv) = inventory.filter(|i| Path::new(i).is_file()) {
         if is_kubeconfig(&std::fs::read_to_string(inv)?) {
             let path = std::fs::canonicalize(inv)?.display().to_string();
             return Ok(Some(Cluster {
@@ -72,9 +91,8 @@ async fn cluster(engine: &Engine, namespace: &str, args: &TargetArgs) -> Result<
             }));
         }
     }
-    if args.nodename.is_some() {
-        let all = engine
-            .store()
+    if fallback {
+        let all = store
             .list(Kind::Cluster, Some(namespace), &LabelSelector::default())
             .await?;
         return match all.as_slice() {
@@ -83,7 +101,7 @@ async fn cluster(engine: &Engine, namespace: &str, args: &TargetArgs) -> Result<
                 _ => Ok(None),
             },
             [] => bail!(
-                "--nodename needs a cluster: --cluster NAME, -i KUBECONFIG, or `opscli create cluster`"
+                "no Cluster in namespace {namespace}: give --cluster NAME or a kubeconfig, or add one with `opscli create cluster`"
             ),
             many => bail!(
                 "namespace {namespace} has {} Clusters; choose one with --cluster",
@@ -95,13 +113,14 @@ async fn cluster(engine: &Engine, namespace: &str, args: &TargetArgs) -> Result<
 }
 
 /// The targets for `args`, or for `default_expr` (a Task's `host`) when
-/// no inventory is given. `image` is the runtime image for node pods.
+/// no inventory is given. `runtime` builds node pods (a Task's image and
+/// mounts).
 pub async fn targets(
     engine: &Engine,
     namespace: &str,
     args: &TargetArgs,
     default_expr: Option<&str>,
-    image: Option<&str>,
+    runtime: &ops_tools::exec::kube::PodRuntime,
 ) -> Result<Vec<Target>> {
     if let Some(c) = cluster(engine, namespace, args).await? {
         let expr = args
@@ -112,7 +131,7 @@ pub async fn targets(
             .ok_or_else(|| {
                 anyhow::anyhow!("which nodes? give --nodename NODE|anymaster|anyworker|all")
             })?;
-        return Ok(engine.cluster_targets(&c, expr, image).await?);
+        return Ok(engine.cluster_targets(&c, expr, runtime).await?);
     }
     let Some(inv) = args
         .inventory
@@ -121,7 +140,7 @@ pub async fn targets(
         .filter(|s| !s.is_empty())
     else {
         return Ok(engine
-            .targets(namespace, default_expr.unwrap_or(""))
+            .targets_with(namespace, default_expr.unwrap_or(""), runtime)
             .await?);
     };
     let tokens: Vec<String> = if Path::new(inv).is_file() {
@@ -132,7 +151,7 @@ pub async fn targets(
             .collect()
     } else {
         if inv == "all" || (LabelSelector::looks_like_selector(inv) && inv.contains('=')) {
-            return Ok(engine.targets(namespace, inv).await?);
+            return Ok(engine.targets_with(namespace, inv, runtime).await?);
         }
         inv.split(',')
             .map(|s| s.trim().to_owned())

@@ -90,3 +90,142 @@ async fn shell_and_tasks_on_cluster_nodes() {
     );
     assert_eq!(k.live_pods(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_reads_and_exec_from_the_command_line() {
+    let k = KubeStandIn::start(vec![node("node-1", &[], &[], true)]).await;
+    k.seed(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "web-1", "namespace": "shop", "labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "app", "image": "x"}]},
+        "status": {"phase": "Running", "containerStatuses": [{"name": "app", "image": "x", "imageID": "", "ready": false, "restartCount": 4, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}
+    }));
+    k.seed(serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "api-key", "namespace": "shop"},
+        "data": {"key": "c3VwZXJzZWNyZXQ="}
+    }));
+    k.seed(serde_json::json!({
+        "apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": "e1", "namespace": "shop"},
+        "involvedObject": {"kind": "Pod", "name": "web-1", "namespace": "shop"},
+        "reason": "BackOff", "message": "Back-off restarting failed container", "type": "Warning",
+        "count": 12, "lastTimestamp": "2026-11-22T10:00:00Z"
+    }));
+    k.seed_log(
+        "shop",
+        "web-1",
+        kube_standin::SeededLog {
+            lines: vec![(30, "starting".into()), (10, "listening on :8080".into())],
+            previous: None,
+        },
+    );
+    let ops = Ops::new();
+    let kc = ops.home().join("kubeconfig.yaml");
+    std::fs::write(&kc, k.kubeconfig(&k.token)).unwrap();
+    let kc = kc.to_str().unwrap().to_owned();
+    let run = |args: &[&str]| tokio::task::block_in_place(|| ops.run(args));
+    // No cluster stored and none given: a clear error.
+    let none = run(&["cluster", "get", "pods"]);
+    assert_eq!(none.code, 1);
+    assert!(
+        none.stderr.contains("no Cluster in namespace ops-system"),
+        "{}",
+        none.stderr
+    );
+    run(&["create", "cluster", "-i", &kc, "--name", "lab"]).ok();
+
+    let pods = run(&["cluster", "get", "po", "-N", "shop"]).ok();
+    assert!(pods.stdout.contains("NAME"), "{}", pods.stdout);
+    assert!(
+        pods.stdout.contains("web-1") && pods.stdout.contains("CrashLoopBackOff 0/1 restarts=4"),
+        "{}",
+        pods.stdout
+    );
+    let wide = run(&[
+        "cluster", "get", "pods", "-A", "-l", "app=web", "-o", "wide",
+    ])
+    .ok();
+    assert!(
+        wide.stdout.contains("NAMESPACE") && wide.stdout.contains("app=web"),
+        "{}",
+        wide.stdout
+    );
+    let empty = run(&["cluster", "get", "pods", "--kubeconfig", &kc]).ok();
+    assert!(
+        empty.stderr.contains("No pods found in namespace default."),
+        "{}",
+        empty.stderr
+    );
+
+    let secret = run(&[
+        "cluster", "get", "secret", "api-key", "-N", "shop", "-o", "yaml",
+    ])
+    .ok();
+    assert!(
+        !secret.stdout.contains("c3VwZXJzZWNyZXQ"),
+        "{}",
+        secret.stdout
+    );
+    assert!(
+        secret.stdout.contains("<redacted: 11 bytes>"),
+        "{}",
+        secret.stdout
+    );
+
+    let described = run(&["cluster", "describe", "pod", "web-1", "-N", "shop"]).ok();
+    assert!(
+        described.stdout.contains("Events:") && described.stdout.contains("BackOff"),
+        "{}",
+        described.stdout
+    );
+
+    let logs = run(&["cluster", "logs", "web-1", "-N", "shop", "--since", "20s"]).ok();
+    assert_eq!(logs.stdout, "listening on :8080\n");
+    let bad = run(&["cluster", "logs", "web-1", "-N", "shop", "--since", "5x"]);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("unknown unit `x`"), "{}", bad.stderr);
+
+    let evs = run(&["cluster", "events", "po/web-1", "-N", "shop"]).ok();
+    assert!(
+        evs.stdout.contains("Pod/web-1") && evs.stdout.contains("12"),
+        "{}",
+        evs.stdout
+    );
+    let evs_json = run(&["cluster", "events", "-N", "shop", "-o", "json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&evs_json.stdout).unwrap();
+    assert_eq!(v[0]["reason"], "BackOff");
+
+    let unknown = run(&["cluster", "get", "widgets"]);
+    assert_eq!(unknown.code, 1);
+    assert!(
+        unknown.stderr.contains("no resource type `widgets`"),
+        "{}",
+        unknown.stderr
+    );
+
+    let exec = run(&[
+        "cluster",
+        "exec",
+        "web-1",
+        "-N",
+        "shop",
+        "--",
+        "sh",
+        "-c",
+        "echo hi; echo oops >&2; exit 5",
+    ]);
+    assert_eq!(exec.code, 5);
+    assert_eq!(exec.stdout, "hi\n");
+    assert!(exec.stderr.contains("oops"), "{}", exec.stderr);
+    let piped = tokio::task::block_in_place(|| {
+        ops.run_stdin(
+            &[
+                "cluster", "exec", "web-1", "-N", "shop", "--stdin", "--", "wc", "-c",
+            ],
+            "12345",
+        )
+    })
+    .ok();
+    assert_eq!(piped.stdout.trim(), "5");
+}

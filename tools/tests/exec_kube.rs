@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ops_tools::engine::{Engine, EngineOptions, NoopObserver, TaskRunRequest};
-use ops_tools::exec::kube::{client, select_nodes};
+use ops_tools::exec::kube::{PodRuntime, client, select_nodes};
 use ops_tools::exec::ssh::{SshOptions, SshPool};
 use ops_tools::model::{Cluster, Object, RunPhase, Task, parse_documents};
 use ops_tools::store::{SqliteStore, Store};
@@ -125,7 +125,7 @@ async fn tasks_run_on_nodes_through_node_shell_pods() {
         _ => unreachable!(),
     };
     let targets = engine
-        .cluster_targets(&c, "anymaster", image.as_deref())
+        .cluster_targets(&c, "anymaster", &PodRuntime::image(image.as_deref()))
         .await
         .unwrap();
     let run = engine

@@ -131,8 +131,14 @@ pub async fn shell(cfg: &Config, args: ShellArgs) -> Result<ExitCode> {
         args.content.clone()
     };
     let (engine, pool) = engine(cfg).await?;
-    let targets =
-        crate::inventory::targets(&engine, &cfg.namespace, &args.target, None, None).await?;
+    let targets = crate::inventory::targets(
+        &engine,
+        &cfg.namespace,
+        &args.target,
+        None,
+        &Default::default(),
+    )
+    .await?;
     let step = Step {
         name: Some("shell".into()),
         content: Some(content),
@@ -154,8 +160,14 @@ pub async fn shell(cfg: &Config, args: ShellArgs) -> Result<ExitCode> {
 
 pub async fn file(cfg: &Config, args: FileArgs) -> Result<ExitCode> {
     let (engine, pool) = engine(cfg).await?;
-    let targets =
-        crate::inventory::targets(&engine, &cfg.namespace, &args.target, None, None).await?;
+    let targets = crate::inventory::targets(
+        &engine,
+        &cfg.namespace,
+        &args.target,
+        None,
+        &Default::default(),
+    )
+    .await?;
     let step = Step {
         name: Some(match args.direction {
             DirectionArg::Upload => "upload".into(),
@@ -221,13 +233,13 @@ pub async fn task(cfg: &Config, args: TaskArgs) -> Result<ExitCode> {
     let task = load_task(cfg, engine.store().as_ref(), &args.task).await?;
     let variables = crate::commands::parse_pairs(&args.vars, "variable")?;
     let host = task.spec.host.clone();
-    let image = task.spec.runtime_image.clone();
+    let runtime = ops_tools::exec::kube::PodRuntime::for_task(&task, &variables);
     let targets = crate::inventory::targets(
         &engine,
         &cfg.namespace,
         &args.target,
         host.as_deref(),
-        image.as_deref(),
+        &runtime,
     )
     .await?;
     let code = run_task_on(

@@ -210,6 +210,18 @@ impl Engine {
     /// only Cluster; with several, the caller must name one
     /// ([`Engine::cluster_targets`]).
     pub async fn targets(&self, namespace: &str, spec: &str) -> Result<Vec<Target>, EngineError> {
+        self.targets_with(namespace, spec, &Default::default())
+            .await
+    }
+
+    /// [`Engine::targets`], with node pods built from `runtime` (a Task's
+    /// image and mounts: [`crate::exec::kube::PodRuntime::for_task`]).
+    pub async fn targets_with(
+        &self,
+        namespace: &str,
+        spec: &str,
+        runtime: &crate::exec::kube::PodRuntime,
+    ) -> Result<Vec<Target>, EngineError> {
         let parsed = TargetSpec::parse(spec)?;
         if let TargetSpec::Cluster(keyword) = &parsed {
             let clusters = self
@@ -223,7 +235,7 @@ impl Engine {
             return match clusters.as_slice() {
                 [one] => match &one.object {
                     crate::model::Object::Cluster(c) => {
-                        self.cluster_targets(c, keyword, None).await
+                        self.cluster_targets(c, keyword, runtime).await
                     }
                     _ => Err(EngineError::Target(
                         "stored Cluster has another kind".into(),
@@ -244,22 +256,17 @@ impl Engine {
 
     /// Node targets on `cluster` for `expr` (`anymaster`, `anyworker`,
     /// `anynode`, `allmasters`, `allworkers`, `all`, node names, a label
-    /// selector), each run through a node-shell pod using `image`.
+    /// selector), each run through a node pod built from `runtime`.
     pub async fn cluster_targets(
         &self,
         cluster: &crate::model::Cluster,
         expr: &str,
-        image: Option<&str>,
+        runtime: &crate::exec::kube::PodRuntime,
     ) -> Result<Vec<Target>, EngineError> {
-        use crate::exec::kube::{
-            DEFAULT_RUNTIME_IMAGE, NodeExecutor, OPS_NAMESPACE, client, select_nodes,
-        };
+        use crate::exec::kube::{NodeExecutor, OPS_NAMESPACE, client, select_nodes};
         let name = cluster.metadata.name.clone();
         let client = client(cluster).await?;
         let nodes = select_nodes(&client, &name, expr).await?;
-        let image = image
-            .filter(|i| !i.is_empty())
-            .unwrap_or(DEFAULT_RUNTIME_IMAGE);
         Ok(nodes
             .into_iter()
             .map(|n| Target {
@@ -269,7 +276,7 @@ impl Engine {
                     &name,
                     &n,
                     OPS_NAMESPACE,
-                    image,
+                    runtime.clone(),
                 )),
                 name: n,
             })

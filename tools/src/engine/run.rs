@@ -598,7 +598,8 @@ pub(super) async fn run_pipeline(
             .or_else(|| task.spec.host.clone())
             .map(|h| render(&h, &pctx))
             .unwrap_or_default();
-        targets.push(engine.targets(&req.namespace, &expr).await?);
+        let runtime = crate::exec::kube::PodRuntime::for_task(task, &pvars);
+        targets.push(engine.targets_with(&req.namespace, &expr, &runtime).await?);
     }
     let name = req.name.clone().unwrap_or_else(|| pname.clone());
     let spec = serde_json::json!({

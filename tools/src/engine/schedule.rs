@@ -238,7 +238,11 @@ impl Scheduler {
                     .or(tr.spec.name_ref.clone())
                     .or(task.spec.host.clone())
                     .unwrap_or_default();
-                let targets = match engine.targets(&namespace, &expr).await {
+                let runtime = crate::exec::kube::PodRuntime::for_task(
+                    &task,
+                    &tr.spec.variables.clone().unwrap_or_default(),
+                );
+                let targets = match engine.targets_with(&namespace, &expr, &runtime).await {
                     Ok(t) => t,
                     Err(e) => {
                         self.engine

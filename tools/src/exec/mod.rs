@@ -258,8 +258,8 @@ pub enum ExecError {
         /// Why.
         detail: String,
     },
-    /// The SSH session failed after connecting.
-    #[error("{target}: ssh: {detail}")]
+    /// The session failed after connecting (SSH channel, Kubernetes API).
+    #[error("{target}: {detail}")]
     Protocol {
         /// Target name.
         target: String,

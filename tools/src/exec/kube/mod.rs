@@ -1,12 +1,18 @@
 //! Kubernetes (kube-rs): a client from a Cluster object, node selection by
 //! the anchor's keywords (`anymaster`, `anyworker`, `anynode`,
-//! `allmasters`, `allworkers`, `all`, node names, label selectors), and
-//! [`NodeExecutor`], which runs commands on a node the anchor's way.
+//! `allmasters`, `allworkers`, `all`, node names, label selectors),
+//! [`NodeExecutor`] (commands on a node the anchor's way, or inside a
+//! runtime image with mounts), [`PodExecutor`] (commands and files in a
+//! pod's container through exec), and [`read`] (get, list, describe, logs
+//! and events for any resource).
 //!
 //! Tested against a stand-in API server (no real one can run here); see
 //! `tools/tests/support/kube_standin.rs`.
 
+mod attach;
 mod node;
+mod pod;
+pub mod read;
 
 use std::time::Duration;
 
@@ -16,12 +22,28 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use super::ExecError;
 use crate::model::{Cluster, LabelSelector};
-pub use node::NodeExecutor;
+pub use node::{NodeExecutor, PodRuntime};
+pub use pod::PodExecutor;
 
 /// The default image of node-shell pods (any image with `nsenter`).
 pub const DEFAULT_RUNTIME_IMAGE: &str = "debian:12-slim";
 /// Where node-shell pods are created.
 pub const OPS_NAMESPACE: &str = "ops-system";
+
+/// A kube error in words: for API errors the server's message and
+/// reason (`pods "x" not found (NotFound)`), otherwise the error itself.
+pub fn describe_error(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if !s.message.is_empty() => {
+            if s.reason.is_empty() {
+                s.message.clone()
+            } else {
+                format!("{} ({})", s.message, s.reason)
+            }
+        }
+        other => other.to_string(),
+    }
+}
 
 fn err(cluster: &str, detail: impl std::fmt::Display) -> ExecError {
     ExecError::Protocol {

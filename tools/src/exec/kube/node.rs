@@ -6,19 +6,166 @@
 //! stream: Kubernetes does not keep stdout and stderr apart); the exit code
 //! from the container status. The pod is deleted afterwards, and deleting it
 //! is how a timeout or cancellation stops the command.
+//!
+//! **Container mode**: a Task with `mounts` runs its steps *inside* its
+//! `runtimeImage` instead (no `nsenter`), with the mounts as `hostPath` and
+//! `secret` volumes, still pinned to the node with the host's network; this
+//! is what a step like `nerdctl push` with the containerd socket and a
+//! registry secret mounted needs. Without mounts, `runtimeImage` only
+//! supplies the image that holds `nsenter`.
+//!
+//! File steps go to the node's filesystem in both modes: a short-lived
+//! helper pod (`sleep`) is created, the file is streamed through pod exec
+//! into `nsenter -t 1 -m` (temp name, SHA-256 checked, renamed), and the
+//! pod is deleted.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::{Container, Node, Pod, PodSpec, SecurityContext, Toleration};
+use k8s_openapi::api::core::v1::{
+    Container, HostPathVolumeSource, Node, Pod, PodSpec, SecretVolumeSource, SecurityContext,
+    Toleration, Volume, VolumeMount,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, LogParams, PostParams};
 use tokio_util::sync::CancellationToken;
 
+use super::PodExecutor;
 use crate::exec::output::Collector;
 use crate::exec::script::{PGID_MARKER, Sudo, command_line};
 use crate::exec::{ExecError, ExecOutput, ExecRequest, Executor, ExitStatus, OutputSink, Transfer};
+
+/// How node pods are built: the image, and the mounts that switch on
+/// container mode.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PodRuntime {
+    /// The pod image (`None`: [`super::DEFAULT_RUNTIME_IMAGE`]).
+    pub image: Option<String>,
+    /// Volumes; any at all means container mode.
+    pub mounts: Vec<crate::model::Mount>,
+}
+
+impl PodRuntime {
+    /// A runtime with just an image (node-shell mode).
+    pub fn image(image: Option<&str>) -> Self {
+        PodRuntime {
+            image: image.filter(|i| !i.is_empty()).map(str::to_owned),
+            mounts: Vec::new(),
+        }
+    }
+
+    /// The runtime a Task asks for (`runtimeImage`, `mounts`), with
+    /// `${var}` references rendered from `given` over the Task's defaults
+    /// (a secret name is often a variable).
+    pub fn for_task(
+        task: &crate::model::Task,
+        given: &std::collections::BTreeMap<String, String>,
+    ) -> Self {
+        use crate::template::{Context, render};
+        let declared = task.spec.variables.clone().unwrap_or_default();
+        let vars =
+            crate::template::resolve_variables(&declared, given).unwrap_or_else(|_| given.clone());
+        let mut ctx = Context::new();
+        for (k, v) in vars.iter().chain(given.iter()) {
+            ctx.set_var(k.clone(), v.clone());
+        }
+        let r = |v: &Option<String>| v.as_deref().map(|s| render(s, &ctx));
+        PodRuntime {
+            image: r(&task.spec.runtime_image).filter(|i| !i.is_empty()),
+            mounts: task
+                .spec
+                .mounts
+                .iter()
+                .flatten()
+                .map(|m| crate::model::Mount {
+                    name: r(&m.name),
+                    host_path: r(&m.host_path),
+                    mount_path: r(&m.mount_path),
+                    secret: m.secret.as_ref().map(|s| crate::model::SecretMount {
+                        name: r(&s.name),
+                        mount_path: r(&s.mount_path),
+                    }),
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether steps run inside the image rather than on the host.
+    pub fn container_mode(&self) -> bool {
+        !self.mounts.is_empty()
+    }
+
+    fn image_or_default(&self) -> String {
+        self.image
+            .clone()
+            .filter(|i| !i.is_empty())
+            .unwrap_or_else(|| super::DEFAULT_RUNTIME_IMAGE.to_owned())
+    }
+
+    /// Volumes and mounts for the pod; a mount that is neither a hostPath
+    /// nor a secret, or has no mountPath, is an error naming it.
+    pub fn volumes(&self) -> Result<(Vec<Volume>, Vec<VolumeMount>), String> {
+        let mut vols = Vec::new();
+        let mut mounts = Vec::new();
+        for (i, m) in self.mounts.iter().enumerate() {
+            let vol_name = m
+                .name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| format!("ops-mount-{i}"));
+            let (source, path) = match (&m.host_path, &m.secret) {
+                (Some(hp), None) if !hp.is_empty() => (
+                    Volume {
+                        name: vol_name.clone(),
+                        host_path: Some(HostPathVolumeSource {
+                            path: hp.clone(),
+                            type_: None,
+                        }),
+                        ..Volume::default()
+                    },
+                    m.mount_path.clone().unwrap_or_else(|| hp.clone()),
+                ),
+                (None, Some(s)) => {
+                    let secret = s
+                        .name
+                        .clone()
+                        .filter(|n| !n.is_empty())
+                        .ok_or_else(|| format!("mount {i}: a secret mount needs a name"))?;
+                    let path = s
+                        .mount_path
+                        .clone()
+                        .or_else(|| m.mount_path.clone())
+                        .ok_or_else(|| format!("mount {i} (secret {secret}): no mountPath"))?;
+                    (
+                        Volume {
+                            name: vol_name.clone(),
+                            secret: Some(SecretVolumeSource {
+                                secret_name: Some(secret),
+                                ..SecretVolumeSource::default()
+                            }),
+                            ..Volume::default()
+                        },
+                        path,
+                    )
+                }
+                _ => {
+                    return Err(format!("mount {i}: give exactly one of hostPath or secret"));
+                }
+            };
+            if path.is_empty() {
+                return Err(format!("mount {i}: empty mountPath"));
+            }
+            vols.push(source);
+            mounts.push(VolumeMount {
+                name: vol_name,
+                mount_path: path,
+                ..VolumeMount::default()
+            });
+        }
+        Ok((vols, mounts))
+    }
+}
 
 /// Runs commands on one node through a short-lived privileged pod.
 #[derive(Clone)]
@@ -27,7 +174,7 @@ pub struct NodeExecutor {
     cluster: String,
     node: String,
     namespace: String,
-    image: String,
+    runtime: PodRuntime,
 }
 
 impl std::fmt::Debug for NodeExecutor {
@@ -35,27 +182,27 @@ impl std::fmt::Debug for NodeExecutor {
         f.debug_struct("NodeExecutor")
             .field("cluster", &self.cluster)
             .field("node", &self.node)
-            .field("image", &self.image)
+            .field("runtime", &self.runtime)
             .finish_non_exhaustive()
     }
 }
 
 impl NodeExecutor {
     /// An executor for `node` of `cluster`, with pods in `namespace`
-    /// running `image`.
+    /// built from `runtime`.
     pub fn new(
         client: kube::Client,
         cluster: &str,
         node: &str,
         namespace: &str,
-        image: &str,
+        runtime: PodRuntime,
     ) -> Self {
         NodeExecutor {
             client,
             cluster: cluster.into(),
             node: node.into(),
             namespace: namespace.into(),
-            image: image.into(),
+            runtime,
         }
     }
 
@@ -109,8 +256,40 @@ impl NodeExecutor {
             .collect())
     }
 
-    fn pod(&self, name: &str, line: &str, tolerations: Vec<Toleration>) -> Pod {
-        Pod {
+    /// The pod for one command: `nsenter` into the host, or (container
+    /// mode) the command itself inside the image with the mounts.
+    /// `helper` pods only sleep, for exec (file transfers; host mode).
+    fn pod(
+        &self,
+        name: &str,
+        line: &str,
+        tolerations: Vec<Toleration>,
+        helper: bool,
+    ) -> Result<Pod, ExecError> {
+        let container_mode = self.runtime.container_mode() && !helper;
+        let command: Vec<String> = if helper {
+            vec!["sleep".into(), "3600".into()]
+        } else if container_mode {
+            vec!["sh".into(), "-c".into(), line.into()]
+        } else {
+            [
+                "nsenter", "-t", "1", "-m", "-u", "-i", "-n", "sh", "-c", line,
+            ]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect()
+        };
+        let (volumes, mounts) = if container_mode {
+            self.runtime
+                .volumes()
+                .map_err(|detail| ExecError::Invalid {
+                    target: self.node.clone(),
+                    detail,
+                })?
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        Ok(Pod {
             metadata: ObjectMeta {
                 name: Some(name.into()),
                 namespace: Some(self.namespace.clone()),
@@ -121,21 +300,16 @@ impl NodeExecutor {
             },
             spec: Some(PodSpec {
                 node_name: Some(self.node.clone()),
-                host_pid: Some(true),
+                host_pid: Some(!container_mode),
                 host_network: Some(true),
+                volumes: (!volumes.is_empty()).then_some(volumes),
                 restart_policy: Some("Never".into()),
                 tolerations: Some(tolerations),
                 containers: vec![Container {
                     name: "shell".into(),
-                    image: Some(self.image.clone()),
-                    command: Some(
-                        [
-                            "nsenter", "-t", "1", "-m", "-u", "-i", "-n", "sh", "-c", line,
-                        ]
-                        .iter()
-                        .map(|s| (*s).to_owned())
-                        .collect(),
-                    ),
+                    image: Some(self.runtime.image_or_default()),
+                    command: Some(command),
+                    volume_mounts: (!mounts.is_empty()).then_some(mounts),
                     security_context: Some(SecurityContext {
                         privileged: Some(true),
                         ..SecurityContext::default()
@@ -145,7 +319,7 @@ impl NodeExecutor {
                 ..PodSpec::default()
             }),
             status: None,
-        }
+        })
     }
 }
 
@@ -180,7 +354,7 @@ impl Executor for NodeExecutor {
         let started = Instant::now();
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
         let name = self.pod_name();
-        let pod = self.pod(&name, &line, self.tolerations().await?);
+        let pod = self.pod(&name, &line, self.tolerations().await?, false)?;
         pods.create(&PostParams::default(), &pod)
             .await
             .map_err(|e| self.err(format!("create pod {name}: {e}")))?;
@@ -245,26 +419,91 @@ impl Executor for NodeExecutor {
 
     async fn upload(
         &self,
-        _local: &Path,
-        _remote: &str,
-        _mode: Option<u32>,
-        _cancel: &CancellationToken,
+        local: &Path,
+        remote: &str,
+        mode: Option<u32>,
+        cancel: &CancellationToken,
     ) -> Result<Transfer, ExecError> {
-        Err(ExecError::Invalid {
-            target: self.node.clone(),
-            detail: "file steps on Kubernetes nodes are not supported yet".into(),
-        })
+        let (helper, name) = self.helper(cancel).await?;
+        let r = helper.upload(local, remote, mode, cancel).await;
+        self.delete_pod(&name).await;
+        r
     }
 
     async fn download(
         &self,
-        _remote: &str,
-        _local: &Path,
-        _cancel: &CancellationToken,
+        remote: &str,
+        local: &Path,
+        cancel: &CancellationToken,
     ) -> Result<Transfer, ExecError> {
-        Err(ExecError::Invalid {
-            target: self.node.clone(),
-            detail: "file steps on Kubernetes nodes are not supported yet".into(),
-        })
+        let (helper, name) = self.helper(cancel).await?;
+        let r = helper.download(remote, local, cancel).await;
+        self.delete_pod(&name).await;
+        r
+    }
+}
+
+impl NodeExecutor {
+    fn helper_name(&self) -> String {
+        format!("{}-xfer", self.pod_name())
+    }
+
+    /// Starts a helper pod on the node and waits until it runs (up to two
+    /// minutes: image pulls take time); an executor whose commands enter
+    /// the host's mount namespace.
+    async fn helper(&self, cancel: &CancellationToken) -> Result<(PodExecutor, String), ExecError> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        let name = self.helper_name();
+        let pod = self.pod(&name, "", self.tolerations().await?, true)?;
+        pods.create(&PostParams::default(), &pod)
+            .await
+            .map_err(|e| self.err(format!("create pod {name}: {e}")))?;
+        let until = Instant::now() + Duration::from_secs(120);
+        loop {
+            let phase = pods
+                .get(&name)
+                .await
+                .ok()
+                .and_then(|p| p.status)
+                .and_then(|s| s.phase)
+                .unwrap_or_default();
+            match phase.as_str() {
+                "Running" => break,
+                "Succeeded" | "Failed" => {
+                    self.delete_pod(&name).await;
+                    return Err(self.err(format!("helper pod {name} ended before use ({phase})")));
+                }
+                _ if Instant::now() >= until => {
+                    self.delete_pod(&name).await;
+                    return Err(self.err(format!(
+                        "helper pod {name} not running after 120s (phase `{phase}`)"
+                    )));
+                }
+                _ => {}
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => {
+                    self.delete_pod(&name).await;
+                    return Err(ExecError::Cancelled { target: self.node.clone() });
+                }
+                _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+            }
+        }
+        let exec = PodExecutor::new(
+            self.client.clone(),
+            &self.cluster,
+            &self.namespace,
+            &name,
+            None,
+        )
+        .with_prefix(&["nsenter", "-t", "1", "-m", "-u", "-i", "-n"], &self.node);
+        Ok((exec, name))
+    }
+
+    async fn delete_pod(&self, name: &str) {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.namespace);
+        let _ = pods
+            .delete(name, &DeleteParams::default().grace_period(0))
+            .await;
     }
 }

@@ -72,12 +72,12 @@ fn host_key_error(t: &SshTarget, o: &SshOptions, p: HostKeyProblem) -> ExecError
         HostKeyProblem::Certificate => ExecError::Protocol {
             target: t.name.clone(),
             detail: format!(
-                "{host} presented a host certificate; certificates are not supported, refusing"
+                "ssh: {host} presented a host certificate; certificates are not supported, refusing"
             ),
         },
         HostKeyProblem::File(detail) => ExecError::Protocol {
             target: t.name.clone(),
-            detail: format!("known_hosts: {detail}"),
+            detail: format!("ssh: known_hosts: {detail}"),
         },
     }
 }
@@ -142,7 +142,7 @@ async fn try_key(
 fn proto(t: &SshTarget, e: impl std::fmt::Display) -> ExecError {
     ExecError::Protocol {
         target: t.name.clone(),
-        detail: e.to_string(),
+        detail: format!("ssh: {e}"),
     }
 }
 

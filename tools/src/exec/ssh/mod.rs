@@ -196,7 +196,7 @@ impl SshPool {
         let slot = {
             let mut slots = self.slots.lock().map_err(|_| ExecError::Protocol {
                 target: t.name.clone(),
-                detail: "connection pool lock poisoned".into(),
+                detail: "ssh: connection pool lock poisoned".into(),
             })?;
             Arc::clone(
                 slots
@@ -260,7 +260,7 @@ impl SshExecutor {
     fn proto(&self, e: impl std::fmt::Display) -> ExecError {
         ExecError::Protocol {
             target: self.target.name.clone(),
-            detail: e.to_string(),
+            detail: format!("ssh: {e}"),
         }
     }
 
