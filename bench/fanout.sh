@@ -2,8 +2,10 @@
 # Fan-out benchmark (not a test): `uname -a` on N sshd hosts with
 #   opscli shell, parallel-ssh (Debian pssh) and Ansible ad-hoc (ansible-core
 #   from PyPI, -f N), all in the same run, all verifying host keys against
-#   the same known_hosts file. Prints wall times (median of RUNS), the ratios,
-#   and opscli's peak memory.
+#   the same known_hosts file. opscli and pssh run twice per repetition:
+#   with concurrency N (as Ansible) and at their own defaults (opscli 50,
+#   pssh 32). Prints wall times (median of RUNS), the ratios, and opscli's
+#   peak memory.
 #
 #   bash bench/fanout.sh [HOSTS...]      default: 50 200
 #   RUNS=3 (env)                          repetitions per tool and size
@@ -59,21 +61,30 @@ sleep 1
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 wall() { local s e; s=$(date +%s.%N); "$@" > "$WORK/out" 2>&1 || { echo "FAILED: $*" >&2; tail -5 "$WORK/out" >&2; }; e=$(date +%s.%N); echo "$e - $s" | bc -l; }
 
-printf '\n%-6s %12s %12s %12s %10s %10s %12s\n' HOSTS "opscli(s)" "pssh(s)" "ansible(s)" "pssh/ops" "ans/ops" "opscli RSS"
+printf '\n%-6s %10s %10s %10s %10s %10s %12s %12s %12s %9s\n' HOSTS "ops -f N" "ops dflt" "pssh -p N" "pssh dflt" "ans -f N" "pssh/ops(N)" "pssh/ops(d)" "ans/ops(d)" "ops RSS"
 for n in "${SIZES[@]}"; do
   seq 1 "$n" | while read -r j; do addr "$j"; done > "$WORK/hosts.txt"
   sed 's/$/:2222/' "$WORK/hosts.txt" > "$WORK/pssh_hosts.txt"
   { echo "[all]"; while read -r h; do echo "$h ansible_port=2222 ansible_python_interpreter=/usr/bin/python3"; done < "$WORK/hosts.txt"; } > "$WORK/inventory.ini"
   export OPS_HOME="$WORK/ops-home"
+  unset OPS_FORKS
   mkdir -p "$OPS_HOME"; cp "$WORK/known_hosts" "$OPS_HOME/known_hosts"
-  ops=(); pssh=(); ans=()
+  opsn=(); opsd=(); psshn=(); psshd=(); ans=()
+  PSSH_ARGS=(-h "$WORK/pssh_hosts.txt" -l root -t 120 -x "-i $WORK/id -o StrictHostKeyChecking=yes -o UserKnownHostsFile=$WORK/known_hosts -o BatchMode=yes")
+  OPS_ARGS=(shell -i "$WORK/hosts.txt" --port 2222 --username root --privatekeypath "$WORK/id" --content 'uname -a')
   for ((r = 0; r < RUNS; r++)); do
-    ops+=("$(wall "$OPS" shell -i "$WORK/hosts.txt" --port 2222 --username root --privatekeypath "$WORK/id" --forks "$n" --content 'uname -a')")
+    opsn+=("$(wall "$OPS" "${OPS_ARGS[@]}" --forks "$n")")
     grep -q "run shell-.*: Succeeded" "$WORK/out" || { echo "opscli did not succeed:"; tail -5 "$WORK/out"; }
-    pssh+=("$(wall parallel-ssh -h "$WORK/pssh_hosts.txt" -l root -p "$n" -t 120 -x "-i $WORK/id -o StrictHostKeyChecking=yes -o UserKnownHostsFile=$WORK/known_hosts -o BatchMode=yes" 'uname -a')")
+    opsd+=("$(wall "$OPS" "${OPS_ARGS[@]}")")
+    grep -q "run shell-.*: Succeeded" "$WORK/out" || { echo "opscli did not succeed:"; tail -5 "$WORK/out"; }
+    psshn+=("$(wall parallel-ssh "${PSSH_ARGS[@]}" -p "$n" 'uname -a')")
+    psshd+=("$(wall parallel-ssh "${PSSH_ARGS[@]}" 'uname -a')")
     ans+=("$(wall env ANSIBLE_HOST_KEY_CHECKING=True ANSIBLE_SSH_ARGS="-o UserKnownHostsFile=$WORK/known_hosts -o ControlMaster=no" "$ANSIBLE" all -i "$WORK/inventory.ini" -u root --private-key "$WORK/id" -f "$n" -m command -a 'uname -a')")
   done
-  o=$(printf '%s\n' "${ops[@]}" | median); p=$(printf '%s\n' "${pssh[@]}" | median); a=$(printf '%s\n' "${ans[@]}" | median)
-  rss=$(/usr/bin/time -f '%M' "$OPS" shell -i "$WORK/hosts.txt" --port 2222 --username root --privatekeypath "$WORK/id" --forks "$n" --content 'uname -a' 2>&1 >/dev/null | tail -1)
-  printf '%-6s %12.2f %12.2f %12.2f %9.1fx %9.1fx %9.1f MB\n' "$n" "$o" "$p" "$a" "$(echo "$p / $o" | bc -l)" "$(echo "$a / $o" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
+  on=$(printf '%s\n' "${opsn[@]}" | median); od=$(printf '%s\n' "${opsd[@]}" | median)
+  pn=$(printf '%s\n' "${psshn[@]}" | median); pd=$(printf '%s\n' "${psshd[@]}" | median)
+  a=$(printf '%s\n' "${ans[@]}" | median)
+  rss=$(/usr/bin/time -f '%M' "$OPS" "${OPS_ARGS[@]}" --forks "$n" 2>&1 >/dev/null | tail -1)
+  printf '%-6s %10.2f %10.2f %10.2f %10.2f %10.2f %11.1fx %11.1fx %11.1fx %6.1f MB\n' "$n" "$on" "$od" "$pn" "$pd" "$a" \
+    "$(echo "$pn / $on" | bc -l)" "$(echo "$pd / $od" | bc -l)" "$(echo "$a / $od" | bc -l)" "$(echo "$rss / 1024" | bc -l)"
 done

@@ -10,6 +10,8 @@
 //! * [`template`] — `${var}` rendering and the `when` / `allowfailure`
 //!   expression language.
 //! * [`store`] — the `Store` trait and its embedded SQLite implementation.
+//! * [`tool`] — the [`tool::Effect`] of a call and the shell command
+//!   classifier behind it.
 //! * [`secret`] — resolving `${env:NAME}` / `${file:PATH}` credential
 //!   references at the moment of use.
 //!
@@ -23,3 +25,4 @@ pub mod model;
 pub mod secret;
 pub mod store;
 pub mod template;
+pub mod tool;
