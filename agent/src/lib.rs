@@ -5,9 +5,15 @@
 //!   load.
 //! * [`redact`] — secrets removed from text before it reaches a model or a
 //!   log.
+//! * [`approvals`] — requests bound to a hash of tool + arguments +
+//!   targets; approve once, for the session, deny, expire.
+//! * [`audit`] — typed audit events, redacted, appended to the store's
+//!   hash-chained log.
 //!
-//! The LLM client, the session loop, approvals and the audit log arrive
+//! The LLM client and the session loop arrive
 //! with the copilot issue; see `ARCHITECTURE.md`.
 
+pub mod approvals;
+pub mod audit;
 pub mod policy;
 pub mod redact;

@@ -88,6 +88,34 @@ pub enum Command {
     /// commands in pods (exec).
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// The append-only, hash-chained audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Records in order (secrets were redacted before they were written).
+    Show(AuditShowArgs),
+    /// Walk the hash chain; exit 1 and name the first bad record if any
+    /// record was edited, removed or reordered.
+    Verify,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditShowArgs {
+    /// Only this copilot session.
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Only records after this sequence number.
+    #[arg(long, default_value_t = 0)]
+    pub after: i64,
+    /// At most this many.
+    #[arg(long, default_value_t = 1000)]
+    pub limit: usize,
+    /// table or json.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Format>,
 }
 
 /// Which cluster, and which Kubernetes namespace.

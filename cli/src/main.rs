@@ -42,6 +42,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Run(c) => commands::runs::run(&cfg, c).await,
         Command::Scheduler(a) => commands::execute::scheduler(&cfg, a).await,
         Command::Cluster(c) => commands::cluster::run(&cfg, c).await,
+        Command::Audit(c) => commands::audit::run(&cfg, c).await,
         Command::Completion(_) => Ok(ExitCode::SUCCESS),
     }
 }

@@ -15,7 +15,10 @@ use async_trait::async_trait;
 
 use crate::model::{Kind, LabelSelector, Object, ObjectKey, RunPhase};
 
-pub use records::{ApplyOutcome, RunFilter, RunRecord, StepRecord, StoredObject};
+pub use records::{
+    AUDIT_GENESIS, ApplyOutcome, ApprovalRecord, AuditCheck, AuditRecord, RunFilter, RunRecord,
+    StepRecord, StoredObject, audit_hash,
+};
 pub use sqlite::SqliteStore;
 
 /// This process as a run owner: `machine:pid`.
@@ -166,4 +169,64 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Records that the schedule `key` fired at `at` (RFC 3339).
     async fn set_schedule_mark(&self, key: &str, at: &str) -> Result<(), StoreError>;
+
+    /// Appends to the audit log (hash-chained to the previous record, in
+    /// one transaction). There is no update or delete.
+    async fn append_audit(
+        &self,
+        session_id: Option<&str>,
+        kind: &str,
+        payload: &str,
+    ) -> Result<AuditRecord, StoreError>;
+
+    /// Audit records in order, only `session_id`'s when given, after
+    /// `after_seq`, at most `limit`.
+    async fn list_audit(
+        &self,
+        session_id: Option<&str>,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Walks the whole chain and reports the first record that was
+    /// edited, removed or reordered.
+    async fn verify_audit(&self) -> Result<AuditCheck, StoreError>;
+
+    /// Stores a new (pending) approval request.
+    async fn create_approval(&self, a: &ApprovalRecord) -> Result<(), StoreError>;
+
+    /// One approval by id.
+    async fn get_approval(&self, id: &str) -> Result<Option<ApprovalRecord>, StoreError>;
+
+    /// Decides a pending approval (`state` is `approved`,
+    /// `approved_for_session` or `denied`), atomically: a decision on an
+    /// approval that is no longer pending changes nothing, and one past
+    /// its expiry marks it `expired`. Returns the record as it now is.
+    async fn decide_approval(
+        &self,
+        id: &str,
+        state: &str,
+        by: &str,
+        reason: Option<&str>,
+    ) -> Result<Option<ApprovalRecord>, StoreError>;
+
+    /// Turns an `approved` (once) approval into `used`; `false` when it
+    /// was not `approved` (already used, denied, expired): the caller must
+    /// not run the call.
+    async fn consume_approval(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// An `approved_for_session` approval of this exact call in this
+    /// session, if any.
+    async fn session_approval(
+        &self,
+        session_id: &str,
+        call_hash: &str,
+    ) -> Result<Option<ApprovalRecord>, StoreError>;
+
+    /// Approvals, newest first; only pending ones when `pending_only`.
+    async fn list_approvals(
+        &self,
+        session_id: Option<&str>,
+        pending_only: bool,
+    ) -> Result<Vec<ApprovalRecord>, StoreError>;
 }

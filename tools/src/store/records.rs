@@ -1,4 +1,5 @@
-//! Records the store returns: stored objects and run records.
+//! Records the store returns: stored objects, run records and audit
+//! records.
 
 use serde::{Deserialize, Serialize};
 
@@ -117,4 +118,101 @@ pub struct RunFilter {
     pub parent_id: Option<String>,
     /// At most this many (default 100).
     pub limit: Option<usize>,
+}
+
+/// The `prev_hash` of the first audit record.
+pub const AUDIT_GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One record of the append-only audit log. Each record's `hash` covers
+/// its own fields and the previous record's hash, so editing, removing or
+/// reordering any record breaks the chain from there on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Position, from 1, without gaps.
+    pub seq: i64,
+    /// The copilot session, if any.
+    pub session_id: Option<String>,
+    /// When (RFC 3339).
+    pub at: String,
+    /// What happened (`user_input`, `tool_call`, `approval_decided`, ...).
+    pub kind: String,
+    /// Details, JSON (already redacted).
+    pub payload: String,
+    /// The previous record's hash ([`AUDIT_GENESIS`] for the first).
+    pub prev_hash: String,
+    /// SHA-256 over the fields above, hex.
+    pub hash: String,
+}
+
+/// The hash of an audit record's fields.
+pub fn audit_hash(
+    prev_hash: &str,
+    seq: i64,
+    at: &str,
+    session_id: Option<&str>,
+    kind: &str,
+    payload: &str,
+) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    // Length-prefixed fields: no two different records hash the same input.
+    for part in [
+        prev_hash,
+        &seq.to_string(),
+        at,
+        session_id.unwrap_or("\u{0}"),
+        kind,
+        payload,
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The outcome of checking the audit chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "lowercase")]
+pub enum AuditCheck {
+    /// Every record is where it should be and unchanged.
+    Intact {
+        /// How many records.
+        records: u64,
+        /// The last record's hash (note it somewhere else to detect a
+        /// truncated tail later).
+        head: String,
+    },
+    /// The first record that does not check out.
+    Broken {
+        /// Its position.
+        seq: i64,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A stored approval request and its decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRecord {
+    /// Id (shown to approvers, used by `POST /approvals/{id}` later).
+    pub id: String,
+    /// The copilot session that asked.
+    pub session_id: Option<String>,
+    /// Hash of tool + arguments + targets: the exact call approved.
+    pub call_hash: String,
+    /// `pending`, `approved`, `approved_for_session`, `denied`, `expired`
+    /// or `used` (an approve-once approval after its call ran).
+    pub state: String,
+    /// What was asked (JSON: tool, args, targets, effect, reason).
+    pub request: String,
+    /// The approver's reason (a denial's reason goes back to the model).
+    pub reason: Option<String>,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// When asked (RFC 3339).
+    pub created_at: String,
+    /// When it lapses unanswered (RFC 3339).
+    pub expires_at: Option<String>,
+    /// When decided.
+    pub decided_at: Option<String>,
 }

@@ -15,7 +15,10 @@ use chrono::{SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::migrations::MIGRATIONS;
-use super::{ApplyOutcome, RunFilter, RunRecord, StepRecord, Store, StoreError, StoredObject};
+use super::{
+    AUDIT_GENESIS, ApplyOutcome, ApprovalRecord, AuditCheck, AuditRecord, RunFilter, RunRecord,
+    StepRecord, Store, StoreError, StoredObject, audit_hash,
+};
 use crate::model::{Kind, LabelSelector, Object, ObjectKey, RunPhase};
 
 /// How long a writer waits for another process's write lock.
@@ -676,4 +679,280 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn append_audit(
+        &self,
+        session_id: Option<&str>,
+        kind: &str,
+        payload: &str,
+    ) -> Result<AuditRecord, StoreError> {
+        let (session_id, kind, payload) = (
+            session_id.map(str::to_owned),
+            kind.to_owned(),
+            payload.to_owned(),
+        );
+        self.with(move |conn, loc| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err(loc))?;
+            let last: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db_err(loc))?;
+            let (seq, prev_hash) = match last {
+                Some((s, h)) => (s + 1, h),
+                None => (1, AUDIT_GENESIS.to_owned()),
+            };
+            let at = now();
+            let hash = audit_hash(&prev_hash, seq, &at, session_id.as_deref(), &kind, &payload);
+            tx.execute(
+                "INSERT INTO audit (seq, session_id, at, kind, payload, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![seq, session_id, at, kind, payload, prev_hash, hash],
+            )
+            .map_err(db_err(loc))?;
+            tx.commit().map_err(db_err(loc))?;
+            Ok(AuditRecord {
+                seq,
+                session_id,
+                at,
+                kind,
+                payload,
+                prev_hash,
+                hash,
+            })
+        })
+        .await
+    }
+
+    async fn list_audit(
+        &self,
+        session_id: Option<&str>,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let session_id = session_id.map(str::to_owned);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with(move |conn, loc| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT seq, session_id, at, kind, payload, prev_hash, hash FROM audit
+                     WHERE seq > ?1 AND (?2 IS NULL OR session_id = ?2) ORDER BY seq LIMIT ?3",
+                )
+                .map_err(db_err(loc))?;
+            let rows = stmt
+                .query_map(params![after_seq, session_id, limit], audit_row)
+                .map_err(db_err(loc))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db_err(loc))
+        })
+        .await
+    }
+
+    async fn verify_audit(&self) -> Result<AuditCheck, StoreError> {
+        self.with(move |conn, loc| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT seq, session_id, at, kind, payload, prev_hash, hash FROM audit ORDER BY seq",
+                )
+                .map_err(db_err(loc))?;
+            let rows = stmt.query_map([], audit_row).map_err(db_err(loc))?;
+            let mut expected_prev = AUDIT_GENESIS.to_owned();
+            let mut count = 0u64;
+            for (expected_seq, row) in (1i64..).zip(rows) {
+                let r = row.map_err(db_err(loc))?;
+                if r.seq != expected_seq {
+                    return Ok(AuditCheck::Broken {
+                        seq: r.seq,
+                        reason: format!(
+                            "expected record {expected_seq} next, found {} (records removed or renumbered)",
+                            r.seq
+                        ),
+                    });
+                }
+                if r.prev_hash != expected_prev {
+                    return Ok(AuditCheck::Broken {
+                        seq: r.seq,
+                        reason: "its link to the previous record does not match (a record before it was changed or removed)".into(),
+                    });
+                }
+                let h = audit_hash(&r.prev_hash, r.seq, &r.at, r.session_id.as_deref(), &r.kind, &r.payload);
+                if h != r.hash {
+                    return Ok(AuditCheck::Broken {
+                        seq: r.seq,
+                        reason: "its content does not match its hash (the record was edited)".into(),
+                    });
+                }
+                expected_prev = r.hash;
+                count += 1;
+            }
+            Ok(AuditCheck::Intact {
+                records: count,
+                head: expected_prev,
+            })
+        })
+        .await
+    }
+
+    async fn create_approval(&self, a: &ApprovalRecord) -> Result<(), StoreError> {
+        let a = a.clone();
+        self.with(move |conn, loc| {
+            conn.execute(
+                "INSERT INTO approvals (id, session_id, call_hash, state, request, decision, decided_by, created_at, expires_at, decided_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![a.id, a.session_id, a.call_hash, a.state, a.request, a.reason, a.decided_by, a.created_at, a.expires_at, a.decided_at],
+            )
+            .map_err(db_err(loc))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_approval(&self, id: &str) -> Result<Option<ApprovalRecord>, StoreError> {
+        let id = id.to_owned();
+        self.with(move |conn, loc| {
+            conn.query_row(
+                &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"),
+                params![id],
+                approval_row,
+            )
+            .optional()
+            .map_err(db_err(loc))
+        })
+        .await
+    }
+
+    async fn decide_approval(
+        &self,
+        id: &str,
+        state: &str,
+        by: &str,
+        reason: Option<&str>,
+    ) -> Result<Option<ApprovalRecord>, StoreError> {
+        let (id, state, by, reason) = (
+            id.to_owned(),
+            state.to_owned(),
+            by.to_owned(),
+            reason.map(str::to_owned),
+        );
+        self.with(move |conn, loc| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err(loc))?;
+            let at = now();
+            // Lapsed requests expire first; then only a pending one is decided.
+            tx.execute(
+                "UPDATE approvals SET state = 'expired', decided_at = ?2
+                 WHERE id = ?1 AND state = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?2",
+                params![id, at],
+            )
+            .map_err(db_err(loc))?;
+            tx.execute(
+                "UPDATE approvals SET state = ?2, decided_by = ?3, decision = ?4, decided_at = ?5
+                 WHERE id = ?1 AND state = 'pending'",
+                params![id, state, by, reason, at],
+            )
+            .map_err(db_err(loc))?;
+            let rec = tx
+                .query_row(
+                    &format!("SELECT {APPROVAL_COLUMNS} FROM approvals WHERE id = ?1"),
+                    params![id],
+                    approval_row,
+                )
+                .optional()
+                .map_err(db_err(loc))?;
+            tx.commit().map_err(db_err(loc))?;
+            Ok(rec)
+        })
+        .await
+    }
+
+    async fn consume_approval(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.with(move |conn, loc| {
+            let n = conn
+                .execute(
+                    "UPDATE approvals SET state = 'used' WHERE id = ?1 AND state = 'approved'",
+                    params![id],
+                )
+                .map_err(db_err(loc))?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn session_approval(
+        &self,
+        session_id: &str,
+        call_hash: &str,
+    ) -> Result<Option<ApprovalRecord>, StoreError> {
+        let (session_id, call_hash) = (session_id.to_owned(), call_hash.to_owned());
+        self.with(move |conn, loc| {
+            conn.query_row(
+                &format!(
+                    "SELECT {APPROVAL_COLUMNS} FROM approvals
+                     WHERE session_id = ?1 AND call_hash = ?2 AND state = 'approved_for_session'
+                     ORDER BY created_at DESC LIMIT 1"
+                ),
+                params![session_id, call_hash],
+                approval_row,
+            )
+            .optional()
+            .map_err(db_err(loc))
+        })
+        .await
+    }
+
+    async fn list_approvals(
+        &self,
+        session_id: Option<&str>,
+        pending_only: bool,
+    ) -> Result<Vec<ApprovalRecord>, StoreError> {
+        let session_id = session_id.map(str::to_owned);
+        self.with(move |conn, loc| {
+            let mut stmt = conn
+                .prepare(&format!(
+                    "SELECT {APPROVAL_COLUMNS} FROM approvals
+                     WHERE (?1 IS NULL OR session_id = ?1) AND (?2 = 0 OR state = 'pending')
+                     ORDER BY created_at DESC, id"
+                ))
+                .map_err(db_err(loc))?;
+            let rows = stmt
+                .query_map(params![session_id, i64::from(pending_only)], approval_row)
+                .map_err(db_err(loc))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db_err(loc))
+        })
+        .await
+    }
+}
+
+fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
+    Ok(AuditRecord {
+        seq: r.get(0)?,
+        session_id: r.get(1)?,
+        at: r.get(2)?,
+        kind: r.get(3)?,
+        payload: r.get(4)?,
+        prev_hash: r.get(5)?,
+        hash: r.get(6)?,
+    })
+}
+
+const APPROVAL_COLUMNS: &str = "id, session_id, call_hash, state, request, decision, decided_by, created_at, expires_at, decided_at";
+
+fn approval_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRecord> {
+    Ok(ApprovalRecord {
+        id: r.get(0)?,
+        session_id: r.get(1)?,
+        call_hash: r.get(2)?,
+        state: r.get(3)?,
+        request: r.get(4)?,
+        reason: r.get(5)?,
+        decided_by: r.get(6)?,
+        created_at: r.get(7)?,
+        expires_at: r.get(8)?,
+        decided_at: r.get(9)?,
+    })
 }

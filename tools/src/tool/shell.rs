@@ -1172,9 +1172,7 @@ fn kubectl(args: &[&str]) -> (Effect, Option<String>) {
             Destructive,
             Some(format!("`kubectl {verb}` removes workloads")),
         ),
-        "scale" if args.contains(&"--replicas=0") => {
-            (Destructive, Some("scales to zero".into()))
-        }
+        "scale" if args.contains(&"--replicas=0") => (Destructive, Some("scales to zero".into())),
         _ => (
             Mutate,
             Some(match dry {

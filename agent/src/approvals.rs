@@ -1,0 +1,334 @@
+//! Approvals bound to the exact call. A request records what will run
+//! where (tool, arguments with variables resolved, targets, effect, the
+//! model's reason) and a hash of tool + arguments + targets. Before a
+//! gated call runs, [`Approvals::authorize`] checks that the call about to
+//! run hashes to what was approved: any change to the command, a variable
+//! or the target list needs a new approval. Decisions: approve once
+//! (consumed when the call runs), approve identical calls for the rest of
+//! the session, deny (with a reason the model is told), or let it expire.
+//! The approver's identity is stored with the decision. This check sits in
+//! code below the model; nothing a prompt or a tool output says can skip it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ops_tools::store::{ApprovalRecord, Store, StoreError};
+use ops_tools::tool::Effect;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// One gated call, as it will run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallSpec {
+    /// Tool name.
+    pub tool: String,
+    /// Arguments, with variables resolved.
+    pub args: Value,
+    /// Target names (hosts, nodes, `cluster/namespace/pod`).
+    pub targets: Vec<String>,
+    /// Its effect.
+    pub effect: Effect,
+}
+
+fn canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String((*k).clone()).to_string());
+                out.push(':');
+                canonical(&m[k.as_str()], out);
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(x, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+impl CallSpec {
+    /// SHA-256 of tool, arguments (keys sorted at every level) and the
+    /// sorted, de-duplicated targets. The effect is not part of it: it is
+    /// derived from the rest.
+    pub fn hash(&self) -> String {
+        let mut targets = self.targets.clone();
+        targets.sort();
+        targets.dedup();
+        let mut text = String::new();
+        canonical(
+            &serde_json::json!({"tool": self.tool, "args": self.args, "targets": targets}),
+            &mut text,
+        );
+        Sha256::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+/// What an approver is shown and what is stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    /// The call.
+    pub call: CallSpec,
+    /// What will run where, in words (`systemctl restart nginx` on
+    /// `web-1, web-2`).
+    pub summary: String,
+    /// The model's stated reason.
+    pub reason: String,
+}
+
+/// An approver's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// This call, once.
+    Once,
+    /// Identical calls for the rest of this session.
+    Session,
+    /// No; the reason goes back to the model.
+    Deny(String),
+}
+
+/// Why a call may not run (yet).
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    /// No approval with that id.
+    #[error("no approval `{0}`")]
+    Unknown(String),
+    /// It was already decided (or expired).
+    #[error("approval `{id}` is {state}, not pending")]
+    NotPending {
+        /// Id.
+        id: String,
+        /// Its state.
+        state: String,
+    },
+    /// Nobody has decided yet.
+    #[error("approval `{0}` is still pending")]
+    Pending(String),
+    /// A human said no.
+    #[error("denied by {by}: {reason}")]
+    Denied {
+        /// Who.
+        by: String,
+        /// Why.
+        reason: String,
+    },
+    /// Nobody answered in time.
+    #[error("approval `{0}` expired unanswered")]
+    Expired(String),
+    /// Already used by an earlier run of the call (approve-once).
+    #[error("approval `{0}` was for one run and has been used")]
+    Used(String),
+    /// The call differs from what was approved.
+    #[error(
+        "the call differs from what approval `{id}` approved (approved {approved}, about to run {actual}); a new approval is needed"
+    )]
+    Mismatch {
+        /// Id.
+        id: String,
+        /// Approved hash.
+        approved: String,
+        /// Hash of the call about to run.
+        actual: String,
+    },
+    /// The approval belongs to another session.
+    #[error("approval `{0}` belongs to another session")]
+    OtherSession(String),
+    /// The store failed: fail closed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How a call was authorised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authorized {
+    /// By this approve-once decision, now consumed.
+    Once(ApprovalRecord),
+    /// By a session-wide approval of the identical call.
+    Session(ApprovalRecord),
+}
+
+/// Approval requests and decisions, in the store.
+#[derive(Clone)]
+pub struct Approvals {
+    store: Arc<dyn Store>,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for Approvals {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Approvals")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn new_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut h = Sha256::new();
+    h.update(nanos.to_be_bytes());
+    h.update(std::process::id().to_be_bytes());
+    h.update(N.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+    let d = h.finalize();
+    format!(
+        "ap-{}",
+        d.iter()
+            .take(6)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
+impl Approvals {
+    /// Approvals in `store`; unanswered requests lapse after `ttl`.
+    pub fn new(store: Arc<dyn Store>, ttl: Duration) -> Self {
+        Approvals { store, ttl }
+    }
+
+    /// Records a pending request for `session`.
+    pub async fn request(
+        &self,
+        session: &str,
+        req: &ApprovalRequest,
+    ) -> Result<ApprovalRecord, ApprovalError> {
+        let now = chrono::Utc::now();
+        let ttl = chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::hours(1));
+        let rec = ApprovalRecord {
+            id: new_id(),
+            session_id: Some(session.to_owned()),
+            call_hash: req.call.hash(),
+            state: "pending".into(),
+            request: serde_json::to_string(req).map_err(|e| StoreError::Encode {
+                key: "approval request".into(),
+                detail: e.to_string(),
+            })?,
+            reason: None,
+            decided_by: None,
+            created_at: stamp(now),
+            expires_at: Some(stamp(now + ttl)),
+            decided_at: None,
+        };
+        self.store.create_approval(&rec).await?;
+        Ok(rec)
+    }
+
+    /// Records `by`'s answer to a pending request.
+    pub async fn answer(
+        &self,
+        id: &str,
+        answer: &Answer,
+        by: &str,
+    ) -> Result<ApprovalRecord, ApprovalError> {
+        let (state, reason) = match answer {
+            Answer::Once => ("approved", None),
+            Answer::Session => ("approved_for_session", None),
+            Answer::Deny(r) => ("denied", Some(r.as_str())),
+        };
+        let rec = self
+            .store
+            .decide_approval(id, state, by, reason)
+            .await?
+            .ok_or_else(|| ApprovalError::Unknown(id.to_owned()))?;
+        if rec.decided_by.as_deref() != Some(by) || rec.state != state {
+            return Err(match rec.state.as_str() {
+                "expired" => ApprovalError::Expired(id.to_owned()),
+                s => ApprovalError::NotPending {
+                    id: id.to_owned(),
+                    state: s.to_owned(),
+                },
+            });
+        }
+        Ok(rec)
+    }
+
+    /// A session-wide approval that already covers `call`, if any.
+    pub async fn preapproved(
+        &self,
+        session: &str,
+        call: &CallSpec,
+    ) -> Result<Option<ApprovalRecord>, ApprovalError> {
+        Ok(self.store.session_approval(session, &call.hash()).await?)
+    }
+
+    /// The last check before a gated call runs: `call` must be exactly
+    /// what approval `id` (of this `session`) approved. An approve-once
+    /// approval is consumed here, atomically, so it authorises one run.
+    pub async fn authorize(
+        &self,
+        session: &str,
+        id: &str,
+        call: &CallSpec,
+    ) -> Result<Authorized, ApprovalError> {
+        let rec = self
+            .store
+            .get_approval(id)
+            .await?
+            .ok_or_else(|| ApprovalError::Unknown(id.to_owned()))?;
+        if rec.session_id.as_deref() != Some(session) {
+            return Err(ApprovalError::OtherSession(id.to_owned()));
+        }
+        let actual = call.hash();
+        if rec.call_hash != actual {
+            return Err(ApprovalError::Mismatch {
+                id: id.to_owned(),
+                approved: rec.call_hash,
+                actual,
+            });
+        }
+        match rec.state.as_str() {
+            "approved" => {
+                if self.store.consume_approval(id).await? {
+                    Ok(Authorized::Once(rec))
+                } else {
+                    Err(ApprovalError::Used(id.to_owned()))
+                }
+            }
+            "approved_for_session" => Ok(Authorized::Session(rec)),
+            "pending" => {
+                let expired = rec
+                    .expires_at
+                    .as_deref()
+                    .is_some_and(|e| e <= stamp(chrono::Utc::now()).as_str());
+                if expired {
+                    Err(ApprovalError::Expired(id.to_owned()))
+                } else {
+                    Err(ApprovalError::Pending(id.to_owned()))
+                }
+            }
+            "denied" => Err(ApprovalError::Denied {
+                by: rec.decided_by.unwrap_or_default(),
+                reason: rec.reason.unwrap_or_else(|| "no reason given".into()),
+            }),
+            "expired" => Err(ApprovalError::Expired(id.to_owned())),
+            "used" => Err(ApprovalError::Used(id.to_owned())),
+            other => Err(ApprovalError::NotPending {
+                id: id.to_owned(),
+                state: other.to_owned(),
+            }),
+        }
+    }
+}

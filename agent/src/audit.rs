@@ -1,0 +1,123 @@
+//! The copilot's audit trail: every user input, model reply, tool call,
+//! approval request and decision, and result, appended to the store's
+//! hash-chained log (`Store::append_audit`) **after redaction**, so a
+//! secret that passed through a tool's output is not kept in the log
+//! either. `opscli audit show` reads it; `opscli audit verify` walks the
+//! chain.
+
+use std::sync::Arc;
+
+use ops_tools::store::{AuditRecord, Store, StoreError};
+use serde::Serialize;
+
+use crate::redact::redact_text;
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AuditEvent {
+    /// A person's message (or an alert) entering a session.
+    UserInput {
+        /// The text.
+        text: String,
+    },
+    /// The model's reply.
+    ModelReply {
+        /// The text.
+        text: String,
+    },
+    /// A tool call the model made, before any decision.
+    ToolCall {
+        /// Tool name.
+        tool: String,
+        /// Arguments (JSON).
+        args: serde_json::Value,
+        /// Declared effect.
+        effect: String,
+    },
+    /// An approval was asked for.
+    ApprovalRequested {
+        /// Approval id.
+        id: String,
+        /// Hash of tool + arguments + targets the approval is bound to.
+        call_hash: String,
+        /// What will run where, as shown to the approver.
+        summary: String,
+    },
+    /// Someone decided.
+    ApprovalDecided {
+        /// Approval id.
+        id: String,
+        /// `approved`, `approved_for_session`, `denied`, `expired`.
+        decision: String,
+        /// Who.
+        by: String,
+        /// Their reason, if given.
+        reason: Option<String>,
+    },
+    /// A policy refusal (no human asked).
+    Refused {
+        /// Tool name.
+        tool: String,
+        /// Why.
+        reason: String,
+    },
+    /// A tool's result.
+    ToolResult {
+        /// Tool name.
+        tool: String,
+        /// Whether it succeeded.
+        ok: bool,
+        /// Output (bounded by the caller).
+        output: String,
+    },
+}
+
+impl AuditEvent {
+    /// The record kind (`user_input`, `tool_call`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AuditEvent::UserInput { .. } => "user_input",
+            AuditEvent::ModelReply { .. } => "model_reply",
+            AuditEvent::ToolCall { .. } => "tool_call",
+            AuditEvent::ApprovalRequested { .. } => "approval_requested",
+            AuditEvent::ApprovalDecided { .. } => "approval_decided",
+            AuditEvent::Refused { .. } => "refused",
+            AuditEvent::ToolResult { .. } => "tool_result",
+        }
+    }
+}
+
+/// Appends redacted events to the store's audit log.
+#[derive(Clone)]
+pub struct Audit {
+    store: Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Audit").finish_non_exhaustive()
+    }
+}
+
+impl Audit {
+    /// An audit trail in `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Audit { store }
+    }
+
+    /// Records `event` for `session` (redacted first).
+    pub async fn record(
+        &self,
+        session: Option<&str>,
+        event: &AuditEvent,
+    ) -> Result<AuditRecord, StoreError> {
+        let json = serde_json::to_string(event).map_err(|e| StoreError::Encode {
+            key: format!("audit {}", event.kind()),
+            detail: e.to_string(),
+        })?;
+        self.store
+            .append_audit(session, event.kind(), &redact_text(&json))
+            .await
+    }
+}
