@@ -100,10 +100,24 @@ impl SqliteStore {
             source,
         };
         conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
-        // WAL is refused for in-memory databases; that is fine.
-        let _mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(db)?;
+        // WAL is refused for in-memory databases; that is fine. Switching
+        // to WAL needs an exclusive lock and SQLite answers BUSY at once,
+        // without its busy handler, while another process opening the same
+        // fresh file holds one: retry within the busy timeout (two opscli
+        // processes starting together on a new store hit this).
+        let started = std::time::Instant::now();
+        loop {
+            match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+                Ok(_) => break,
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && started.elapsed() < BUSY_TIMEOUT =>
+                {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(db(e)),
+            }
+        }
         conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
             .map_err(db)?;
         let tx = conn

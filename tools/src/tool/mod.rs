@@ -1,9 +1,14 @@
-//! What the model-facing tools share: the [`Effect`] every call declares,
-//! and the shell classifier that gives `host_run_shell` (and any step
-//! shown to an approver) its effect. The typed tools themselves and their
-//! registry arrive with the copilot.
+//! The model-facing tools: the [`Effect`] every call declares, the shell
+//! classifier behind `host_run_shell`'s effect, the typed [`registry`]
+//! (trait, erased twin, sanitised schemas), and the [`builtin`] tools.
 
+pub mod builtin;
 mod effect;
+pub mod registry;
+pub mod schema;
 pub mod shell;
 
 pub use effect::Effect;
+pub use registry::{
+    CallFacts, DynTool, Prepared, Registry, Tool, ToolContext, ToolError, ToolSpec,
+};

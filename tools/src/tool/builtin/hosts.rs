@@ -1,0 +1,512 @@
+//! `host_list`, `host_describe`, `host_status`, `host_run_shell`,
+//! `host_read_file`.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::TOOL_OUTPUT;
+use crate::exec::{ExecRequest, ExitStatus};
+use crate::model::{Kind, LabelSelector, Object, ObjectKey};
+use crate::tool::registry::{CallFacts, Tool, ToolContext, ToolError};
+use crate::tool::shell;
+
+fn failed(e: impl std::fmt::Display) -> ToolError {
+    ToolError::Failed(e.to_string())
+}
+
+/// Arguments of `host_list`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostListArgs {
+    /// Only hosts with these labels, as a selector: `role=web,env=prod`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
+}
+
+/// A host in a listing.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostSummary {
+    /// Name.
+    pub name: String,
+    /// Address.
+    pub address: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `host_list`.
+#[derive(Debug, Clone, Copy)]
+pub struct HostList;
+
+#[async_trait]
+impl Tool for HostList {
+    type Args = HostListArgs;
+    type Output = Vec<HostSummary>;
+    fn name(&self) -> &'static str {
+        "host_list"
+    }
+    fn description(&self) -> &'static str {
+        "List the inventory's hosts (name, address, labels), optionally filtered by a label selector."
+    }
+    fn validate(&self, a: &Self::Args) -> Result<(), String> {
+        if let Some(s) = &a.selector {
+            s.parse::<LabelSelector>().map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+    fn facts(&self, _: &Self::Args) -> CallFacts {
+        CallFacts::read()
+    }
+    async fn call(&self, ctx: &ToolContext, a: Self::Args) -> Result<Self::Output, ToolError> {
+        let sel: LabelSelector = a
+            .selector
+            .as_deref()
+            .unwrap_or("")
+            .parse()
+            .map_err(failed)?;
+        let hosts = ctx
+            .engine
+            .store()
+            .list(Kind::Host, Some(&ctx.namespace), &sel)
+            .await
+            .map_err(failed)?;
+        Ok(hosts
+            .into_iter()
+            .filter_map(|s| match s.object {
+                Object::Host(h) => Some(HostSummary {
+                    address: h.spec.address.clone().unwrap_or_default(),
+                    labels: h.metadata.labels.clone().unwrap_or_default(),
+                    name: h.metadata.name,
+                }),
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+/// Arguments naming one host.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostArgs {
+    /// Host name (from host_list).
+    pub host: String,
+}
+
+async fn host(ctx: &ToolContext, name: &str) -> Result<crate::model::Host, ToolError> {
+    let key = ObjectKey {
+        kind: Kind::Host,
+        namespace: ctx.namespace.clone(),
+        name: name.to_owned(),
+    };
+    match ctx.engine.store().get(&key).await.map_err(failed)? {
+        Some(s) => match s.object {
+            Object::Host(h) => Ok(h),
+            _ => Err(ToolError::NotFound(format!("no host named `{name}`"))),
+        },
+        None => Err(ToolError::NotFound(format!(
+            "no host named `{name}` in namespace {} (see host_list)",
+            ctx.namespace
+        ))),
+    }
+}
+
+/// `host_describe`.
+#[derive(Debug, Clone, Copy)]
+pub struct HostDescribe;
+
+#[async_trait]
+impl Tool for HostDescribe {
+    type Args = HostArgs;
+    type Output = serde_json::Value;
+    fn name(&self) -> &'static str {
+        "host_describe"
+    }
+    fn description(&self) -> &'static str {
+        "A host's full inventory record (address, port, user, labels, last known status); credentials are redacted."
+    }
+    fn facts(&self, _: &Self::Args) -> CallFacts {
+        CallFacts::read()
+    }
+    async fn call(&self, ctx: &ToolContext, a: Self::Args) -> Result<Self::Output, ToolError> {
+        let h = host(ctx, &a.host).await?;
+        serde_json::to_value(Object::Host(h).redacted()).map_err(failed)
+    }
+}
+
+/// What `host_status` reports.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HostStatusReport {
+    /// Host name as the machine says.
+    pub hostname: String,
+    /// Kernel release.
+    pub kernel: String,
+    /// Distribution.
+    pub os: String,
+    /// Uptime in seconds.
+    pub uptime_seconds: u64,
+    /// 1, 5 and 15 minute load.
+    pub load: Vec<f64>,
+    /// CPUs.
+    pub cpus: u32,
+    /// Memory total and available, MiB.
+    pub memory_total_mib: u64,
+    /// Available memory, MiB.
+    pub memory_available_mib: u64,
+    /// Filesystems: mount, size, used, use%.
+    pub disks: Vec<DiskUsage>,
+    /// Failed systemd units, if systemd runs.
+    pub failed_units: Vec<String>,
+}
+
+/// One filesystem.
+#[derive(Debug, Clone, Serialize)]
+pub struct DiskUsage {
+    /// Mount point.
+    pub mount: String,
+    /// Size, MiB.
+    pub size_mib: u64,
+    /// Used, MiB.
+    pub used_mib: u64,
+    /// Use, percent.
+    pub use_percent: u32,
+    /// Inodes used, percent (when known).
+    pub inodes_percent: Option<u32>,
+}
+
+const STATUS_SCRIPT: &str = r#"echo "hostname=$(hostname)"
+echo "kernel=$(uname -r)"
+. /etc/os-release 2>/dev/null; echo "os=${PRETTY_NAME:-unknown}"
+echo "uptime=$(cut -d' ' -f1 /proc/uptime)"
+echo "load=$(cut -d' ' -f1-3 /proc/loadavg)"
+echo "cpus=$(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc)"
+awk '/^MemTotal:/{print "memtotal="$2} /^MemAvailable:/{print "memavail="$2}' /proc/meminfo
+df -P -m -x tmpfs -x devtmpfs -x overlay -x squashfs 2>/dev/null | awk 'NR>1{print "disk="$6" "$2" "$3" "$5}'
+df -P -i -x tmpfs -x devtmpfs -x overlay -x squashfs 2>/dev/null | awk 'NR>1{print "inode="$6" "$5}'
+if command -v systemctl >/dev/null 2>&1; then systemctl list-units --failed --no-legend --plain 2>/dev/null | awk '{print "failed="$1}'; fi
+true"#;
+
+fn parse_status(text: &str) -> HostStatusReport {
+    let mut r = HostStatusReport::default();
+    let mut inodes: BTreeMap<String, u32> = BTreeMap::new();
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let pct = |s: &str| s.trim_end_matches('%').parse::<u32>().ok();
+        match k {
+            "hostname" => r.hostname = v.into(),
+            "kernel" => r.kernel = v.into(),
+            "os" => r.os = v.into(),
+            "uptime" => r.uptime_seconds = v.parse::<f64>().map_or(0, |f| f as u64),
+            "load" => {
+                r.load = v
+                    .split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect()
+            }
+            "cpus" => r.cpus = v.trim().parse().unwrap_or(0),
+            "memtotal" => r.memory_total_mib = v.trim().parse::<u64>().unwrap_or(0) / 1024,
+            "memavail" => r.memory_available_mib = v.trim().parse::<u64>().unwrap_or(0) / 1024,
+            "disk" => {
+                let f: Vec<&str> = v.split_whitespace().collect();
+                if let [mount, size, used, p] = f.as_slice() {
+                    r.disks.push(DiskUsage {
+                        mount: (*mount).into(),
+                        size_mib: size.parse().unwrap_or(0),
+                        used_mib: used.parse().unwrap_or(0),
+                        use_percent: pct(p).unwrap_or(0),
+                        inodes_percent: None,
+                    });
+                }
+            }
+            "inode" => {
+                if let Some((m, p)) = v.split_once(' ') {
+                    if let Some(p) = pct(p) {
+                        inodes.insert(m.into(), p);
+                    }
+                }
+            }
+            "failed" => r.failed_units.push(v.into()),
+            _ => {}
+        }
+    }
+    for d in &mut r.disks {
+        d.inodes_percent = inodes.get(&d.mount).copied();
+    }
+    r
+}
+
+/// `host_status`.
+#[derive(Debug, Clone, Copy)]
+pub struct HostStatus;
+
+#[async_trait]
+impl Tool for HostStatus {
+    type Args = HostArgs;
+    type Output = HostStatusReport;
+    fn name(&self) -> &'static str {
+        "host_status"
+    }
+    fn description(&self) -> &'static str {
+        "Health of one host, measured now: hostname, kernel, OS, uptime, load, CPUs, memory, disk and inode use per filesystem, failed systemd units."
+    }
+    fn facts(&self, a: &Self::Args) -> CallFacts {
+        CallFacts {
+            targets: vec![a.host.clone()],
+            ..CallFacts::read()
+        }
+    }
+    async fn call(&self, ctx: &ToolContext, a: Self::Args) -> Result<Self::Output, ToolError> {
+        let h = host(ctx, &a.host).await?;
+        let exec = ctx.engine.executor_for(&h).map_err(failed)?;
+        let mut req =
+            ExecRequest::script(STATUS_SCRIPT).with_timeout(std::time::Duration::from_secs(30));
+        req.limits = TOOL_OUTPUT;
+        let out = exec.run(&req, None, &ctx.cancel).await.map_err(failed)?;
+        if !out.status.success() {
+            return Err(ToolError::Failed(format!(
+                "status probe on {} ended {:?}: {}",
+                a.host,
+                out.status,
+                out.stderr.text()
+            )));
+        }
+        Ok(parse_status(&out.stdout.text()))
+    }
+}
+
+/// Arguments of `host_run_shell`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostRunShellArgs {
+    /// Where: a host name, several (`web-1,web-2`), a label selector
+    /// (`role=web`), or `all`.
+    pub hosts: String,
+    /// The shell command line.
+    pub command: String,
+    /// Run through sudo.
+    #[serde(default)]
+    pub sudo: bool,
+    /// Stop it after this many seconds (1..=3600, default 60).
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u64,
+    /// Why this command (shown to the approver).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+fn default_timeout() -> u64 {
+    60
+}
+
+/// One target's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShellResult {
+    /// Target.
+    pub host: String,
+    /// Exit code, or what stopped it.
+    pub status: String,
+    /// Standard output (head and tail kept).
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+/// `host_run_shell`.
+#[derive(Debug, Clone, Copy)]
+pub struct HostRunShell;
+
+pub(super) fn status_text(s: &ExitStatus) -> String {
+    match s {
+        ExitStatus::Code(c) => format!("exit {c}"),
+        ExitStatus::Signal(sig) => format!("killed by {sig}"),
+        ExitStatus::TimedOut => "timed out".into(),
+        ExitStatus::Cancelled => "cancelled".into(),
+    }
+}
+
+#[async_trait]
+impl Tool for HostRunShell {
+    type Args = HostRunShellArgs;
+    type Output = Vec<ShellResult>;
+    fn name(&self) -> &'static str {
+        "host_run_shell"
+    }
+    fn description(&self) -> &'static str {
+        "Run a shell command on one or more hosts. Read-only commands (df, ps, journalctl, systemctl status, ...) run at once; anything that can change the host needs a human's approval first."
+    }
+    fn validate(&self, a: &Self::Args) -> Result<(), String> {
+        if a.command.trim().is_empty() {
+            return Err("command is empty".into());
+        }
+        if a.hosts.trim().is_empty() {
+            return Err("hosts is empty: give a host name, a selector or `all`".into());
+        }
+        if !(1..=3600).contains(&a.timeout_seconds) {
+            return Err(format!(
+                "timeout_seconds must be 1..=3600, not {}",
+                a.timeout_seconds
+            ));
+        }
+        Ok(())
+    }
+    fn facts(&self, a: &Self::Args) -> CallFacts {
+        let c = shell::classify(&a.command);
+        CallFacts {
+            effect: Some(c.effect),
+            reads_secret: c.reads_secret,
+            shell: Some(a.command.clone()),
+            targets: a.hosts.split(',').map(|h| h.trim().to_owned()).collect(),
+            ..CallFacts::default()
+        }
+    }
+    async fn call(&self, ctx: &ToolContext, a: Self::Args) -> Result<Self::Output, ToolError> {
+        let targets = ctx
+            .engine
+            .targets(&ctx.namespace, &a.hosts)
+            .await
+            .map_err(failed)?;
+        let mut req = ExecRequest::script(a.command.clone())
+            .with_timeout(std::time::Duration::from_secs(a.timeout_seconds));
+        req.sudo = a.sudo;
+        req.limits = TOOL_OUTPUT;
+        let runs = targets.iter().map(|t| {
+            let req = &req;
+            async move {
+                match t.executor.run(req, None, &ctx.cancel).await {
+                    Ok(out) => ShellResult {
+                        host: t.name.clone(),
+                        status: status_text(&out.status),
+                        stdout: out.stdout.text(),
+                        stderr: out.stderr.text(),
+                    },
+                    Err(e) => ShellResult {
+                        host: t.name.clone(),
+                        status: "error".into(),
+                        stdout: String::new(),
+                        stderr: e.to_string(),
+                    },
+                }
+            }
+        });
+        Ok(futures::future::join_all(runs).await)
+    }
+}
+
+/// Arguments of `host_read_file`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HostReadFileArgs {
+    /// Host name.
+    pub host: String,
+    /// Absolute path of the file.
+    pub path: String,
+    /// Read only the last lines (like tail -n), instead of the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail_lines: Option<u32>,
+    /// At most this many bytes (default 16384, at most 262144).
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: u32,
+}
+
+fn default_max_bytes() -> u32 {
+    16 * 1024
+}
+
+/// A file's content.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileContent {
+    /// Path.
+    pub path: String,
+    /// Content (UTF-8, invalid bytes replaced), at most `max_bytes`.
+    pub content: String,
+    /// Whether the file is longer than what is shown.
+    pub truncated: bool,
+}
+
+/// `host_read_file`.
+#[derive(Debug, Clone, Copy)]
+pub struct HostReadFile;
+
+#[async_trait]
+impl Tool for HostReadFile {
+    type Args = HostReadFileArgs;
+    type Output = FileContent;
+    fn name(&self) -> &'static str {
+        "host_read_file"
+    }
+    fn description(&self) -> &'static str {
+        "Read a file on a host, bounded: the start (max_bytes) or the last tail_lines lines. Secret files (keys, /etc/shadow, kubeconfigs) need approval."
+    }
+    fn validate(&self, a: &Self::Args) -> Result<(), String> {
+        if !a.path.starts_with('/') {
+            return Err(format!("path must be absolute, not `{}`", a.path));
+        }
+        if a.max_bytes == 0 || a.max_bytes > 256 * 1024 {
+            return Err(format!("max_bytes must be 1..=262144, not {}", a.max_bytes));
+        }
+        Ok(())
+    }
+    fn facts(&self, a: &Self::Args) -> CallFacts {
+        let c = shell::classify(&format!("cat {}", crate::exec::script::quote(&a.path)));
+        CallFacts {
+            targets: vec![a.host.clone()],
+            reads_secret: c.reads_secret,
+            ..CallFacts::read()
+        }
+    }
+    async fn call(&self, ctx: &ToolContext, a: Self::Args) -> Result<Self::Output, ToolError> {
+        let h = host(ctx, &a.host).await?;
+        let exec = ctx.engine.executor_for(&h).map_err(failed)?;
+        let p = crate::exec::script::quote(&a.path);
+        let max = a.max_bytes;
+        let reader = match a.tail_lines {
+            Some(n) => format!("tail -n {n} -- {p} | head -c {}", max + 1),
+            None => format!("head -c {} -- {p}", max + 1),
+        };
+        let script = format!("[ -f {p} ] || {{ echo 'no such file' >&2; exit 2; }}; {reader}");
+        let mut req = ExecRequest::script(script).with_timeout(std::time::Duration::from_secs(30));
+        req.limits = crate::exec::OutputLimits {
+            head: (max as usize) + 1,
+            tail: 0,
+        };
+        let out = exec.run(&req, None, &ctx.cancel).await.map_err(failed)?;
+        if !out.status.success() {
+            return Err(ToolError::Failed(format!(
+                "{}: {}",
+                a.path,
+                out.stderr.text().trim()
+            )));
+        }
+        let bytes = out.stdout.bytes();
+        let truncated = bytes.len() > max as usize;
+        let shown = &bytes[..bytes.len().min(max as usize)];
+        Ok(FileContent {
+            path: a.path,
+            content: String::from_utf8_lossy(shown).into_owned(),
+            truncated,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_status;
+
+    #[test]
+    fn status_parsing() {
+        let r = parse_status(
+            "hostname=web-1\nkernel=6.1.0\nos=Debian GNU/Linux 12 (bookworm)\nuptime=3600.5\nload=0.50 0.40 0.30\ncpus=2\nmemtotal=2048000\nmemavail=1024000\ndisk=/ 50000 48000 96%\ninode=/ 12%\nfailed=nginx.service\n",
+        );
+        assert_eq!(r.hostname, "web-1");
+        assert_eq!(r.uptime_seconds, 3600);
+        assert_eq!(r.load, vec![0.5, 0.4, 0.3]);
+        assert_eq!((r.memory_total_mib, r.memory_available_mib), (2000, 1000));
+        assert_eq!(r.disks[0].use_percent, 96);
+        assert_eq!(r.disks[0].inodes_percent, Some(12));
+        assert_eq!(r.failed_units, vec!["nginx.service"]);
+    }
+}
