@@ -42,6 +42,19 @@ async fn cluster(ctx: &ToolContext, name: &str) -> Result<(Cluster, kube::Client
     Ok((c, client))
 }
 
+/// The cluster, a client, and a resource type resolved on it.
+async fn resource_in(
+    ctx: &ToolContext,
+    cluster_name: &str,
+    resource: &str,
+) -> Result<(Cluster, kube::Client, read::Resource), ToolError> {
+    let (c, client) = cluster(ctx, cluster_name).await?;
+    let r = read::resolve(&client, &c.metadata.name, resource)
+        .await
+        .map_err(failed)?;
+    Ok((c, client, r))
+}
+
 /// No arguments.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -151,11 +164,8 @@ impl Tool for ClusterGet {
         }
     }
     async fn call(&self, ctx: &ToolContext, a: Self::Args) -> Result<Self::Output, ToolError> {
-        let (c, client) = cluster(ctx, &a.cluster).await?;
+        let (c, client, r) = resource_in(ctx, &a.cluster, &a.resource).await?;
         let name = c.metadata.name.as_str();
-        let r = read::resolve(&client, name, &a.resource)
-            .await
-            .map_err(failed)?;
         if let Some(obj) = &a.name {
             let ns = a.namespace.clone().unwrap_or_else(|| "default".into());
             let o = read::get(&client, name, &r, r.namespaced.then_some(ns.as_str()), obj)
@@ -218,11 +228,8 @@ impl Tool for ClusterDescribe {
         }
     }
     async fn call(&self, ctx: &ToolContext, a: Self::Args) -> Result<Self::Output, ToolError> {
-        let (c, client) = cluster(ctx, &a.cluster).await?;
+        let (c, client, r) = resource_in(ctx, &a.cluster, &a.resource).await?;
         let name = c.metadata.name.as_str();
-        let r = read::resolve(&client, name, &a.resource)
-            .await
-            .map_err(failed)?;
         let ns = a.namespace.unwrap_or_else(|| "default".into());
         read::describe(
             &client,
@@ -447,25 +454,6 @@ impl Tool for ClusterNodeShell {
         let mut req = ExecRequest::script(a.command.clone())
             .with_timeout(Duration::from_secs(a.timeout_seconds));
         req.limits = TOOL_OUTPUT;
-        let runs = targets.iter().map(|t| {
-            let req = &req;
-            async move {
-                match t.executor.run(req, None, &ctx.cancel).await {
-                    Ok(out) => super::hosts::ShellResult {
-                        host: t.name.clone(),
-                        status: super::hosts::status_text(&out.status),
-                        stdout: out.stdout.text(),
-                        stderr: out.stderr.text(),
-                    },
-                    Err(e) => super::hosts::ShellResult {
-                        host: t.name.clone(),
-                        status: "error".into(),
-                        stdout: String::new(),
-                        stderr: e.to_string(),
-                    },
-                }
-            }
-        });
-        Ok(futures::future::join_all(runs).await)
+        Ok(super::hosts::run_on(&targets, &req, &ctx.cancel).await)
     }
 }

@@ -319,7 +319,7 @@ pub struct ShellResult {
 #[derive(Debug, Clone, Copy)]
 pub struct HostRunShell;
 
-pub(super) fn status_text(s: &ExitStatus) -> String {
+fn status_text(s: &ExitStatus) -> String {
     match s {
         ExitStatus::Code(c) => format!("exit {c}"),
         ExitStatus::Signal(sig) => format!("killed by {sig}"),
@@ -373,27 +373,33 @@ impl Tool for HostRunShell {
             .with_timeout(std::time::Duration::from_secs(a.timeout_seconds));
         req.sudo = a.sudo;
         req.limits = TOOL_OUTPUT;
-        let runs = targets.iter().map(|t| {
-            let req = &req;
-            async move {
-                match t.executor.run(req, None, &ctx.cancel).await {
-                    Ok(out) => ShellResult {
-                        host: t.name.clone(),
-                        status: status_text(&out.status),
-                        stdout: out.stdout.text(),
-                        stderr: out.stderr.text(),
-                    },
-                    Err(e) => ShellResult {
-                        host: t.name.clone(),
-                        status: "error".into(),
-                        stdout: String::new(),
-                        stderr: e.to_string(),
-                    },
-                }
-            }
-        });
-        Ok(futures::future::join_all(runs).await)
+        Ok(run_on(&targets, &req, &ctx.cancel).await)
     }
+}
+
+/// Runs `req` on every target at once; one result each, errors included.
+pub(super) async fn run_on(
+    targets: &[crate::engine::Target],
+    req: &ExecRequest,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Vec<ShellResult> {
+    let runs = targets.iter().map(|t| async move {
+        match t.executor.run(req, None, cancel).await {
+            Ok(out) => ShellResult {
+                host: t.name.clone(),
+                status: status_text(&out.status),
+                stdout: out.stdout.text(),
+                stderr: out.stderr.text(),
+            },
+            Err(e) => ShellResult {
+                host: t.name.clone(),
+                status: "error".into(),
+                stdout: String::new(),
+                stderr: e.to_string(),
+            },
+        }
+    });
+    futures::future::join_all(runs).await
 }
 
 /// Arguments of `host_read_file`.

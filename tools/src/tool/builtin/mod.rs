@@ -16,7 +16,8 @@ pub use cluster::{
 };
 pub use hosts::{HostDescribe, HostList, HostReadFile, HostRunShell, HostStatus};
 pub use work::{
-    PipelineDescribe, PipelineList, PipelineRun, RunStatus, TaskDescribe, TaskList, TaskRun,
+    CatalogDescribe, CatalogList, PIPELINE_DESCRIBE, PIPELINE_LIST, PipelineRun, RunStatus,
+    TASK_DESCRIBE, TASK_LIST, TaskRun,
 };
 
 /// How much of a command's output a tool hands back (head and tail).
@@ -33,11 +34,11 @@ pub fn registry() -> Result<Registry, String> {
     r.register(Arc::new(HostStatus))?;
     r.register(Arc::new(HostRunShell))?;
     r.register(Arc::new(HostReadFile))?;
-    r.register(Arc::new(TaskList))?;
-    r.register(Arc::new(TaskDescribe))?;
+    r.register(Arc::new(TASK_LIST))?;
+    r.register(Arc::new(TASK_DESCRIBE))?;
     r.register(Arc::new(TaskRun))?;
-    r.register(Arc::new(PipelineList))?;
-    r.register(Arc::new(PipelineDescribe))?;
+    r.register(Arc::new(PIPELINE_LIST))?;
+    r.register(Arc::new(PIPELINE_DESCRIBE))?;
     r.register(Arc::new(PipelineRun))?;
     r.register(Arc::new(RunStatus))?;
     r.register(Arc::new(ClusterList))?;

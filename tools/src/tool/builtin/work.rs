@@ -132,47 +132,83 @@ pub struct NameArgs {
     pub name: String,
 }
 
-/// `task_list`.
+/// `task_list` / `pipeline_list`: the catalogue of one kind.
 #[derive(Debug, Clone, Copy)]
-pub struct TaskList;
+pub struct CatalogList {
+    kind: Kind,
+    name: &'static str,
+    description: &'static str,
+}
+
+/// `task_list`.
+pub const TASK_LIST: CatalogList = CatalogList {
+    kind: Kind::Task,
+    name: "task_list",
+    description: "List the Tasks (reusable scripted procedures) with their descriptions and variables; those labelled for the copilot come first.",
+};
+
+/// `pipeline_list`.
+pub const PIPELINE_LIST: CatalogList = CatalogList {
+    kind: Kind::Pipeline,
+    name: "pipeline_list",
+    description: "List the Pipelines (ordered Tasks, often standard operating procedures); those labelled `ops/copilot: enabled` come first.",
+};
 
 #[async_trait]
-impl Tool for TaskList {
+impl Tool for CatalogList {
     type Args = NoArgs;
     type Output = Vec<Summary>;
     fn name(&self) -> &'static str {
-        "task_list"
+        self.name
     }
     fn description(&self) -> &'static str {
-        "List the Tasks (reusable scripted procedures) with their descriptions and variables; those labelled for the copilot come first."
+        self.description
     }
     fn facts(&self, _: &Self::Args) -> CallFacts {
         CallFacts::read()
     }
     async fn call(&self, ctx: &ToolContext, _: Self::Args) -> Result<Self::Output, ToolError> {
-        list_kind(ctx, Kind::Task).await
+        list_kind(ctx, self.kind).await
     }
 }
 
-/// `task_describe`.
+/// `task_describe` / `pipeline_describe`: one object in full.
 #[derive(Debug, Clone, Copy)]
-pub struct TaskDescribe;
+pub struct CatalogDescribe {
+    kind: Kind,
+    name: &'static str,
+    description: &'static str,
+}
+
+/// `task_describe`.
+pub const TASK_DESCRIBE: CatalogDescribe = CatalogDescribe {
+    kind: Kind::Task,
+    name: "task_describe",
+    description: "A Task in full: variables, target, and every step's script or file transfer.",
+};
+
+/// `pipeline_describe`.
+pub const PIPELINE_DESCRIBE: CatalogDescribe = CatalogDescribe {
+    kind: Kind::Pipeline,
+    name: "pipeline_describe",
+    description: "A Pipeline in full: its variables and the Tasks it runs, in order.",
+};
 
 #[async_trait]
-impl Tool for TaskDescribe {
+impl Tool for CatalogDescribe {
     type Args = NameArgs;
     type Output = serde_json::Value;
     fn name(&self) -> &'static str {
-        "task_describe"
+        self.name
     }
     fn description(&self) -> &'static str {
-        "A Task in full: variables, target, and every step's script or file transfer."
+        self.description
     }
     fn facts(&self, _: &Self::Args) -> CallFacts {
         CallFacts::read()
     }
     async fn call(&self, ctx: &ToolContext, a: Self::Args) -> Result<Self::Output, ToolError> {
-        serde_json::to_value(get_object(ctx, Kind::Task, &a.name).await?.redacted()).map_err(failed)
+        serde_json::to_value(get_object(ctx, self.kind, &a.name).await?.redacted()).map_err(failed)
     }
 }
 
@@ -192,6 +228,16 @@ pub struct TaskRunArgs {
     /// Why (shown to the approver).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// `web-1, web-2` -> `["web-1", "web-2"]`.
+fn split_targets(hosts: Option<&str>) -> Vec<String> {
+    hosts
+        .into_iter()
+        .flat_map(|h| h.split(','))
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .collect()
 }
 
 /// A finished run, for the model.
@@ -267,18 +313,13 @@ impl Tool for TaskRun {
         "task_run"
     }
     fn description(&self) -> &'static str {
-        "Run a Task with variables on its hosts (or the given ones) and wait for the result. Needs approval unless the Task is labelled read-only."
+        "Run a Task with variables on its hosts (or the given ones) and wait for the result. Needs approval."
     }
     fn facts(&self, a: &Self::Args) -> CallFacts {
         CallFacts {
             effect: Some(Effect::Mutate),
             task: Some(a.name.clone()),
-            targets: a
-                .hosts
-                .iter()
-                .flat_map(|h| h.split(','))
-                .map(|h| h.trim().to_owned())
-                .collect(),
+            targets: split_targets(a.hosts.as_deref()),
             ..CallFacts::default()
         }
     }
@@ -320,51 +361,6 @@ impl Tool for TaskRun {
     }
 }
 
-/// `pipeline_list`.
-#[derive(Debug, Clone, Copy)]
-pub struct PipelineList;
-
-#[async_trait]
-impl Tool for PipelineList {
-    type Args = NoArgs;
-    type Output = Vec<Summary>;
-    fn name(&self) -> &'static str {
-        "pipeline_list"
-    }
-    fn description(&self) -> &'static str {
-        "List the Pipelines (ordered Tasks, often standard operating procedures); those labelled `ops/copilot: enabled` come first."
-    }
-    fn facts(&self, _: &Self::Args) -> CallFacts {
-        CallFacts::read()
-    }
-    async fn call(&self, ctx: &ToolContext, _: Self::Args) -> Result<Self::Output, ToolError> {
-        list_kind(ctx, Kind::Pipeline).await
-    }
-}
-
-/// `pipeline_describe`.
-#[derive(Debug, Clone, Copy)]
-pub struct PipelineDescribe;
-
-#[async_trait]
-impl Tool for PipelineDescribe {
-    type Args = NameArgs;
-    type Output = serde_json::Value;
-    fn name(&self) -> &'static str {
-        "pipeline_describe"
-    }
-    fn description(&self) -> &'static str {
-        "A Pipeline in full: its variables and the Tasks it runs, in order."
-    }
-    fn facts(&self, _: &Self::Args) -> CallFacts {
-        CallFacts::read()
-    }
-    async fn call(&self, ctx: &ToolContext, a: Self::Args) -> Result<Self::Output, ToolError> {
-        serde_json::to_value(get_object(ctx, Kind::Pipeline, &a.name).await?.redacted())
-            .map_err(failed)
-    }
-}
-
 /// Arguments of `pipeline_run`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -400,12 +396,7 @@ impl Tool for PipelineRun {
         CallFacts {
             effect: Some(Effect::Mutate),
             pipeline: Some(a.name.clone()),
-            targets: a
-                .hosts
-                .iter()
-                .flat_map(|h| h.split(','))
-                .map(|h| h.trim().to_owned())
-                .collect(),
+            targets: split_targets(a.hosts.as_deref()),
             ..CallFacts::default()
         }
     }
