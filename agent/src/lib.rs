@@ -7,13 +7,16 @@
 //!   log.
 //! * [`approvals`] — requests bound to a hash of tool + arguments +
 //!   targets; approve once, for the session, deny, expire.
+//! * [`llm`] — tool-call modes: native, lenient (calls written as text),
+//!   JSON-schema action mode.
 //! * [`audit`] — typed audit events, redacted, appended to the store's
 //!   hash-chained log.
 //!
-//! The LLM client and the session loop arrive
+//! The HTTP client for the model and the session loop arrive
 //! with the copilot issue; see `ARCHITECTURE.md`.
 
 pub mod approvals;
 pub mod audit;
+pub mod llm;
 pub mod policy;
 pub mod redact;

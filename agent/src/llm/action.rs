@@ -1,0 +1,84 @@
+//! JSON-schema action mode: the model must answer with one JSON object,
+//! `{"action": TOOL, ...that tool's arguments}` or
+//! `{"action": "final_answer", "answer": "..."}`, enforced by the server
+//! through `response_format: json_schema` (a grammar on llama.cpp). The
+//! robust choice for small local models.
+
+use ops_tools::tool::ToolSpec;
+use serde_json::{Map, Value, json};
+
+/// The name of the action that ends a turn.
+pub const FINAL_ANSWER: &str = "final_answer";
+
+/// The response schema for `specs`: a `oneOf` with one branch per tool
+/// (its arguments beside `action`) and one for the final answer. A tool
+/// with an argument named `action` would be ambiguous and is refused.
+pub fn action_schema(specs: &[ToolSpec]) -> Result<Value, String> {
+    let mut branches = Vec::new();
+    for s in specs {
+        let params = s.parameters.as_object().cloned().unwrap_or_default();
+        let mut props: Map<String, Value> = params
+            .get("properties")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        if props.contains_key("action") {
+            return Err(format!(
+                "tool `{}` has an argument named `action`, which action mode reserves",
+                s.name
+            ));
+        }
+        props.insert(
+            "action".into(),
+            json!({"type": "string", "const": s.name, "description": s.description}),
+        );
+        let mut required = vec![Value::String("action".into())];
+        if let Some(Value::Array(r)) = params.get("required") {
+            required.extend(r.iter().cloned());
+        }
+        branches.push(json!({
+            "type": "object",
+            "properties": props,
+            "required": required,
+            "additionalProperties": false,
+        }));
+    }
+    branches.push(json!({
+        "type": "object",
+        "properties": {
+            "action": {"type": "string", "const": FINAL_ANSWER, "description": "Answer the user; ends the turn."},
+            "answer": {"type": "string", "description": "The answer, citing what was checked."},
+        },
+        "required": ["action", "answer"],
+        "additionalProperties": false,
+    }));
+    Ok(json!({"type": "object", "oneOf": branches}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_branch_per_tool_and_a_final_answer() {
+        let reg = ops_tools::tool::builtin::registry().unwrap();
+        let specs = reg.specs();
+        let schema = action_schema(&specs).unwrap();
+        let branches = schema["oneOf"].as_array().unwrap();
+        assert_eq!(branches.len(), specs.len() + 1);
+        let shell = branches
+            .iter()
+            .find(|b| b["properties"]["action"]["const"] == "host_run_shell")
+            .unwrap();
+        assert_eq!(shell["required"], json!(["action", "hosts", "command"]));
+        assert_eq!(shell["additionalProperties"], false);
+        let last = branches.last().unwrap();
+        assert_eq!(last["properties"]["action"]["const"], FINAL_ANSWER);
+        let clash = ToolSpec {
+            name: "x".into(),
+            description: String::new(),
+            parameters: json!({"type": "object", "properties": {"action": {"type": "string"}}}),
+        };
+        assert!(action_schema(&[clash]).unwrap_err().contains("reserves"));
+    }
+}
