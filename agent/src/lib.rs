@@ -9,10 +9,13 @@
 //!   targets; approve once, for the session, deny, expire.
 //! * [`llm`] — tool-call modes: native, lenient (calls written as text),
 //!   JSON-schema action mode.
+//! * [`session`] — the agent loop: [`session::Op`] in, [`session::Event`]
+//!   out, every tool call through the policy and, where it asks, an
+//!   approval bound to the call.
 //! * [`audit`] — typed audit events, redacted, appended to the store's
 //!   hash-chained log.
 //!
-//! The HTTP client for the model and the session loop arrive
+//! The HTTP client for the model (async-openai) and `opscli copilot` arrive
 //! with the copilot issue; see `ARCHITECTURE.md`.
 
 pub mod approvals;
@@ -20,3 +23,4 @@ pub mod audit;
 pub mod llm;
 pub mod policy;
 pub mod redact;
+pub mod session;

@@ -33,3 +33,109 @@ impl std::str::FromStr for ToolCallMode {
         }
     }
 }
+
+/// Who said it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Instructions.
+    System,
+    /// The person (or the alert).
+    User,
+    /// The model.
+    Assistant,
+    /// A tool's result.
+    Tool,
+}
+
+/// A tool call as the model made it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ToolCall {
+    /// Call id (made up when the model gave none).
+    pub id: String,
+    /// Tool name.
+    pub name: String,
+    /// Arguments as sent (JSON text).
+    pub arguments: String,
+}
+
+/// One message of the conversation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Message {
+    /// Who.
+    pub role: Role,
+    /// Text.
+    pub content: String,
+    /// The assistant's tool calls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// For a tool result: the call it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+impl Message {
+    /// A message with text only.
+    pub fn text(role: Role, content: impl Into<String>) -> Self {
+        Message {
+            role,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+}
+
+/// Tokens used by one exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub prompt: u64,
+    /// Completion tokens.
+    pub completion: u64,
+}
+
+/// The model's reply.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Reply {
+    /// Text.
+    pub content: String,
+    /// Native tool calls.
+    pub tool_calls: Vec<ToolCall>,
+    /// Tokens.
+    pub usage: Usage,
+}
+
+/// Why the model could not answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LlmError {
+    /// Unreachable, timed out, refused.
+    #[error("model endpoint {endpoint}: {detail}")]
+    Transport {
+        /// Where.
+        endpoint: String,
+        /// What happened.
+        detail: String,
+    },
+    /// The endpoint answered with an error (bad key, context too long).
+    #[error("model endpoint {endpoint} refused the request: {detail}")]
+    Api {
+        /// Where.
+        endpoint: String,
+        /// Its message.
+        detail: String,
+    },
+}
+
+/// Something that answers a conversation: an OpenAI-compatible endpoint,
+/// or a scripted one in tests.
+#[async_trait::async_trait]
+pub trait ChatModel: Send + Sync {
+    /// One completion for `messages` with `tools` offered in `mode`.
+    async fn chat(
+        &self,
+        messages: &[Message],
+        tools: &[ops_tools::tool::ToolSpec],
+        mode: ToolCallMode,
+    ) -> Result<Reply, LlmError>;
+}

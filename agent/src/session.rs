@@ -1,0 +1,628 @@
+//! The agent loop: one front door in ([`Op`]), one event stream out
+//! ([`Event`]). The CLI chat, the REST server, Slack triage and the eval
+//! runner are all clients of that pair.
+//!
+//! A turn: the model sees the conversation and the tools; each tool call it
+//! makes is parsed and checked ([`Registry::prepare`]), judged by the
+//! [`policy`](crate::policy), and then run (allow), refused (forbid, the
+//! model is told why), or put to a human (ask): an approval bound to the
+//! exact call is recorded, [`Event::ApprovalRequested`] goes out, and the
+//! loop waits for an [`Op::Decide`]; only an approval that
+//! [`Approvals::authorize`] accepts for *this* call lets it run. Everything
+//! is audited, redacted. Nothing the model writes, or a tool returns, can
+//! reach past the gate: the gate is this code.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ops_tools::model::{Kind, Object, ObjectKey};
+use ops_tools::tool::{Prepared, Registry, ToolContext};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::approvals::{Answer, ApprovalRequest, Approvals, CallSpec};
+use crate::audit::{Audit, AuditEvent};
+use crate::llm::parse::calls_in_text;
+use crate::llm::{ChatModel, Message, Role, ToolCall, ToolCallMode, Usage};
+use crate::policy::{self, Decision, HostRef, Mode, Rules};
+use crate::redact::redact_text;
+
+/// Into the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// A person's message (or an alert rendered as text).
+    UserInput(String),
+    /// A decision on a pending approval.
+    Decide {
+        /// Approval id.
+        id: String,
+        /// The answer.
+        answer: Answer,
+        /// Who decided.
+        by: String,
+    },
+}
+
+/// Out of the session.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A tool call is about to run.
+    ToolStarted {
+        /// Tool.
+        tool: String,
+        /// Arguments (redacted).
+        args: serde_json::Value,
+    },
+    /// A tool call finished.
+    ToolFinished {
+        /// Tool.
+        tool: String,
+        /// Whether it succeeded.
+        ok: bool,
+        /// Its result, as the model sees it (redacted, bounded).
+        output: String,
+    },
+    /// A human must decide.
+    ApprovalRequested {
+        /// Approval id, for [`Op::Decide`].
+        id: String,
+        /// Tool.
+        tool: String,
+        /// What will run where.
+        summary: String,
+        /// Effect.
+        effect: String,
+        /// The model's reason.
+        reason: String,
+        /// Why the policy asks.
+        policy: Vec<String>,
+    },
+    /// A call was refused (by policy, a denial, or a failed check).
+    Refused {
+        /// Tool.
+        tool: String,
+        /// Why.
+        reason: String,
+    },
+    /// The model's answer for this turn.
+    Answer {
+        /// Text.
+        text: String,
+    },
+    /// The turn could not finish (model unreachable, step cap).
+    Error {
+        /// Why.
+        message: String,
+    },
+    /// The turn is over; totals.
+    TurnComplete {
+        /// Model calls made.
+        steps: u32,
+        /// Tokens used.
+        usage: Usage,
+    },
+}
+
+/// How a session behaves.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Session id (audit, approvals).
+    pub id: String,
+    /// read-only, ask or auto.
+    pub mode: Mode,
+    /// Policy rules.
+    pub rules: Rules,
+    /// How tool calls are asked for.
+    pub tool_calls: ToolCallMode,
+    /// Model calls per turn at most.
+    pub max_steps: u32,
+    /// A tool result longer than this (bytes) is cut, head and tail kept.
+    pub max_tool_output: usize,
+    /// The system prompt.
+    pub system_prompt: String,
+}
+
+impl SessionConfig {
+    /// Defaults: ask mode, 12 steps, 12 KiB per tool result.
+    pub fn new(id: impl Into<String>) -> Self {
+        SessionConfig {
+            id: id.into(),
+            mode: Mode::Ask,
+            rules: Rules::default(),
+            tool_calls: ToolCallMode::Lenient,
+            max_steps: 12,
+            max_tool_output: 12 * 1024,
+            system_prompt: DEFAULT_SYSTEM_PROMPT.into(),
+        }
+    }
+}
+
+/// The built-in system prompt.
+pub const DEFAULT_SYSTEM_PROMPT: &str = include_str!("../../prompts/system.md");
+
+/// The pieces a session runs on.
+#[derive(Clone)]
+pub struct Agent {
+    /// The model.
+    pub model: Arc<dyn ChatModel>,
+    /// The tools.
+    pub registry: Registry,
+    /// Where tools run.
+    pub ctx: ToolContext,
+    /// Approvals.
+    pub approvals: Approvals,
+    /// Audit trail.
+    pub audit: Audit,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("registry", &self.registry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running session's handles.
+#[derive(Debug)]
+pub struct SessionHandle {
+    /// Submit here.
+    pub ops: mpsc::Sender<Op>,
+    /// Read events here.
+    pub events: mpsc::Receiver<Event>,
+    /// The loop's task.
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Cuts `s` to `max` bytes keeping head and tail, with a note.
+fn bound(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let half = max / 2;
+    let mut a = half;
+    while !s.is_char_boundary(a) {
+        a -= 1;
+    }
+    let mut b = s.len() - half;
+    while !s.is_char_boundary(b) {
+        b += 1;
+    }
+    format!("{}\n[... {} bytes cut ...]\n{}", &s[..a], b - a, &s[b..])
+}
+
+struct Turn<'a> {
+    agent: &'a Agent,
+    cfg: &'a SessionConfig,
+    events: &'a mpsc::Sender<Event>,
+    ops: &'a mut mpsc::Receiver<Op>,
+    pending_inputs: &'a mut Vec<String>,
+    /// Results of identical read calls this turn.
+    seen: HashMap<String, String>,
+}
+
+impl Agent {
+    /// Starts a session loop.
+    pub fn spawn(self, cfg: SessionConfig) -> SessionHandle {
+        let (op_tx, mut op_rx) = mpsc::channel::<Op>(32);
+        let (ev_tx, ev_rx) = mpsc::channel::<Event>(256);
+        let task = tokio::spawn(async move {
+            let mut history = vec![Message::text(Role::System, cfg.system_prompt.clone())];
+            let mut pending: Vec<String> = Vec::new();
+            loop {
+                let input = if pending.is_empty() {
+                    match op_rx.recv().await {
+                        Some(Op::UserInput(t)) => t,
+                        Some(Op::Decide { id, .. }) => {
+                            let _ = ev_tx
+                                .send(Event::Error {
+                                    message: format!("no approval `{id}` is waiting"),
+                                })
+                                .await;
+                            continue;
+                        }
+                        None => return,
+                    }
+                } else {
+                    pending.remove(0)
+                };
+                let mut turn = Turn {
+                    agent: &self,
+                    cfg: &cfg,
+                    events: &ev_tx,
+                    ops: &mut op_rx,
+                    pending_inputs: &mut pending,
+                    seen: HashMap::new(),
+                };
+                turn.run(&mut history, input).await;
+            }
+        });
+        SessionHandle {
+            ops: op_tx,
+            events: ev_rx,
+            task,
+        }
+    }
+}
+
+impl Turn<'_> {
+    async fn emit(&self, e: Event) {
+        let _ = self.events.send(e).await;
+    }
+
+    async fn audit(&self, e: AuditEvent) {
+        // The audit log failing must not pass silently, but a turn in
+        // progress is not dropped for it: the failure is reported.
+        if let Err(err) = self.agent.audit.record(Some(&self.cfg.id), &e).await {
+            self.emit(Event::Error {
+                message: format!("audit log: {err}"),
+            })
+            .await;
+        }
+    }
+
+    async fn run(&mut self, history: &mut Vec<Message>, input: String) {
+        let input = redact_text(&input);
+        self.audit(AuditEvent::UserInput {
+            text: input.clone(),
+        })
+        .await;
+        history.push(Message::text(Role::User, input));
+        let specs = self.agent.registry.specs();
+        let known: Vec<&str> = self.agent.registry.names();
+        let mut usage = Usage::default();
+        let mut steps = 0;
+        loop {
+            if steps >= self.cfg.max_steps {
+                self.emit(Event::Error {
+                    message: format!(
+                        "stopped after {} model calls without an answer",
+                        self.cfg.max_steps
+                    ),
+                })
+                .await;
+                break;
+            }
+            steps += 1;
+            let reply = match self
+                .agent
+                .model
+                .chat(history, &specs, self.cfg.tool_calls)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    self.emit(Event::Error {
+                        message: e.to_string(),
+                    })
+                    .await;
+                    break;
+                }
+            };
+            usage.prompt += reply.usage.prompt;
+            usage.completion += reply.usage.completion;
+            let mut calls = reply.tool_calls.clone();
+            let mut text = reply.content.clone();
+            let mut final_answer = None;
+            if self.cfg.tool_calls != ToolCallMode::Native && calls.is_empty() {
+                let p = calls_in_text(&reply.content, &known);
+                final_answer = p.final_answer;
+                text = p.text;
+                calls = p
+                    .calls
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, c)| ToolCall {
+                        id: format!("call-{steps}-{i}"),
+                        name: c.name,
+                        arguments: c.arguments.to_string(),
+                    })
+                    .collect();
+            }
+            self.audit(AuditEvent::ModelReply {
+                text: reply.content.clone(),
+            })
+            .await;
+            if calls.is_empty() {
+                let answer = final_answer.unwrap_or(text);
+                history.push(Message::text(Role::Assistant, answer.clone()));
+                self.emit(Event::Answer { text: answer }).await;
+                break;
+            }
+            history.push(Message {
+                role: Role::Assistant,
+                content: text,
+                tool_calls: calls.clone(),
+                tool_call_id: None,
+            });
+            for call in calls {
+                let result = self.handle(&call).await;
+                history.push(Message {
+                    role: Role::Tool,
+                    content: result,
+                    tool_calls: Vec::new(),
+                    tool_call_id: Some(call.id.clone()),
+                });
+            }
+        }
+        self.emit(Event::TurnComplete { steps, usage }).await;
+    }
+
+    /// One tool call, start to finish; the text the model gets back.
+    async fn handle(&mut self, call: &ToolCall) -> String {
+        let args: serde_json::Value = match serde_json::from_str(&call.arguments) {
+            Ok(v) => v,
+            Err(e) if call.arguments.trim().is_empty() => {
+                let _ = e;
+                serde_json::Value::Null
+            }
+            Err(e) => {
+                return format!(
+                    "error: the arguments of {} are not valid JSON ({e}); send an object",
+                    call.name
+                );
+            }
+        };
+        let prepared = match self.agent.registry.prepare(&call.name, args) {
+            Ok(p) => p,
+            Err(e) => return format!("error: {e}"),
+        };
+        let facts = &prepared.facts;
+        self.audit(AuditEvent::ToolCall {
+            tool: prepared.tool.clone(),
+            args: prepared.args.clone(),
+            effect: facts
+                .effect
+                .map_or("undeclared".into(), |e| e.as_str().to_owned()),
+        })
+        .await;
+        let key = format!("{}:{}", prepared.tool, prepared.args);
+        let verdict = policy::decide(
+            &self.policy_call(&prepared).await,
+            self.cfg.mode,
+            &self.cfg.rules,
+        );
+        match verdict.decision {
+            Decision::Allow => {
+                if facts.effect == Some(ops_tools::tool::Effect::Read) {
+                    if let Some(prev) = self.seen.get(&key) {
+                        return format!(
+                            "(same call as before in this turn; its result was:)\n{prev}"
+                        );
+                    }
+                }
+                let out = self.execute(&prepared).await;
+                self.seen.insert(key, out.clone());
+                out
+            }
+            Decision::Forbid => {
+                let reason = verdict.reasons.join("; ");
+                self.audit(AuditEvent::Refused {
+                    tool: prepared.tool.clone(),
+                    reason: reason.clone(),
+                })
+                .await;
+                self.emit(Event::Refused {
+                    tool: prepared.tool.clone(),
+                    reason: reason.clone(),
+                })
+                .await;
+                format!(
+                    "refused: {reason}. Do not retry this call; tell the user what you would do instead."
+                )
+            }
+            Decision::Ask => self.ask_then_run(&prepared, verdict.reasons).await,
+        }
+    }
+
+    async fn policy_call(&self, p: &Prepared) -> policy::Call {
+        let mut hosts = Vec::new();
+        for name in &p.facts.targets {
+            let key = ObjectKey {
+                kind: Kind::Host,
+                namespace: self.agent.ctx.namespace.clone(),
+                name: name.clone(),
+            };
+            let labels = match self.agent.ctx.engine.store().get(&key).await {
+                Ok(Some(s)) => match s.object {
+                    Object::Host(h) => h.metadata.labels.unwrap_or_default(),
+                    _ => Default::default(),
+                },
+                _ => Default::default(),
+            };
+            hosts.push(HostRef {
+                name: name.clone(),
+                labels,
+            });
+        }
+        policy::Call {
+            tool: p.tool.clone(),
+            effect: p.facts.effect,
+            reads_secret: p.facts.reads_secret,
+            shell: p.facts.shell.clone(),
+            task: p.facts.task.clone(),
+            pipeline: p.facts.pipeline.clone(),
+            hosts,
+            cluster: p.facts.cluster.clone(),
+        }
+    }
+
+    fn call_spec(p: &Prepared) -> CallSpec {
+        CallSpec {
+            tool: p.tool.clone(),
+            args: p.args.clone(),
+            targets: p.facts.targets.clone(),
+            effect: p
+                .facts
+                .effect
+                .unwrap_or(ops_tools::tool::Effect::Destructive),
+        }
+    }
+
+    async fn ask_then_run(&mut self, p: &Prepared, policy_reasons: Vec<String>) -> String {
+        let spec = Self::call_spec(p);
+        let approvals = &self.agent.approvals;
+        // An identical call approved for the session runs without asking.
+        if let Ok(Some(rec)) = approvals.preapproved(&self.cfg.id, &spec).await {
+            return match approvals.authorize(&self.cfg.id, &rec.id, &spec).await {
+                Ok(_) => self.execute(p).await,
+                Err(e) => self.refuse(p, e.to_string()).await,
+            };
+        }
+        let model_reason = p
+            .args
+            .get("reason")
+            .and_then(|r| r.as_str())
+            .unwrap_or("")
+            .to_owned();
+        let summary = summarize(p);
+        let req = ApprovalRequest {
+            call: spec.clone(),
+            summary: summary.clone(),
+            reason: model_reason.clone(),
+        };
+        let rec = match approvals.request(&self.cfg.id, &req).await {
+            Ok(r) => r,
+            Err(e) => {
+                return self
+                    .refuse(p, format!("cannot record the approval request: {e}"))
+                    .await;
+            }
+        };
+        self.audit(AuditEvent::ApprovalRequested {
+            id: rec.id.clone(),
+            call_hash: rec.call_hash.clone(),
+            summary: summary.clone(),
+        })
+        .await;
+        self.emit(Event::ApprovalRequested {
+            id: rec.id.clone(),
+            tool: p.tool.clone(),
+            summary,
+            effect: spec.effect.as_str().into(),
+            reason: model_reason,
+            policy: policy_reasons,
+        })
+        .await;
+        // Wait for the decision on this approval; other input waits.
+        let (answer, by) = loop {
+            match self.ops.recv().await {
+                Some(Op::Decide { id, answer, by }) if id == rec.id => break (answer, by),
+                Some(Op::Decide { id, .. }) => {
+                    self.emit(Event::Error {
+                        message: format!("approval `{id}` is not the one waiting (`{}`)", rec.id),
+                    })
+                    .await;
+                }
+                Some(Op::UserInput(t)) => self.pending_inputs.push(t),
+                None => {
+                    return self
+                        .refuse(p, "the session closed before a decision".into())
+                        .await;
+                }
+            }
+        };
+        let decided = approvals.answer(&rec.id, &answer, &by).await;
+        self.audit(AuditEvent::ApprovalDecided {
+            id: rec.id.clone(),
+            decision: match &answer {
+                Answer::Once => "approved".into(),
+                Answer::Session => "approved_for_session".into(),
+                Answer::Deny(_) => "denied".into(),
+            },
+            by: by.clone(),
+            reason: match &answer {
+                Answer::Deny(r) => Some(r.clone()),
+                _ => None,
+            },
+        })
+        .await;
+        if let Err(e) = decided {
+            return self.refuse(p, e.to_string()).await;
+        }
+        // The last check: exactly this call, approved, not used.
+        match approvals.authorize(&self.cfg.id, &rec.id, &spec).await {
+            Ok(_) => self.execute(p).await,
+            Err(e) => self.refuse(p, e.to_string()).await,
+        }
+    }
+
+    async fn refuse(&self, p: &Prepared, reason: String) -> String {
+        self.audit(AuditEvent::Refused {
+            tool: p.tool.clone(),
+            reason: reason.clone(),
+        })
+        .await;
+        self.emit(Event::Refused {
+            tool: p.tool.clone(),
+            reason: reason.clone(),
+        })
+        .await;
+        format!("not run: {reason}")
+    }
+
+    async fn execute(&self, p: &Prepared) -> String {
+        let shown_args: serde_json::Value = serde_json::from_str(&redact_text(&p.args.to_string()))
+            .unwrap_or(serde_json::Value::Null);
+        self.emit(Event::ToolStarted {
+            tool: p.tool.clone(),
+            args: shown_args,
+        })
+        .await;
+        let (ok, text) = match self.agent.registry.get(&p.tool) {
+            Ok(t) => match t.run(&self.agent.ctx, p.args.clone()).await {
+                Ok(v) => (
+                    true,
+                    match v {
+                        serde_json::Value::String(s) => s,
+                        other => serde_json::to_string_pretty(&other).unwrap_or_default(),
+                    },
+                ),
+                Err(e) => (false, format!("error: {e}")),
+            },
+            Err(e) => (false, format!("error: {e}")),
+        };
+        let text = bound(&redact_text(&text), self.cfg.max_tool_output);
+        self.audit(AuditEvent::ToolResult {
+            tool: p.tool.clone(),
+            ok,
+            output: text.clone(),
+        })
+        .await;
+        self.emit(Event::ToolFinished {
+            tool: p.tool.clone(),
+            ok,
+            output: text.clone(),
+        })
+        .await;
+        text
+    }
+}
+
+/// What will run where, in words, for the approver.
+fn summarize(p: &Prepared) -> String {
+    let targets = if p.facts.targets.is_empty() {
+        String::new()
+    } else {
+        format!(" on {}", p.facts.targets.join(", "))
+    };
+    match (&p.facts.shell, &p.facts.task, &p.facts.pipeline) {
+        (Some(cmd), _, _) => format!("{}: `{cmd}`{targets}", p.tool),
+        (_, Some(t), _) => format!(
+            "run Task {t} with {}{targets}",
+            p.args
+                .get("variables")
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "{}".into())
+        ),
+        (_, _, Some(pl)) => format!(
+            "run Pipeline {pl} with {}{targets}",
+            p.args
+                .get("variables")
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "{}".into())
+        ),
+        _ => format!("{} {}{targets}", p.tool, p.args),
+    }
+}
