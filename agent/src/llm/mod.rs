@@ -1,10 +1,12 @@
 //! Talking to the model. Today: how tool calls are asked for and read
 //! back. [`ToolCallMode`] picks native `tool_calls`, native with lenient
 //! reading of calls written as text ([`parse::calls_in_text`]), or
-//! JSON-schema action mode ([`action::action_schema`]). *(planned)* the
-//! async-openai client with streaming, retries and timeouts.
+//! JSON-schema action mode ([`action::action_schema`]). [`ChatModel`] is
+//! the one interface; [`openai::OpenAiModel`] implements it for any
+//! OpenAI-compatible endpoint (timeouts, retries, clear errors).
 
 pub mod action;
+pub mod openai;
 pub mod parse;
 
 /// How the model is asked to call tools.
