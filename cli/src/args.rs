@@ -91,6 +91,35 @@ pub enum Command {
     /// The append-only, hash-chained audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Talk to the copilot: it investigates with read-only tools and asks
+    /// before anything changes a system.
+    Copilot(CopilotArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CopilotArgs {
+    /// One question, then exit (without it: a chat on standard input).
+    #[arg(short = 'p', long)]
+    pub prompt: Option<String>,
+    /// read-only (nothing that changes anything), ask (default: changes
+    /// ask first) or auto (what the rules allow runs unasked).
+    #[arg(long, default_value = "ask")]
+    pub mode: String,
+    /// Policy rules file [default: $OPS_HOME/rules.yaml when present].
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// Session id (for the audit log and approvals) [default: new].
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Who approves, as recorded in the audit log [default: $USER].
+    #[arg(long)]
+    pub approver: Option<String>,
+    /// Model calls per question at most.
+    #[arg(long, default_value_t = 12)]
+    pub max_steps: u32,
+    /// table (readable) or json (one event per line).
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Format>,
 }
 
 #[derive(Debug, Subcommand)]

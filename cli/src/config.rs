@@ -27,6 +27,14 @@ pub mod env {
     pub const KNOWN_HOSTS: &str = "OPS_KNOWN_HOSTS";
     /// Targets run at once.
     pub const FORKS: &str = "OPS_FORKS";
+    /// The model endpoint (the usual OpenAI variable).
+    pub const MODEL_URL: &str = "OPENAI_BASE_URL";
+    /// The model endpoint's key (the usual OpenAI variable).
+    pub const MODEL_API_KEY: &str = "OPENAI_API_KEY";
+    /// The model name.
+    pub const MODEL: &str = "OPS_MODEL";
+    /// How tool calls are asked for.
+    pub const TOOL_CALLS: &str = "OPS_TOOL_CALLS";
 }
 
 /// Where a value came from.
@@ -81,7 +89,39 @@ pub const SETTINGS: &[Setting] = &[
         env: env::FORKS,
         doc: "how many targets a run works on at once",
     },
+    Setting {
+        key: "model-url",
+        env: env::MODEL_URL,
+        doc: "OpenAI-compatible endpoint of the copilot's model (OpenAI, Azure, vLLM, Ollama, llama-server), e.g. http://127.0.0.1:8080/v1",
+    },
+    Setting {
+        key: "model",
+        env: env::MODEL,
+        doc: "model name sent to the endpoint",
+    },
+    Setting {
+        key: "model-api-key",
+        env: env::MODEL_API_KEY,
+        doc: "API key for the endpoint (a ${env:NAME} or ${file:PATH} reference keeps it out of this file); never shown",
+    },
+    Setting {
+        key: "tool-calls",
+        env: env::TOOL_CALLS,
+        doc: "how the model calls tools: native, lenient (also calls written as text) or json-action (schema-enforced)",
+    },
 ];
+
+/// Settings whose values are never shown.
+pub const SECRET_SETTINGS: &[&str] = &["model-api-key"];
+
+/// A value as it may be shown.
+pub fn shown(key: &str, value: &str) -> String {
+    if SECRET_SETTINGS.contains(&key) && !value.is_empty() && !value.starts_with("${") {
+        "<redacted>".to_owned()
+    } else {
+        value.to_owned()
+    }
+}
 
 const DEFAULT_NAMESPACE: &str = "ops-system";
 
@@ -119,6 +159,18 @@ fn validate(key: &str, value: &str) -> Result<()> {
             })?;
         }
         "store" if value.trim().is_empty() => bail!("store path is empty"),
+        "model-url"
+            if !(value.is_empty()
+                || value.starts_with("http://")
+                || value.starts_with("https://")) =>
+        {
+            bail!("model-url `{value}` must start with http:// or https://");
+        }
+        "tool-calls" => {
+            value
+                .parse::<ops_agent::llm::ToolCallMode>()
+                .map_err(|e| anyhow!(e))?;
+        }
         "known-hosts" => {
             value
                 .parse::<ops_tools::exec::ssh::HostKeyPolicy>()
@@ -154,6 +206,14 @@ pub struct Config {
     pub known_hosts: ops_tools::exec::ssh::HostKeyPolicy,
     /// Targets at once.
     pub forks: usize,
+    /// The model endpoint, if configured.
+    pub model_url: Option<String>,
+    /// The model name.
+    pub model: String,
+    /// The endpoint's key (possibly a `${env:}`/`${file:}` reference).
+    pub model_api_key: Option<String>,
+    /// Tool-call mode.
+    pub tool_calls: ops_agent::llm::ToolCallMode,
     /// Every setting's value and source, for `config list`.
     pub values: Vec<(&'static str, String, Source)>,
 }
@@ -213,6 +273,9 @@ fn default_value(key: &str, home: &Path) -> String {
         "store" => home.join("ops.db").display().to_string(),
         "known-hosts" => "strict".to_owned(),
         "forks" => "50".to_owned(),
+        "model-url" | "model-api-key" => String::new(),
+        "model" => "gpt-4o-mini".to_owned(),
+        "tool-calls" => "lenient".to_owned(),
         _ => "table".to_owned(),
     }
 }
@@ -301,6 +364,10 @@ impl Config {
             output: Format::from_str(&get("output"), true).unwrap_or(Format::Table),
             known_hosts: get("known-hosts").parse().unwrap_or_default(),
             forks: get("forks").parse().unwrap_or(50),
+            model_url: Some(get("model-url")).filter(|v| !v.is_empty()),
+            model: get("model"),
+            model_api_key: Some(get("model-api-key")).filter(|v| !v.is_empty()),
+            tool_calls: get("tool-calls").parse().unwrap_or_default(),
             home,
             file,
             values,

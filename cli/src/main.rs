@@ -43,6 +43,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Scheduler(a) => commands::execute::scheduler(&cfg, a).await,
         Command::Cluster(c) => commands::cluster::run(&cfg, c).await,
         Command::Audit(c) => commands::audit::run(&cfg, c).await,
+        Command::Copilot(a) => commands::copilot::run(&cfg, a).await,
         Command::Completion(_) => Ok(ExitCode::SUCCESS),
     }
 }

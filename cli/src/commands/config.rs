@@ -21,11 +21,15 @@ pub fn run(cfg: &Config, cmd: ConfigCommand) -> Result<ExitCode> {
     match cmd {
         ConfigCommand::Get { key } => {
             let (value, _) = cfg.get(&key)?;
-            println!("{value}");
+            println!("{}", crate::config::shown(&key, &value));
         }
         ConfigCommand::Set { key, value } => {
             cfg.set(&key, &value)?;
-            println!("{key} = {value} (written to {})", cfg.file.display());
+            println!(
+                "{key} = {} (written to {})",
+                crate::config::shown(&key, &value),
+                cfg.file.display()
+            );
             if let Ok((_, src @ (Source::Env | Source::Flag))) = cfg.get(&key) {
                 eprintln!(
                     "note: `{key}` is currently overridden by the {}",
@@ -46,7 +50,7 @@ pub fn run(cfg: &Config, cmd: ConfigCommand) -> Result<ExitCode> {
                 .iter()
                 .map(|(k, v, s)| {
                     let env = SETTINGS.iter().find(|x| x.key == *k).map_or("", |x| x.env);
-                    serde_json::json!({"key": k, "value": v, "source": source_name(*s), "env": env})
+                    serde_json::json!({"key": k, "value": crate::config::shown(k, v), "source": source_name(*s), "env": env})
                 })
                 .collect();
             match output {
@@ -55,6 +59,7 @@ pub fn run(cfg: &Config, cmd: ConfigCommand) -> Result<ExitCode> {
                 _ => {
                     let mut t = Table::new(["KEY", "VALUE", "SOURCE", "ENV", "DESCRIPTION"]);
                     for ((k, v, s), setting) in cfg.values.iter().zip(SETTINGS) {
+                        let v = crate::config::shown(k, v);
                         t.row([*k, v.as_str(), source_name(*s), setting.env, setting.doc]);
                     }
                     println!(

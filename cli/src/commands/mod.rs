@@ -7,6 +7,7 @@ pub mod audit;
 pub mod cluster;
 pub mod completion;
 pub mod config;
+pub mod copilot;
 pub mod create;
 pub mod delete;
 pub mod describe;

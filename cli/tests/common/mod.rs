@@ -58,6 +58,10 @@ impl Ops {
             .env_remove("OPS_STORE")
             .env_remove("OPS_NAMESPACE")
             .env_remove("OPS_OUTPUT")
+            .env_remove("OPENAI_BASE_URL")
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("OPS_MODEL")
+            .env_remove("OPS_TOOL_CALLS")
             .current_dir(fixtures());
         c
     }

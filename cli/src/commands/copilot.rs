@@ -1,0 +1,254 @@
+//! `opscli copilot`: a chat (lines on standard input) or one question
+//! (`-p`), over the agent loop. Tool calls are shown as they run; an
+//! approval is asked as `[y]es / [n]o / [a]lways for this session /
+//! [d]etails`, answered on standard input. In one-question mode there is
+//! nobody to ask, so every call that needs approval is refused (and the
+//! model is told so).
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use ops_agent::approvals::{Answer, Approvals};
+use ops_agent::audit::Audit;
+use ops_agent::llm::openai::{EndpointConfig, OpenAiModel};
+use ops_agent::policy::{Mode, Rules};
+use ops_agent::session::{Agent, Event, Op, SessionConfig};
+use ops_tools::tool::ToolContext;
+use tokio::sync::mpsc;
+
+use crate::args::{CopilotArgs, Format};
+use crate::config::Config;
+
+fn model(cfg: &Config) -> Result<OpenAiModel> {
+    let Some(url) = cfg.model_url.clone() else {
+        bail!(
+            "no model endpoint is configured: set {} (and {} if it needs a key), or `opscli config set model-url URL`; any OpenAI-compatible server works (OpenAI, Azure, vLLM, Ollama, llama-server). The built-in offline model is not set up by this build yet.",
+            crate::config::env::MODEL_URL,
+            crate::config::env::MODEL_API_KEY
+        );
+    };
+    let mut e = EndpointConfig::new(url, cfg.model.clone());
+    if let Some(k) = &cfg.model_api_key {
+        e.api_key = Some(ops_tools::secret::resolve(k).context("setting `model-api-key`")?);
+    }
+    Ok(OpenAiModel::new(e)?)
+}
+
+fn new_session_id() -> String {
+    format!(
+        "s-{}-{}",
+        chrono::Utc::now().format("%Y%m%d%H%M%S"),
+        std::process::id()
+    )
+}
+
+fn show(e: &Event, json: bool) {
+    if json {
+        if let Ok(line) = serde_json::to_string(e) {
+            println!("{line}");
+        }
+        return;
+    }
+    match e {
+        Event::ToolStarted { tool, args } => println!("-> {tool} {args}"),
+        Event::ToolFinished { tool, ok, output } => {
+            let first: String = output.lines().take(12).collect::<Vec<_>>().join("\n   ");
+            println!(
+                "<- {tool} {}\n   {first}",
+                if *ok { "ok" } else { "failed" }
+            );
+        }
+        Event::ApprovalRequested { .. } => {}
+        Event::Refused { tool, reason } => println!("!! {tool} not run: {reason}"),
+        Event::Answer { text } => println!("\n{text}\n"),
+        Event::Error { message } => eprintln!("error: {message}"),
+        Event::TurnComplete { .. } => {}
+    }
+    let _ = std::io::stdout().flush();
+}
+
+pub async fn run(cfg: &Config, a: CopilotArgs) -> Result<ExitCode> {
+    let mode: Mode = a.mode.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    let rules_path = a.rules.clone().or_else(|| {
+        let p = cfg.home.join("rules.yaml");
+        p.is_file().then_some(p)
+    });
+    let rules = match &rules_path {
+        Some(p) => Rules::load(p)?,
+        None => Rules::default(),
+    };
+    let model = model(cfg)?;
+    let (engine, pool) = crate::commands::execute::engine(cfg).await?;
+    let store = engine.store().clone();
+    let agent = Agent {
+        model: Arc::new(model),
+        registry: ops_tools::tool::builtin::registry().map_err(|e| anyhow::anyhow!(e))?,
+        ctx: ToolContext {
+            engine: Arc::new(engine),
+            namespace: cfg.namespace.clone(),
+            cancel: tokio_util::sync::CancellationToken::new(),
+        },
+        approvals: Approvals::new(store.clone(), Duration::from_secs(15 * 60)),
+        audit: Audit::new(store),
+    };
+    let mut sc = SessionConfig::new(a.session.clone().unwrap_or_else(new_session_id));
+    sc.mode = mode;
+    sc.rules = rules;
+    sc.tool_calls = cfg.tool_calls;
+    sc.max_steps = a.max_steps.max(1);
+    let json = a.output == Some(Format::Json);
+    let approver = a
+        .approver
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "operator".into());
+    if !json {
+        eprintln!(
+            "copilot session {} ({} mode{}); audit: opscli audit show --session {}",
+            sc.id,
+            a.mode,
+            rules_path
+                .as_ref()
+                .map(|p| format!(", rules {}", p.display()))
+                .unwrap_or_default(),
+            sc.id
+        );
+    }
+    let session_id = sc.id.clone();
+    let mut h = agent.spawn(sc);
+    // Standard input, line by line, on a thread (it blocks).
+    let (line_tx, mut lines) = mpsc::channel::<String>(16);
+    if a.prompt.is_none() {
+        std::thread::spawn(move || {
+            let stdin = std::io::stdin();
+            for line in stdin.lock().lines() {
+                let Ok(line) = line else { break };
+                if line_tx.blocking_send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    } else {
+        drop(line_tx);
+    }
+    let mut failed = false;
+    let inputs: Vec<String> = a.prompt.iter().cloned().collect();
+    let mut queued = inputs.into_iter();
+    loop {
+        let input = match queued.next() {
+            Some(p) => p,
+            None if a.prompt.is_some() => break,
+            None => {
+                if !json {
+                    print!("ops> ");
+                    let _ = std::io::stdout().flush();
+                }
+                match lines.recv().await {
+                    Some(l) if l.trim().is_empty() => continue,
+                    Some(l) if matches!(l.trim(), "exit" | "quit") => break,
+                    Some(l) => l,
+                    None => break,
+                }
+            }
+        };
+        h.ops.send(Op::UserInput(input)).await?;
+        loop {
+            let Some(e) = h.events.recv().await else {
+                bail!("the session ended unexpectedly");
+            };
+            show(&e, json);
+            match &e {
+                Event::ApprovalRequested {
+                    id,
+                    tool,
+                    summary,
+                    effect,
+                    reason,
+                    policy,
+                } => {
+                    let answer = if a.prompt.is_some() {
+                        Answer::Deny(
+                            "nobody to approve in one-question mode (-p); run `opscli copilot` interactively to approve changes".into(),
+                        )
+                    } else {
+                        ask(&mut lines, id, tool, summary, effect, reason, policy, json).await
+                    };
+                    h.ops
+                        .send(Op::Decide {
+                            id: id.clone(),
+                            answer,
+                            by: approver.clone(),
+                        })
+                        .await?;
+                }
+                Event::Error { .. } => failed = true,
+                Event::TurnComplete { .. } => break,
+                _ => {}
+            }
+        }
+    }
+    drop(h.ops);
+    pool.close_all().await;
+    if !json {
+        eprintln!("session {session_id} ended");
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn ask(
+    lines: &mut mpsc::Receiver<String>,
+    id: &str,
+    tool: &str,
+    summary: &str,
+    effect: &str,
+    reason: &str,
+    policy: &[String],
+    json: bool,
+) -> Answer {
+    loop {
+        if !json {
+            println!("\n?? approval {id}: {summary}");
+            println!(
+                "   effect: {effect}; why: {}",
+                if reason.is_empty() {
+                    "(no reason given)"
+                } else {
+                    reason
+                }
+            );
+            print!("   [y]es / [n]o / [a]lways for this session / [d]etails: ");
+            let _ = std::io::stdout().flush();
+        }
+        let Some(line) = lines.recv().await else {
+            return Answer::Deny("the operator left without answering".into());
+        };
+        match line.trim() {
+            "y" | "yes" => return Answer::Once,
+            "a" | "always" => return Answer::Session,
+            "d" | "details" => {
+                println!("   tool: {tool}\n   policy: {}", policy.join("; "));
+            }
+            n if n == "n" || n == "no" || n.starts_with("n ") => {
+                let why = n.strip_prefix("n ").unwrap_or("").trim();
+                return Answer::Deny(if why.is_empty() {
+                    "denied by the operator".into()
+                } else {
+                    why.to_owned()
+                });
+            }
+            _ => {
+                if !json {
+                    println!("   answer y, n (optionally `n REASON`), a or d");
+                }
+            }
+        }
+    }
+}

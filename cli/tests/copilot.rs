@@ -1,0 +1,187 @@
+//! `opscli copilot` against a scripted OpenAI-compatible server (no live
+//! model) and this machine as the Host: one-question mode runs reads and
+//! refuses changes (nobody to approve), the chat asks and honours y / n,
+//! and a missing endpoint is a clear error.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
+mod common;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use common::Ops;
+use serde_json::{Value, json};
+
+#[derive(Clone, Default)]
+struct Script {
+    replies: Arc<Mutex<VecDeque<Value>>>,
+    requests: Arc<Mutex<Vec<Value>>>,
+}
+
+async fn completions(State(s): State<Script>, body: axum::Json<Value>) -> axum::Json<Value> {
+    s.requests.lock().unwrap().push(body.0);
+    let message = s
+        .replies
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or(json!({"role": "assistant", "content": "(script exhausted)"}));
+    axum::Json(
+        json!({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}}),
+    )
+}
+
+async fn server(replies: Vec<Value>) -> (String, Script) {
+    let s = Script::default();
+    *s.replies.lock().unwrap() = replies.into();
+    let app = axum::Router::new()
+        .route("/v1/chat/completions", axum::routing::post(completions))
+        .with_state(s.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (url, s)
+}
+
+fn call(name: &str, args: Value) -> Value {
+    json!({"role": "assistant", "content": null, "tool_calls": [{"id": format!("c-{name}"), "type": "function", "function": {"name": name, "arguments": args.to_string()}}]})
+}
+
+fn say(text: &str) -> Value {
+    json!({"role": "assistant", "content": text})
+}
+
+fn with_host(ops: &Ops) {
+    ops.run_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: ops.dev/v1\nkind: Host\nmetadata: {name: here}\nspec: {address: 127.0.0.1}\n",
+    )
+    .ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_question_runs_reads_and_refuses_changes() {
+    let ops = Ops::new();
+    with_host(&ops);
+    let marker = ops.home().join("marker");
+    let (url, s) = server(vec![
+        call("host_run_shell", json!({"hosts": "here", "command": "echo checked-$((40+2))"})),
+        call("host_run_shell", json!({"hosts": "here", "command": format!("touch {}", marker.display()), "reason": "test"})),
+        say("Checked: 42. I could not create the marker without approval."),
+    ])
+    .await;
+    let out = tokio::task::block_in_place(|| {
+        ops.run_env(
+            &["copilot", "-p", "check here", "-o", "json"],
+            &[("OPENAI_BASE_URL", &url), ("OPENAI_API_KEY", "sk-x")],
+        )
+    })
+    .ok();
+    let events: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"tool_finished"), "{kinds:?}");
+    assert!(kinds.contains(&"approval_requested"), "{kinds:?}");
+    assert!(
+        events.iter().any(|e| e["event"] == "refused"
+            && e["reason"].as_str().unwrap().contains("one-question mode")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(events.last().unwrap()["event"], "turn_complete");
+    assert!(out.stdout.contains("checked-42"));
+    assert!(!marker.exists(), "nothing changed without approval");
+    let reqs = s.requests.lock().unwrap();
+    assert_eq!(reqs.len(), 3);
+    assert!(reqs[0]["tools"].as_array().unwrap().len() >= 18);
+    let audit = ops.run(&["audit", "verify"]).ok();
+    assert!(
+        audit.stdout.contains("audit log intact"),
+        "{}",
+        audit.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_asks_and_honours_the_answer() {
+    let ops = Ops::new();
+    with_host(&ops);
+    let marker = ops.home().join("marker");
+    let touch = json!({"hosts": "here", "command": format!("touch {}", marker.display()), "reason": "asked to"});
+    let (url, _s) = server(vec![
+        call("host_run_shell", touch.clone()),
+        say("Not done: you said no."),
+        call("host_run_shell", touch),
+        say("Done."),
+    ])
+    .await;
+    let env = [("OPENAI_BASE_URL", url.as_str())];
+    let out = tokio::task::block_in_place(|| {
+        let mut c = ops.command();
+        c.args(["copilot"]);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(b"create the marker\nn not now\ncreate it now please\ny\n")
+            .unwrap();
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    });
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.matches("?? approval").count(), 2, "{stdout}");
+    assert!(stdout.contains("not run: denied by"), "{stdout}");
+    assert!(stdout.contains("Done."), "{stdout}");
+    assert!(marker.exists(), "approved the second time");
+}
+
+#[test]
+fn no_endpoint_is_a_clear_error_and_the_key_is_never_shown() {
+    let ops = Ops::new();
+    let out = ops.run(&["copilot", "-p", "hi"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("no model endpoint is configured"),
+        "{}",
+        out.stderr
+    );
+    let bad = ops.run(&["copilot", "-p", "hi", "--mode", "yolo"]);
+    assert!(bad.stderr.contains("unknown mode `yolo`"), "{}", bad.stderr);
+    ops.run(&["config", "set", "model-api-key", "sk-very-secret"])
+        .ok();
+    let list = ops.run(&["config", "list"]).ok();
+    assert!(!list.stdout.contains("sk-very-secret"), "{}", list.stdout);
+    assert!(list.stdout.contains("<redacted>"));
+    let get = ops.run(&["config", "get", "model-api-key"]).ok();
+    assert_eq!(get.stdout.trim(), "<redacted>");
+    let bad_url = ops.run(&["config", "set", "model-url", "localhost:8080"]);
+    assert!(
+        bad_url.stderr.contains("must start with http://"),
+        "{}",
+        bad_url.stderr
+    );
+}
