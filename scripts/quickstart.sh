@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
+echo "==> the copilot's built-in offline model (first run: ~11 min build + ~1.1 GB download)"
+bash scripts/local-model.sh
 echo "==> building opscli (release)"
 cargo build --release --locked -p opscli
 OPS=target/release/opscli
@@ -24,3 +26,4 @@ echo "==> opscli describe pipeline web-health"
 echo
 echo "opscli is at $OPS; the store is $("$OPS" config get store)."
 echo "Try: $OPS get hosts -l role=web -o yaml"
+echo "     $OPS copilot        (the built-in model starts by itself; or set OPENAI_BASE_URL / OPENAI_API_KEY)"

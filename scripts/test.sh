@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 
+# The built-in model for the live smoke test (cached under ~/.ops by
+# version and CPU; the first run builds llama-server, ~11 min on 2 cores).
+echo "==> built-in model (scripts/local-model.sh)"
+bash scripts/local-model.sh
+
 # Snapshot tests must match the committed snapshots, never rewrite them.
 export INSTA_UPDATE=no
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"

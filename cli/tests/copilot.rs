@@ -169,6 +169,11 @@ fn no_endpoint_is_a_clear_error_and_the_key_is_never_shown() {
         "{}",
         out.stderr
     );
+    assert!(
+        out.stderr.contains("scripts/local-model.sh"),
+        "{}",
+        out.stderr
+    );
     let bad = ops.run(&["copilot", "-p", "hi", "--mode", "yolo"]);
     assert!(bad.stderr.contains("unknown mode `yolo`"), "{}", bad.stderr);
     ops.run(&["config", "set", "model-api-key", "sk-very-secret"])

@@ -6,6 +6,7 @@
 //! OpenAI-compatible endpoint (timeouts, retries, clear errors).
 
 pub mod action;
+pub mod local;
 pub mod openai;
 pub mod parse;
 

@@ -13,6 +13,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use ops_agent::approvals::{Answer, Approvals};
 use ops_agent::audit::Audit;
+use ops_agent::llm::ToolCallMode;
+use ops_agent::llm::local::{LocalModel, LocalServer};
 use ops_agent::llm::openai::{EndpointConfig, OpenAiModel};
 use ops_agent::policy::{Mode, Rules};
 use ops_agent::session::{Agent, Event, Op, SessionConfig};
@@ -22,19 +24,40 @@ use tokio::sync::mpsc;
 use crate::args::{CopilotArgs, Format};
 use crate::config::Config;
 
-fn model(cfg: &Config) -> Result<OpenAiModel> {
+/// The configured endpoint, or the built-in local model started here (and
+/// stopped when the returned server is dropped).
+async fn model(cfg: &Config) -> Result<(OpenAiModel, Option<LocalServer>, ToolCallMode)> {
     let Some(url) = cfg.model_url.clone() else {
-        bail!(
-            "no model endpoint is configured: set {} (and {} if it needs a key), or `opscli config set model-url URL`; any OpenAI-compatible server works (OpenAI, Azure, vLLM, Ollama, llama-server). The built-in offline model is not set up by this build yet.",
-            crate::config::env::MODEL_URL,
-            crate::config::env::MODEL_API_KEY
+        let local = LocalModel::under(&cfg.home);
+        if !local.present() {
+            bail!(
+                "no model endpoint is configured and the built-in model is not set up: run `bash scripts/local-model.sh` once (builds llama-server and fetches the model into {}; about 11 minutes), or set {} (and {} if it needs a key) to any OpenAI-compatible server (OpenAI, Azure, vLLM, Ollama, llama-server)",
+                cfg.home.display(),
+                crate::config::env::MODEL_URL,
+                crate::config::env::MODEL_API_KEY
+            );
+        }
+        eprintln!(
+            "starting the built-in model ({}) ...",
+            local.model.display()
         );
+        let server = LocalServer::start(&local, Duration::from_secs(180))
+            .await
+            .map_err(|e| anyhow::anyhow!("built-in model: {e}"))?;
+        let mut e = EndpointConfig::new(server.base_url.clone(), "local");
+        e.temperature = Some(0.0);
+        // A 1.5B model calls tools reliably only under a grammar.
+        let mode = match cfg.get("tool-calls") {
+            Ok((_, crate::config::Source::Default)) => ToolCallMode::JsonAction,
+            _ => cfg.tool_calls,
+        };
+        return Ok((OpenAiModel::new(e)?, Some(server), mode));
     };
     let mut e = EndpointConfig::new(url, cfg.model.clone());
     if let Some(k) = &cfg.model_api_key {
         e.api_key = Some(ops_tools::secret::resolve(k).context("setting `model-api-key`")?);
     }
-    Ok(OpenAiModel::new(e)?)
+    Ok((OpenAiModel::new(e)?, None, cfg.tool_calls))
 }
 
 fn new_session_id() -> String {
@@ -80,7 +103,7 @@ pub async fn run(cfg: &Config, a: CopilotArgs) -> Result<ExitCode> {
         Some(p) => Rules::load(p)?,
         None => Rules::default(),
     };
-    let model = model(cfg)?;
+    let (model, local_server, tool_calls) = model(cfg).await?;
     let (engine, pool) = crate::commands::execute::engine(cfg).await?;
     let store = engine.store().clone();
     let agent = Agent {
@@ -97,7 +120,7 @@ pub async fn run(cfg: &Config, a: CopilotArgs) -> Result<ExitCode> {
     let mut sc = SessionConfig::new(a.session.clone().unwrap_or_else(new_session_id));
     sc.mode = mode;
     sc.rules = rules;
-    sc.tool_calls = cfg.tool_calls;
+    sc.tool_calls = tool_calls;
     sc.max_steps = a.max_steps.max(1);
     let json = a.output == Some(Format::Json);
     let approver = a
@@ -192,6 +215,9 @@ pub async fn run(cfg: &Config, a: CopilotArgs) -> Result<ExitCode> {
     }
     drop(h.ops);
     pool.close_all().await;
+    if let Some(s) = local_server {
+        s.stop().await;
+    }
     if !json {
         eprintln!("session {session_id} ended");
     }

@@ -1,0 +1,68 @@
+//! Live smoke test against the built-in local model (llama-server with
+//! Qwen2.5-Coder-1.5B, set up by `scripts/local-model.sh`; CI runs it).
+//! Skipped, saying why, only when the model files are absent. Looks in
+//! `$OPS_LOCAL_MODEL_HOME`, else `~/.ops`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
+use std::time::Duration;
+
+use ops_agent::llm::local::{LocalModel, LocalServer};
+use ops_agent::llm::openai::{EndpointConfig, OpenAiModel};
+use ops_agent::llm::parse::calls_in_text;
+use ops_agent::llm::{ChatModel, Message, Role, ToolCallMode};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_model_answers_with_a_valid_action() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let home = std::env::var_os("OPS_LOCAL_MODEL_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".ops")))
+        .unwrap();
+    let local = LocalModel::under(&home);
+    if !local.present() {
+        eprintln!(
+            "SKIPPED: the local model is not set up ({} / {}); run scripts/local-model.sh",
+            local.server.display(),
+            local.model.display()
+        );
+        return;
+    }
+    let server = LocalServer::start(&local, Duration::from_secs(300))
+        .await
+        .unwrap();
+    let mut cfg = EndpointConfig::new(server.base_url.clone(), "local");
+    cfg.temperature = Some(0.0);
+    cfg.timeout = Duration::from_secs(300);
+    cfg.extra
+        .insert("cache_prompt".into(), serde_json::json!(false));
+    cfg.extra
+        .insert("max_tokens".into(), serde_json::json!(200));
+    let model = OpenAiModel::new(cfg).unwrap();
+    let registry = ops_tools::tool::builtin::registry().unwrap();
+    let specs = registry.specs();
+    let messages = vec![
+        Message::text(Role::System, ops_agent::session::DEFAULT_SYSTEM_PROMPT),
+        Message::text(Role::User, "Which hosts are in the inventory?"),
+    ];
+    let reply = model
+        .chat(&messages, &specs, ToolCallMode::JsonAction)
+        .await
+        .unwrap();
+    let parsed = calls_in_text(&reply.content, &registry.names());
+    assert!(
+        !parsed.calls.is_empty() || parsed.final_answer.is_some(),
+        "not a valid action: {}",
+        reply.content
+    );
+    if let Some(c) = parsed.calls.first() {
+        registry
+            .prepare(&c.name, c.arguments.clone())
+            .unwrap_or_else(|e| panic!("the grammar let through bad arguments: {e}"));
+    }
+    eprintln!(
+        "local model replied ({} prompt / {} completion tokens): {}",
+        reply.usage.prompt, reply.usage.completion, reply.content
+    );
+    server.stop().await;
+}
