@@ -41,6 +41,9 @@ pub enum Op {
         /// Who decided.
         by: String,
     },
+    /// Stop the tool call that is running (Ctrl-C); the model is told it
+    /// was cancelled. Ignored when nothing runs.
+    Cancel,
 }
 
 /// Out of the session.
@@ -222,6 +225,7 @@ impl Agent {
                                 .await;
                             continue;
                         }
+                        Some(Op::Cancel) => continue,
                         None => return,
                     }
                 } else {
@@ -516,6 +520,18 @@ impl Turn<'_> {
                     .await;
                 }
                 Some(Op::UserInput(t)) => self.pending_inputs.push(t),
+                Some(Op::Cancel) => {
+                    let _ = approvals
+                        .answer(
+                            &rec.id,
+                            &Answer::Deny("cancelled by the operator".into()),
+                            "operator",
+                        )
+                        .await;
+                    return self
+                        .refuse(p, "cancelled by the operator before a decision".into())
+                        .await;
+                }
                 None => {
                     return self
                         .refuse(p, "the session closed before a decision".into())
@@ -562,7 +578,7 @@ impl Turn<'_> {
         format!("not run: {reason}")
     }
 
-    async fn execute(&self, p: &Prepared) -> String {
+    async fn execute(&mut self, p: &Prepared) -> String {
         let shown_args: serde_json::Value = serde_json::from_str(&redact_text(&p.args.to_string()))
             .unwrap_or(serde_json::Value::Null);
         self.emit(Event::ToolStarted {
@@ -570,18 +586,46 @@ impl Turn<'_> {
             args: shown_args,
         })
         .await;
-        let (ok, text) = match self.agent.registry.get(&p.tool) {
-            Ok(t) => match t.run(&self.agent.ctx, p.args.clone()).await {
-                Ok(v) => (
-                    true,
-                    match v {
-                        serde_json::Value::String(s) => s,
-                        other => serde_json::to_string_pretty(&other).unwrap_or_default(),
-                    },
-                ),
-                Err(e) => (false, format!("error: {e}")),
-            },
+        // A token of its own, so Op::Cancel stops this call only.
+        let mut ctx = self.agent.ctx.clone();
+        ctx.cancel = self.agent.ctx.cancel.child_token();
+        let registry = self.agent.registry.clone();
+        let call_ctx = ctx.clone();
+        let run = async move {
+            match registry.get(&p.tool) {
+                Ok(t) => t.run(&call_ctx, p.args.clone()).await,
+                Err(e) => Err(e),
+            }
+        };
+        tokio::pin!(run);
+        let mut cancelled = false;
+        let result = loop {
+            tokio::select! {
+                r = &mut run => break r,
+                op = self.ops.recv(), if !cancelled => match op {
+                    Some(Op::Cancel) | None => {
+                        cancelled = true;
+                        ctx.cancel.cancel();
+                    }
+                    Some(Op::UserInput(t)) => self.pending_inputs.push(t),
+                    Some(Op::Decide { id, .. }) => {
+                        let _ = self.events.send(Event::Error { message: format!("no approval `{id}` is waiting") }).await;
+                    }
+                },
+            }
+        };
+        let (ok, text) = match result {
+            Ok(serde_json::Value::String(s)) => (true, s),
+            Ok(other) => (
+                true,
+                serde_json::to_string_pretty(&other).unwrap_or_default(),
+            ),
             Err(e) => (false, format!("error: {e}")),
+        };
+        let text = if cancelled {
+            format!("(cancelled by the operator)\n{text}")
+        } else {
+            text
         };
         let text = bound(&redact_text(&text), self.cfg.max_tool_output);
         self.audit(AuditEvent::ToolResult {

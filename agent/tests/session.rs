@@ -445,3 +445,52 @@ async fn calls_written_as_text_repeated_reads_and_the_step_cap() {
         Some(Event::TurnComplete { steps: 6, .. })
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_stops_the_running_call_and_the_session_goes_on() {
+    let w = world();
+    let model = Scripted::new(vec![
+        call(
+            "host_run_shell",
+            serde_json::json!({"hosts": "web-1", "command": "sleep 30", "timeout_seconds": 120}),
+        ),
+        say("Stopped as asked."),
+    ]);
+    let mut h = w.start(model.clone(), Mode::Ask, Rules::default()).await;
+    h.ops
+        .send(Op::UserInput("wait a while on web-1".into()))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut events = Vec::new();
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(60), h.events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if matches!(e, Event::ToolStarted { .. }) {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            h.ops.send(Op::Cancel).await.unwrap();
+        }
+        let done = matches!(e, Event::TurnComplete { .. });
+        events.push(e);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let out = tool_message(&model, 1);
+    assert!(
+        out.contains("cancelled by the operator") && out.contains("cancelled"),
+        "{out}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Answer { text } if text == "Stopped as asked."))
+    );
+}

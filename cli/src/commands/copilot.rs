@@ -3,7 +3,8 @@
 //! approval is asked as `[y]es / [n]o / [a]lways for this session /
 //! [d]etails`, answered on standard input. In one-question mode there is
 //! nobody to ask, so every call that needs approval is refused (and the
-//! model is told so).
+//! model is told so). Ctrl-C during a turn stops the running step (the
+//! model is told it was cancelled); Ctrl-C at the prompt leaves.
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
@@ -142,6 +143,22 @@ pub async fn run(cfg: &Config, a: CopilotArgs) -> Result<ExitCode> {
     }
     let session_id = sc.id.clone();
     let mut h = agent.spawn(sc);
+    // Ctrl-C: stops the running step during a turn; leaves when idle.
+    let busy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (quit_tx, mut quit) = mpsc::channel::<()>(1);
+    {
+        let (busy, ops) = (Arc::clone(&busy), h.ops.clone());
+        tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                if busy.load(std::sync::atomic::Ordering::SeqCst) {
+                    eprintln!("\n(cancelling the running step)");
+                    let _ = ops.send(Op::Cancel).await;
+                } else {
+                    let _ = quit_tx.send(()).await;
+                }
+            }
+        });
+    }
     // Standard input, line by line, on a thread (it blocks).
     let (line_tx, mut lines) = mpsc::channel::<String>(16);
     if a.prompt.is_none() {
@@ -169,7 +186,11 @@ pub async fn run(cfg: &Config, a: CopilotArgs) -> Result<ExitCode> {
                     print!("ops> ");
                     let _ = std::io::stdout().flush();
                 }
-                match lines.recv().await {
+                let line = tokio::select! {
+                    l = lines.recv() => l,
+                    _ = quit.recv() => None,
+                };
+                match line {
                     Some(l) if l.trim().is_empty() => continue,
                     Some(l) if matches!(l.trim(), "exit" | "quit") => break,
                     Some(l) => l,
@@ -178,6 +199,7 @@ pub async fn run(cfg: &Config, a: CopilotArgs) -> Result<ExitCode> {
             }
         };
         h.ops.send(Op::UserInput(input)).await?;
+        busy.store(true, std::sync::atomic::Ordering::SeqCst);
         loop {
             let Some(e) = h.events.recv().await else {
                 bail!("the session ended unexpectedly");
@@ -212,6 +234,7 @@ pub async fn run(cfg: &Config, a: CopilotArgs) -> Result<ExitCode> {
                 _ => {}
             }
         }
+        busy.store(false, std::sync::atomic::Ordering::SeqCst);
     }
     drop(h.ops);
     pool.close_all().await;
