@@ -211,7 +211,15 @@ impl Agent {
         let (op_tx, mut op_rx) = mpsc::channel::<Op>(32);
         let (ev_tx, ev_rx) = mpsc::channel::<Event>(256);
         let task = tokio::spawn(async move {
-            let mut history = vec![Message::text(Role::System, cfg.system_prompt.clone())];
+            // A saved session resumes where it stopped.
+            let saved = self.ctx.engine.store().get_session(&cfg.id).await;
+            let mut history: Vec<Message> = match saved {
+                Ok(Some((_, state))) => serde_json::from_str(&state).unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            if history.is_empty() {
+                history.push(Message::text(Role::System, cfg.system_prompt.clone()));
+            }
             let mut pending: Vec<String> = Vec::new();
             loop {
                 let input = if pending.is_empty() {
@@ -266,8 +274,30 @@ impl Turn<'_> {
         }
     }
 
+    /// Saves the conversation so `--session ID` can resume it.
+    async fn save(&self, history: &[Message], title: &str) {
+        let saved = match serde_json::to_string(history) {
+            Ok(state) => self
+                .agent
+                .ctx
+                .engine
+                .store()
+                .put_session(&self.cfg.id, title, &state)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = saved {
+            self.emit(Event::Error {
+                message: format!("saving the session: {e}"),
+            })
+            .await;
+        }
+    }
+
     async fn run(&mut self, history: &mut Vec<Message>, input: String) {
         let input = redact_text(&input);
+        let title: String = input.chars().take(80).collect();
         self.audit(AuditEvent::UserInput {
             text: input.clone(),
         })
@@ -350,6 +380,7 @@ impl Turn<'_> {
                 });
             }
         }
+        self.save(history, &title).await;
         self.emit(Event::TurnComplete { steps, usage }).await;
     }
 

@@ -195,6 +195,7 @@ async fn turn(
                     .unwrap();
             }
         }
+        eprintln!("EVENT {e:?}");
         let done = matches!(e, Event::TurnComplete { .. });
         out.push(e);
         if done {
@@ -493,4 +494,23 @@ async fn cancel_stops_the_running_call_and_the_session_goes_on() {
             .iter()
             .any(|e| matches!(e, Event::Answer { text } if text == "Stopped as asked."))
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_resumes_with_its_conversation() {
+    let w = world();
+    let first = Scripted::new(vec![say("web-1 runs Debian.")]);
+    let mut h = w.start(first, Mode::Ask, Rules::default()).await;
+    turn(&mut h, "what runs on web-1?", |_| None).await;
+    drop(h);
+    // Same session id, new process state: the history comes back.
+    let second = Scripted::new(vec![say("As I said: Debian.")]);
+    let mut h = w.start(second.clone(), Mode::Ask, Rules::default()).await;
+    turn(&mut h, "remind me?", |_| None).await;
+    let seen = second.seen.lock().unwrap();
+    let texts: Vec<&str> = seen[0].iter().map(|m| m.content.as_str()).collect();
+    assert!(texts.contains(&"what runs on web-1?"), "{texts:?}");
+    assert!(texts.contains(&"web-1 runs Debian."), "{texts:?}");
+    assert_eq!(texts.last(), Some(&"remind me?"));
+    assert_eq!(seen[0].iter().filter(|m| m.role == Role::System).count(), 1);
 }

@@ -223,6 +223,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         call_hash: &str,
     ) -> Result<Option<ApprovalRecord>, StoreError>;
 
+    /// Saves a copilot session's state (its conversation, JSON) under `id`.
+    async fn put_session(&self, id: &str, title: &str, state: &str) -> Result<(), StoreError>;
+
+    /// A saved session: `(title, state)`.
+    async fn get_session(&self, id: &str) -> Result<Option<(String, String)>, StoreError>;
+
     /// Approvals, newest first; only pending ones when `pending_only`.
     async fn list_approvals(
         &self,

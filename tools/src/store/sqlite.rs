@@ -810,6 +810,36 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn put_session(&self, id: &str, title: &str, state: &str) -> Result<(), StoreError> {
+        let (id, title, state) = (id.to_owned(), title.to_owned(), state.to_owned());
+        self.with(move |conn, loc| {
+            let at = now();
+            conn.execute(
+                "INSERT INTO sessions (id, created_at, updated_at, title, state) VALUES (?1, ?2, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, state = excluded.state,
+                 title = COALESCE(sessions.title, excluded.title)",
+                params![id, at, title, state],
+            )
+            .map_err(db_err(loc))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_session(&self, id: &str) -> Result<Option<(String, String)>, StoreError> {
+        let id = id.to_owned();
+        self.with(move |conn, loc| {
+            conn.query_row(
+                "SELECT COALESCE(title, ''), state FROM sessions WHERE id = ?1",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db_err(loc))
+        })
+        .await
+    }
+
     async fn create_approval(&self, a: &ApprovalRecord) -> Result<(), StoreError> {
         let a = a.clone();
         self.with(move |conn, loc| {
