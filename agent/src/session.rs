@@ -122,12 +122,15 @@ pub struct SessionConfig {
     pub max_steps: u32,
     /// A tool result longer than this (bytes) is cut, head and tail kept.
     pub max_tool_output: usize,
+    /// Tokens (prompt + completion, as the endpoint reports them) the
+    /// whole session may use; past it, no more model calls.
+    pub max_tokens: u64,
     /// The system prompt.
     pub system_prompt: String,
 }
 
 impl SessionConfig {
-    /// Defaults: ask mode, 12 steps, 12 KiB per tool result.
+    /// Defaults: ask mode, 12 steps, 12 KiB per tool result, 2M tokens.
     pub fn new(id: impl Into<String>) -> Self {
         SessionConfig {
             id: id.into(),
@@ -136,6 +139,7 @@ impl SessionConfig {
             tool_calls: ToolCallMode::Lenient,
             max_steps: 12,
             max_tool_output: 12 * 1024,
+            max_tokens: 2_000_000,
             system_prompt: DEFAULT_SYSTEM_PROMPT.into(),
         }
     }
@@ -201,6 +205,8 @@ struct Turn<'a> {
     events: &'a mpsc::Sender<Event>,
     ops: &'a mut mpsc::Receiver<Op>,
     pending_inputs: &'a mut Vec<String>,
+    /// Tokens used by the session so far.
+    used_tokens: &'a mut u64,
     /// Results of identical read calls this turn.
     seen: HashMap<String, String>,
 }
@@ -221,6 +227,7 @@ impl Agent {
                 history.push(Message::text(Role::System, cfg.system_prompt.clone()));
             }
             let mut pending: Vec<String> = Vec::new();
+            let mut used_tokens: u64 = 0;
             loop {
                 let input = if pending.is_empty() {
                     match op_rx.recv().await {
@@ -245,6 +252,7 @@ impl Agent {
                     events: &ev_tx,
                     ops: &mut op_rx,
                     pending_inputs: &mut pending,
+                    used_tokens: &mut used_tokens,
                     seen: HashMap::new(),
                 };
                 turn.run(&mut history, input).await;
@@ -318,6 +326,16 @@ impl Turn<'_> {
                 .await;
                 break;
             }
+            if *self.used_tokens >= self.cfg.max_tokens {
+                self.emit(Event::Error {
+                    message: format!(
+                        "the session's token budget ({} tokens) is used up; start a new session",
+                        self.cfg.max_tokens
+                    ),
+                })
+                .await;
+                break;
+            }
             steps += 1;
             let reply = match self
                 .agent
@@ -336,6 +354,7 @@ impl Turn<'_> {
             };
             usage.prompt += reply.usage.prompt;
             usage.completion += reply.usage.completion;
+            *self.used_tokens += reply.usage.prompt + reply.usage.completion;
             let mut calls = reply.tool_calls.clone();
             let mut text = reply.content.clone();
             let mut final_answer = None;

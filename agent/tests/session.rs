@@ -514,3 +514,56 @@ async fn a_session_resumes_with_its_conversation() {
     assert_eq!(texts.last(), Some(&"remind me?"));
     assert_eq!(seen[0].iter().filter(|m| m.role == Role::System).count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_budget_stops_model_calls() {
+    let w = world();
+    let costly = |text: &str| Reply {
+        content: text.into(),
+        usage: ops_agent::llm::Usage {
+            prompt: 90,
+            completion: 10,
+        },
+        ..Reply::default()
+    };
+    let model = Scripted::new(vec![costly("one"), costly("two"), costly("three")]);
+    let host = format!(
+        "apiVersion: ops.dev/v1\nkind: Host\nmetadata: {{name: web-1}}\nspec: {{address: {}, port: {}, username: root, privateKeyPath: {}}}\n",
+        w._sshd.addr,
+        w._sshd.port,
+        w._key.private.display()
+    );
+    let objs = parse_documents(&host)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.object)
+        .collect();
+    w.store.apply(objs, "ops-system").await.unwrap();
+    let (ctx, approvals, audit) = w.agent_parts.clone();
+    let agent = Agent {
+        model: model.clone(),
+        registry: registry().unwrap(),
+        ctx,
+        approvals,
+        audit,
+    };
+    let mut cfg = SessionConfig::new("budget");
+    cfg.max_tokens = 150;
+    let mut h = agent.spawn(cfg);
+    let first = turn(&mut h, "a", |_| None).await;
+    assert!(
+        first
+            .iter()
+            .any(|e| matches!(e, Event::Answer { text } if text == "one"))
+    );
+    let second = turn(&mut h, "b", |_| None).await;
+    assert!(
+        second
+            .iter()
+            .any(|e| matches!(e, Event::Answer { text } if text == "two")),
+        "100 < 150: still allowed"
+    );
+    let third = turn(&mut h, "c", |_| None).await;
+    assert!(third.iter().any(|e| matches!(e, Event::Error { message } if message.contains("token budget (150 tokens) is used up"))), "{third:?}");
+    assert_eq!(model.seen.lock().unwrap().len(), 2, "no third model call");
+}
