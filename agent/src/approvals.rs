@@ -209,6 +209,11 @@ impl Approvals {
         Approvals { store, ttl }
     }
 
+    /// How long a request waits for an answer.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     /// Records a pending request for `session`.
     pub async fn request(
         &self,

@@ -15,8 +15,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ops_tools::model::{Kind, Object, ObjectKey};
-use ops_tools::tool::{Prepared, Registry, ToolContext};
+use ops_tools::tool::{Prepared, Registry, TargetRef, ToolContext, resolve_targets};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -422,6 +421,12 @@ impl Turn<'_> {
             Ok(p) => p,
             Err(e) => return format!("error: {e}"),
         };
+        // The hosts the call will really touch, for the policy and the
+        // approval; a call on hosts nobody can name does not run.
+        let targets = match resolve_targets(&self.agent.ctx, &prepared).await {
+            Ok(t) => t,
+            Err(e) => return format!("error: {e}"),
+        };
         let facts = &prepared.facts;
         self.audit(AuditEvent::ToolCall {
             tool: prepared.tool.clone(),
@@ -433,7 +438,7 @@ impl Turn<'_> {
         .await;
         let key = format!("{}:{}", prepared.tool, prepared.args);
         let verdict = policy::decide(
-            &self.policy_call(&prepared).await,
+            &policy_call(&prepared, &targets),
             self.cfg.mode,
             &self.cfg.rules,
         );
@@ -466,56 +471,20 @@ impl Turn<'_> {
                     "refused: {reason}. Do not retry this call; tell the user what you would do instead."
                 )
             }
-            Decision::Ask => self.ask_then_run(&prepared, verdict.reasons).await,
+            Decision::Ask => {
+                self.ask_then_run(&prepared, &targets, verdict.reasons)
+                    .await
+            }
         }
     }
 
-    async fn policy_call(&self, p: &Prepared) -> policy::Call {
-        let mut hosts = Vec::new();
-        for name in &p.facts.targets {
-            let key = ObjectKey {
-                kind: Kind::Host,
-                namespace: self.agent.ctx.namespace.clone(),
-                name: name.clone(),
-            };
-            let labels = match self.agent.ctx.engine.store().get(&key).await {
-                Ok(Some(s)) => match s.object {
-                    Object::Host(h) => h.metadata.labels.unwrap_or_default(),
-                    _ => Default::default(),
-                },
-                _ => Default::default(),
-            };
-            hosts.push(HostRef {
-                name: name.clone(),
-                labels,
-            });
-        }
-        policy::Call {
-            tool: p.tool.clone(),
-            effect: p.facts.effect,
-            reads_secret: p.facts.reads_secret,
-            shell: p.facts.shell.clone(),
-            task: p.facts.task.clone(),
-            pipeline: p.facts.pipeline.clone(),
-            hosts,
-            cluster: p.facts.cluster.clone(),
-        }
-    }
-
-    fn call_spec(p: &Prepared) -> CallSpec {
-        CallSpec {
-            tool: p.tool.clone(),
-            args: p.args.clone(),
-            targets: p.facts.targets.clone(),
-            effect: p
-                .facts
-                .effect
-                .unwrap_or(ops_tools::tool::Effect::Destructive),
-        }
-    }
-
-    async fn ask_then_run(&mut self, p: &Prepared, policy_reasons: Vec<String>) -> String {
-        let spec = Self::call_spec(p);
+    async fn ask_then_run(
+        &mut self,
+        p: &Prepared,
+        targets: &[TargetRef],
+        policy_reasons: Vec<String>,
+    ) -> String {
+        let spec = call_spec(p, targets);
         let approvals = &self.agent.approvals;
         // An identical call approved for the session runs without asking.
         if let Ok(Some(rec)) = approvals.preapproved(&self.cfg.id, &spec).await {
@@ -530,7 +499,7 @@ impl Turn<'_> {
             .and_then(|r| r.as_str())
             .unwrap_or("")
             .to_owned();
-        let summary = summarize(p);
+        let summary = summarize(p, targets);
         let req = ApprovalRequest {
             call: spec.clone(),
             summary: summary.clone(),
@@ -560,8 +529,22 @@ impl Turn<'_> {
         })
         .await;
         // Wait for the decision on this approval; other input waits.
+        // Nobody answering is a "no" once the request expires.
+        let deadline = tokio::time::Instant::now() + approvals.ttl();
         let (answer, by) = loop {
-            match self.ops.recv().await {
+            let Ok(op) = tokio::time::timeout_at(deadline, self.ops.recv()).await else {
+                return self
+                    .refuse(
+                        p,
+                        format!(
+                            "approval `{}` expired unanswered after {}s",
+                            rec.id,
+                            approvals.ttl().as_secs()
+                        ),
+                    )
+                    .await;
+            };
+            match op {
                 Some(Op::Decide { id, answer, by }) if id == rec.id => break (answer, by),
                 Some(Op::Decide { id, .. }) => {
                     self.emit(Event::Error {
@@ -607,8 +590,14 @@ impl Turn<'_> {
         if let Err(e) = decided {
             return self.refuse(p, e.to_string()).await;
         }
-        // The last check: exactly this call, approved, not used.
-        match approvals.authorize(&self.cfg.id, &rec.id, &spec).await {
+        // The last check: exactly this call, on the hosts its targets
+        // select now (an inventory change since the request shows up as a
+        // different hash), approved and not used.
+        let now = match resolve_targets(&self.agent.ctx, p).await {
+            Ok(t) => call_spec(p, &t),
+            Err(e) => return self.refuse(p, e.to_string()).await,
+        };
+        match approvals.authorize(&self.cfg.id, &rec.id, &now).await {
             Ok(_) => self.execute(p).await,
             Err(e) => self.refuse(p, e.to_string()).await,
         }
@@ -694,12 +683,52 @@ impl Turn<'_> {
     }
 }
 
+/// What the policy sees of a call.
+fn policy_call(p: &Prepared, targets: &[TargetRef]) -> policy::Call {
+    policy::Call {
+        tool: p.tool.clone(),
+        effect: p.facts.effect,
+        reads_secret: p.facts.reads_secret,
+        shell: p.facts.shell.clone(),
+        task: p.facts.task.clone(),
+        pipeline: p.facts.pipeline.clone(),
+        hosts: targets
+            .iter()
+            .map(|t| HostRef {
+                name: t.name.clone(),
+                labels: t.labels.clone(),
+            })
+            .collect(),
+        cluster: p.facts.cluster.clone(),
+    }
+}
+
+/// What an approval is bound to: tool, arguments and the resolved hosts.
+fn call_spec(p: &Prepared, targets: &[TargetRef]) -> CallSpec {
+    CallSpec {
+        tool: p.tool.clone(),
+        args: p.args.clone(),
+        targets: targets.iter().map(|t| t.name.clone()).collect(),
+        effect: p
+            .facts
+            .effect
+            .unwrap_or(ops_tools::tool::Effect::Destructive),
+    }
+}
+
 /// What will run where, in words, for the approver.
-fn summarize(p: &Prepared) -> String {
-    let targets = if p.facts.targets.is_empty() {
+fn summarize(p: &Prepared, targets: &[TargetRef]) -> String {
+    let targets = if targets.is_empty() {
         String::new()
     } else {
-        format!(" on {}", p.facts.targets.join(", "))
+        format!(
+            " on {}",
+            targets
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     };
     match (&p.facts.shell, &p.facts.task, &p.facts.pipeline) {
         (Some(cmd), _, _) => format!("{}: `{cmd}`{targets}", p.tool),

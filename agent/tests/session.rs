@@ -567,3 +567,118 @@ async fn the_token_budget_stops_model_calls() {
     assert!(third.iter().any(|e| matches!(e, Event::Error { message } if message.contains("token budget (150 tokens) is used up"))), "{third:?}");
     assert_eq!(model.seen.lock().unwrap().len(), 2, "no third model call");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_rules_see_the_hosts_behind_selectors_and_a_tasks_own_host() {
+    let w = world();
+    let marker = w.work.path().join("cleaned");
+    let extra = format!(
+        "apiVersion: ops.dev/v1\nkind: Host\nmetadata: {{name: db-1}}\nspec: {{address: {}, port: {}, username: root, privateKeyPath: {}}}\n---\napiVersion: ops.dev/v1\nkind: Task\nmetadata: {{name: cleanup}}\nspec:\n  host: db-1\n  steps:\n    - name: clean\n      content: touch {}\n",
+        w._sshd.addr,
+        w._sshd.port,
+        w._key.private.display(),
+        marker.display()
+    );
+    let objs = parse_documents(&extra)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.object)
+        .collect();
+    w.store.apply(objs, "ops-system").await.unwrap();
+    let rules = Rules::from_yaml(
+        "rules:\n  - name: no-db\n    action: forbid\n    hosts: [\"db-*\"]\n    match: [{shell: \"df -h\", hosts: [{name: db-1}]}]\n",
+        "test",
+    )
+    .unwrap();
+    let model = Scripted::new(vec![
+        call(
+            "host_run_shell",
+            serde_json::json!({"hosts": "all", "command": "df -h"}),
+        ),
+        call("task_run", serde_json::json!({"name": "cleanup"})),
+        call(
+            "host_run_shell",
+            serde_json::json!({"hosts": "nosuch", "command": "df -h"}),
+        ),
+        say("Left db-1 alone."),
+    ]);
+    let mut h = w.start(model.clone(), Mode::Auto, rules).await;
+    let events = turn(&mut h, "check disks everywhere and clean up", |_| {
+        panic!("a forbidden call must not be put to a human")
+    })
+    .await;
+    let refused: Vec<&Event> = events
+        .iter()
+        .filter(|e| matches!(e, Event::Refused { .. }))
+        .collect();
+    assert_eq!(refused.len(), 2, "{events:?}");
+    assert!(
+        tool_message(&model, 1).contains("rule `no-db` forbids it"),
+        "`all` includes db-1: {}",
+        tool_message(&model, 1)
+    );
+    assert!(
+        tool_message(&model, 2).contains("rule `no-db` forbids it"),
+        "the Task's own host: {}",
+        tool_message(&model, 2)
+    );
+    assert!(!marker.exists());
+    assert!(
+        tool_message(&model, 3).contains("targets `nosuch`"),
+        "{}",
+        tool_message(&model, 3)
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::ToolStarted { .. })),
+        "nothing ran"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_approval_expires_and_nothing_runs() {
+    let w = world();
+    let host = format!(
+        "apiVersion: ops.dev/v1\nkind: Host\nmetadata: {{name: web-1}}\nspec: {{address: {}, port: {}, username: root, privateKeyPath: {}}}\n",
+        w._sshd.addr,
+        w._sshd.port,
+        w._key.private.display()
+    );
+    let objs = parse_documents(&host)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.object)
+        .collect();
+    w.store.apply(objs, "ops-system").await.unwrap();
+    let model = Scripted::new(vec![
+        call(
+            "host_run_shell",
+            serde_json::json!({"hosts": "web-1", "command": format!("{} restart nginx", w.systemctl())}),
+        ),
+        say("Nobody answered."),
+    ]);
+    let (ctx, _, audit) = w.agent_parts.clone();
+    let approvals = Approvals::new(w.store.clone(), Duration::from_millis(300));
+    let agent = Agent {
+        model: model.clone(),
+        registry: registry().unwrap(),
+        ctx,
+        approvals,
+        audit,
+    };
+    let mut h = agent.spawn(SessionConfig::new("expiry"));
+    let events = turn(&mut h, "restart nginx", |_| None).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::ApprovalRequested { .. }))
+    );
+    assert!(
+        events.iter().any(
+            |e| matches!(e, Event::Refused { reason, .. } if reason.contains("expired unanswered"))
+        ),
+        "{events:?}"
+    );
+    assert_eq!(w.systemctl_log(), None);
+}

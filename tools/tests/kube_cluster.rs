@@ -592,3 +592,41 @@ async fn container_mode_runs_in_the_image_with_rendered_mounts() {
         "{e}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_image_that_cannot_be_pulled_fails_instead_of_waiting_forever() {
+    let k = standin().await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(&cluster(dir.path(), &k)).await.unwrap();
+    let node = NodeExecutor::new(
+        c,
+        "lab",
+        "node-1",
+        "ops-system",
+        PodRuntime::image(Some("registry.example/no-such-image:1")),
+    );
+    let never = CancellationToken::new();
+    // No time limit on the step: only the pull failure can end it.
+    let e = node
+        .run(&ExecRequest::script("true"), None, &never)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("ErrImagePull") && e.contains("no-such-image"),
+        "{e}"
+    );
+    let src = dir.path().join("f");
+    std::fs::write(&src, "x").unwrap();
+    let e = node
+        .upload(&src, "/tmp/ops-never", None, &never)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("helper pod") && e.contains("ErrImagePull"),
+        "{e}"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(k.live_pods(), 0, "failed pods are deleted");
+}

@@ -7,8 +7,10 @@ mod effect;
 pub mod registry;
 pub mod schema;
 pub mod shell;
+pub mod targets;
 
 pub use effect::Effect;
 pub use registry::{
     CallFacts, DynTool, Prepared, Registry, Tool, ToolContext, ToolError, ToolSpec,
 };
+pub use targets::{TargetRef, resolve_targets};

@@ -38,6 +38,9 @@ struct PodRun {
     logs: Arc<Mutex<String>>,
     exit: Arc<Mutex<Option<i32>>>,
     pgid: Arc<Mutex<Option<u32>>>,
+    /// The image cannot be pulled (an image named `...no-such-image...`):
+    /// the pod stays Pending with `ErrImagePull`, as on a real node.
+    pull_fails: bool,
 }
 
 /// A seeded pod log: lines with their age in seconds, and the previous
@@ -265,6 +268,17 @@ fn authorized(st: &AppState, h: &HeaderMap) -> bool {
 
 fn with_status(run: &PodRun) -> Pod {
     let mut p = run.pod.clone();
+    if run.pull_fails {
+        p.status = Some(
+            serde_json::from_value(serde_json::json!({
+                "phase": "Pending",
+                "containerStatuses": [{"name": "shell", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+                    "state": {"waiting": {"reason": "ErrImagePull", "message": "failed to pull image: not found"}}}]
+            }))
+            .unwrap(),
+        );
+        return p;
+    }
     let exit = *run.exit.lock().unwrap();
     let state = match exit {
         None => serde_json::json!({"running": {}}),
@@ -347,8 +361,15 @@ async fn create_pod(
     // Run what the node would run: drop the `nsenter ... ` prefix.
     let start = cmd.iter().position(|a| a == "sh").unwrap_or(0);
     let argv: Vec<String> = cmd[start..].to_vec();
+    let pull_fails = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .and_then(|c| c.image.as_deref())
+        .is_some_and(|i| i.contains("no-such-image"));
     let run = PodRun {
         pod: pod.clone(),
+        pull_fails,
         ..PodRun::default()
     };
     let (logs, exit, pgid) = (
@@ -357,6 +378,9 @@ async fn create_pod(
         Arc::clone(&run.pgid),
     );
     st.pods.lock().unwrap().insert((ns, name), run);
+    if pull_fails {
+        return (StatusCode::CREATED, axum::Json(pod)).into_response();
+    }
     tokio::spawn(async move {
         use std::process::Stdio;
         let Some((prog, args)) = argv.split_first() else {

@@ -323,6 +323,44 @@ impl NodeExecutor {
     }
 }
 
+/// How long a node pod may take to start (image pulls included).
+const START_LIMIT: Duration = Duration::from_secs(180);
+
+/// Why a pod that is not running yet never will, or has taken too long:
+/// a waiting reason Kubernetes does not recover from by itself
+/// (`ErrImagePull`, `ImagePullBackOff`, `InvalidImageName`,
+/// `CreateContainerConfigError`, `CreateContainerError`), or still no
+/// container running after [`START_LIMIT`].
+fn start_problem(p: &Pod, since: Instant) -> Option<String> {
+    let status = p.status.as_ref();
+    let waiting = status
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|c| c.first())
+        .and_then(|c| c.state.as_ref())
+        .and_then(|s| s.waiting.as_ref());
+    if let Some(w) = waiting {
+        let reason = w.reason.as_deref().unwrap_or("");
+        if matches!(
+            reason,
+            "ErrImagePull"
+                | "ImagePullBackOff"
+                | "InvalidImageName"
+                | "CreateContainerConfigError"
+                | "CreateContainerError"
+        ) {
+            return Some(format!(
+                "cannot start: {reason}: {}",
+                w.message.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("");
+    (phase.is_empty() || phase == "Pending")
+        .then_some(())
+        .filter(|()| since.elapsed() >= START_LIMIT)
+        .map(|()| format!("still `Pending` after {}s", START_LIMIT.as_secs()))
+}
+
 enum Ended {
     Exited(i32),
     Forced(ExitStatus),
@@ -380,6 +418,10 @@ impl Executor for NodeExecutor {
                         .and_then(|s| s.terminated.as_ref())
                         .map(|t| t.exit_code);
                     let phase = p.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
+                    if let Some(problem) = start_problem(&p, started) {
+                        let _ = pods.delete(&name, &DeleteParams::default().grace_period(0)).await;
+                        return Err(self.err(format!("pod {name} (image {}) {problem}", self.runtime.image_or_default())));
+                    }
                     if let Some(code) = terminated {
                         break Ended::Exited(code);
                     }
@@ -458,28 +500,34 @@ impl NodeExecutor {
         pods.create(&PostParams::default(), &pod)
             .await
             .map_err(|e| self.err(format!("create pod {name}: {e}")))?;
-        let until = Instant::now() + Duration::from_secs(120);
+        let since = Instant::now();
         loop {
-            let phase = pods
-                .get(&name)
-                .await
-                .ok()
-                .and_then(|p| p.status)
-                .and_then(|s| s.phase)
+            let p = pods.get(&name).await.ok();
+            let phase = p
+                .as_ref()
+                .and_then(|p| p.status.as_ref())
+                .and_then(|s| s.phase.clone())
                 .unwrap_or_default();
+            let problem = p.as_ref().and_then(|p| start_problem(p, since));
             match phase.as_str() {
                 "Running" => break,
                 "Succeeded" | "Failed" => {
                     self.delete_pod(&name).await;
                     return Err(self.err(format!("helper pod {name} ended before use ({phase})")));
                 }
-                _ if Instant::now() >= until => {
-                    self.delete_pod(&name).await;
-                    return Err(self.err(format!(
-                        "helper pod {name} not running after 120s (phase `{phase}`)"
-                    )));
+                _ => {
+                    if let Some(problem) = problem {
+                        self.delete_pod(&name).await;
+                        return Err(self.err(format!("helper pod {name} {problem}")));
+                    }
+                    if p.is_none() && since.elapsed() >= START_LIMIT {
+                        self.delete_pod(&name).await;
+                        return Err(self.err(format!(
+                            "helper pod {name} cannot be read after {}s",
+                            START_LIMIT.as_secs()
+                        )));
+                    }
                 }
-                _ => {}
             }
             tokio::select! {
                 _ = cancel.cancelled() => {

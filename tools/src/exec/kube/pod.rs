@@ -24,6 +24,8 @@ use crate::exec::{
 
 /// The longest a command without its own limit may run in a pod.
 const DEFAULT_LIMIT: Duration = Duration::from_secs(24 * 3600);
+/// The longest a file transfer (or its checksum) may take.
+const TRANSFER_LIMIT: Duration = Duration::from_secs(30 * 60);
 
 /// Runs commands in one container of one pod.
 #[derive(Clone)]
@@ -133,7 +135,7 @@ impl PodExecutor {
             None,
             &mut col,
             cancel,
-            None,
+            Some(tokio::time::Instant::now() + TRANSFER_LIMIT),
             |g| self.kill(g),
         )
         .await
@@ -141,9 +143,13 @@ impl PodExecutor {
         let out = col.finish(ExitStatus::Code(0), Duration::ZERO);
         match ended {
             Ended::Exited(c) => Ok((c, out.stdout.text(), out.stderr.text())),
-            Ended::Cancelled | Ended::TimedOut => Err(ExecError::Cancelled {
+            Ended::Cancelled => Err(ExecError::Cancelled {
                 target: self.name.clone(),
             }),
+            Ended::TimedOut => Err(self.err(format!(
+                "`{line}` did not finish within {}s",
+                TRANSFER_LIMIT.as_secs()
+            ))),
         }
     }
 }
@@ -328,7 +334,7 @@ impl PodExecutor {
             Some(file as &mut (dyn tokio::io::AsyncWrite + Send + Unpin)),
             &mut col,
             cancel,
-            None,
+            Some(tokio::time::Instant::now() + TRANSFER_LIMIT),
             |g| self.kill(g),
         )
         .await
@@ -347,9 +353,13 @@ impl PodExecutor {
                     .text();
                 Err(self.err(format!("`{line}` exited {c}: {}", err.trim())))
             }
-            Ended::Cancelled | Ended::TimedOut => Err(ExecError::Cancelled {
+            Ended::Cancelled => Err(ExecError::Cancelled {
                 target: self.name.clone(),
             }),
+            Ended::TimedOut => Err(self.err(format!(
+                "`{line}` did not finish within {}s",
+                TRANSFER_LIMIT.as_secs()
+            ))),
         }
     }
 }
