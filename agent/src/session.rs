@@ -181,23 +181,6 @@ pub struct SessionHandle {
     pub task: tokio::task::JoinHandle<()>,
 }
 
-/// Cuts `s` to `max` bytes keeping head and tail, with a note.
-fn bound(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let half = max / 2;
-    let mut a = half;
-    while !s.is_char_boundary(a) {
-        a -= 1;
-    }
-    let mut b = s.len() - half;
-    while !s.is_char_boundary(b) {
-        b += 1;
-    }
-    format!("{}\n[... {} bytes cut ...]\n{}", &s[..a], b - a, &s[b..])
-}
-
 struct Turn<'a> {
     agent: &'a Agent,
     cfg: &'a SessionConfig,
@@ -666,7 +649,7 @@ impl Turn<'_> {
         } else {
             text
         };
-        let text = bound(&redact_text(&text), self.cfg.max_tool_output);
+        let text = ops_tools::tool::clip(&redact_text(&text), self.cfg.max_tool_output);
         self.audit(AuditEvent::ToolResult {
             tool: p.tool.clone(),
             ok,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use ops_tools::engine::{Engine, EngineOptions, NoopObserver, TaskRunRequest};
 use ops_tools::exec::kube::{PodRuntime, client, select_nodes};
 use ops_tools::exec::ssh::{SshOptions, SshPool};
-use ops_tools::model::{Cluster, Object, RunPhase, Task, parse_documents};
+use ops_tools::model::{Object, RunPhase, Task, parse_documents};
 use ops_tools::store::{SqliteStore, Store};
 use support::kube_standin::{KubeStandIn, node};
 use tokio_util::sync::CancellationToken;
@@ -34,24 +34,13 @@ async fn standin() -> KubeStandIn {
     .await
 }
 
-fn cluster(dir: &std::path::Path, k: &KubeStandIn, token: &str) -> Cluster {
-    let path = dir.join(format!("kubeconfig-{token}"));
-    std::fs::write(&path, k.kubeconfig(token)).unwrap();
-    let yaml = format!(
-        "apiVersion: ops.dev/v1\nkind: Cluster\nmetadata: {{name: lab}}\nspec:\n  kubeconfigPath: {}\n",
-        path.display()
-    );
-    match parse_documents(&yaml).unwrap().remove(0).object {
-        Object::Cluster(c) => c,
-        _ => unreachable!(),
-    }
-}
-
 #[tokio::test]
 async fn node_selection_by_the_anchors_keywords() {
     let k = standin().await;
     let dir = tempfile::tempdir().unwrap();
-    let c = client(&cluster(dir.path(), &k, &k.token)).await.unwrap();
+    let c = client(&k.cluster_object(dir.path(), &k.token))
+        .await
+        .unwrap();
     for (expr, want) in [
         ("anymaster", vec!["master-1"]),
         ("anyworker", vec!["worker-1"]),
@@ -72,7 +61,7 @@ async fn node_selection_by_the_anchors_keywords() {
             .contains("no node matches `gpu=h100` (3 nodes in the cluster)"),
         "{e}"
     );
-    let bad = client(&cluster(dir.path(), &k, "wrong-token"))
+    let bad = client(&k.cluster_object(dir.path(), "wrong-token"))
         .await
         .unwrap();
     let e = select_nodes(&bad, "lab", "all").await.unwrap_err();
@@ -90,7 +79,7 @@ async fn tasks_run_on_nodes_through_node_shell_pods() {
     let store = Arc::new(SqliteStore::open(&home.path().join("ops.db")).unwrap());
     store
         .apply(
-            vec![Object::Cluster(cluster(dir.path(), &k, &k.token))],
+            vec![Object::Cluster(k.cluster_object(dir.path(), &k.token))],
             "ops-system",
         )
         .await

@@ -17,7 +17,7 @@ use ops_tools::exec::kube::read::{self, ListQuery, LogQuery};
 use ops_tools::exec::kube::{NodeExecutor, PodExecutor, PodRuntime, client};
 use ops_tools::exec::ssh::{SshOptions, SshPool};
 use ops_tools::exec::{ExecRequest, Executor, ExitStatus};
-use ops_tools::model::{Cluster, Object, RunPhase, Task, parse_documents};
+use ops_tools::model::{Object, RunPhase, Task, parse_documents};
 use ops_tools::store::{SqliteStore, Store};
 use serde_json::json;
 use support::kube_standin::{KubeStandIn, SeededLog, node};
@@ -91,24 +91,13 @@ async fn standin() -> KubeStandIn {
     k
 }
 
-fn cluster(dir: &std::path::Path, k: &KubeStandIn) -> Cluster {
-    let path = dir.join("kubeconfig");
-    std::fs::write(&path, k.kubeconfig(&k.token)).unwrap();
-    let yaml = format!(
-        "apiVersion: ops.dev/v1\nkind: Cluster\nmetadata: {{name: lab}}\nspec:\n  kubeconfigPath: {}\n",
-        path.display()
-    );
-    match parse_documents(&yaml).unwrap().remove(0).object {
-        Object::Cluster(c) => c,
-        _ => unreachable!(),
-    }
-}
-
 #[tokio::test]
 async fn discovery_resolves_every_kubectl_name() {
     let k = standin().await;
     let dir = tempfile::tempdir().unwrap();
-    let c = client(&cluster(dir.path(), &k)).await.unwrap();
+    let c = client(&k.cluster_object(dir.path(), &k.token))
+        .await
+        .unwrap();
     for (name, plural, group, namespaced) in [
         ("pods", "pods", "", true),
         ("pod", "pods", "", true),
@@ -138,7 +127,9 @@ async fn discovery_resolves_every_kubectl_name() {
 async fn list_get_and_describe_with_selectors_and_redaction() {
     let k = standin().await;
     let dir = tempfile::tempdir().unwrap();
-    let c = client(&cluster(dir.path(), &k)).await.unwrap();
+    let c = client(&k.cluster_object(dir.path(), &k.token))
+        .await
+        .unwrap();
     let pods = read::resolve(&c, "lab", "po").await.unwrap();
     let in_shop = ListQuery {
         namespace: Some("shop".into()),
@@ -231,7 +222,9 @@ async fn list_get_and_describe_with_selectors_and_redaction() {
 async fn events_for_an_object_and_pod_logs_with_tail_since_previous() {
     let k = standin().await;
     let dir = tempfile::tempdir().unwrap();
-    let c = client(&cluster(dir.path(), &k)).await.unwrap();
+    let c = client(&k.cluster_object(dir.path(), &k.token))
+        .await
+        .unwrap();
     let all = read::events(&c, "lab", Some("shop"), None).await.unwrap();
     assert_eq!(all.len(), 3);
     let mine = read::events(&c, "lab", Some("shop"), Some(("Pod", "web-1")))
@@ -302,7 +295,9 @@ fn pid_alive(pid: i32) -> bool {
 async fn pod_exec_streams_stdin_exit_codes_timeouts_and_cancellation() {
     let k = standin().await;
     let dir = tempfile::tempdir().unwrap();
-    let c = client(&cluster(dir.path(), &k)).await.unwrap();
+    let c = client(&k.cluster_object(dir.path(), &k.token))
+        .await
+        .unwrap();
     let pod = PodExecutor::new(c.clone(), "lab", "shop", "web-2", Some("app"));
     assert_eq!(pod.name(), "shop/web-2");
     let mut req = ExecRequest::script("echo out; echo err >&2; cat; exit 3");
@@ -429,7 +424,9 @@ fn write_random(path: &std::path::Path, len: usize) {
 async fn files_move_both_ways_through_pod_exec_and_node_helper_pods() {
     let k = standin().await;
     let dir = tempfile::tempdir().unwrap();
-    let c = client(&cluster(dir.path(), &k)).await.unwrap();
+    let c = client(&k.cluster_object(dir.path(), &k.token))
+        .await
+        .unwrap();
     let src = dir.path().join("src.bin");
     write_random(&src, 5 * 1024 * 1024 + 17);
     let want = std::fs::read(&src).unwrap();
@@ -502,7 +499,7 @@ async fn container_mode_runs_in_the_image_with_rendered_mounts() {
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&home.path().join("ops.db")).unwrap());
-    let cl = cluster(dir.path(), &k);
+    let cl = k.cluster_object(dir.path(), &k.token);
     store
         .apply(vec![Object::Cluster(cl.clone())], "ops-system")
         .await
@@ -597,7 +594,9 @@ async fn container_mode_runs_in_the_image_with_rendered_mounts() {
 async fn an_image_that_cannot_be_pulled_fails_instead_of_waiting_forever() {
     let k = standin().await;
     let dir = tempfile::tempdir().unwrap();
-    let c = client(&cluster(dir.path(), &k)).await.unwrap();
+    let c = client(&k.cluster_object(dir.path(), &k.token))
+        .await
+        .unwrap();
     let node = NodeExecutor::new(
         c,
         "lab",

@@ -369,15 +369,7 @@ async fn cluster_tools_read_through_the_stand_in() {
             previous: None,
         },
     );
-    let kc = dir.path().join("kubeconfig");
-    std::fs::write(&kc, k.kubeconfig(&k.token)).unwrap();
-    let cl = parse_documents(&format!(
-        "apiVersion: ops.dev/v1\nkind: Cluster\nmetadata: {{name: lab}}\nspec: {{kubeconfigPath: {}}}\n",
-        kc.display()
-    ))
-    .unwrap()
-    .remove(0)
-    .object;
+    let cl = ops_tools::model::Object::Cluster(k.cluster_object(dir.path(), &k.token));
     ctx.engine
         .store()
         .apply(vec![cl], "ops-system")

@@ -175,9 +175,12 @@ pub fn request_body(
 
 /// Reads a completion response.
 pub fn parse_response(v: &Value) -> Result<Reply, String> {
-    let msg = v
-        .pointer("/choices/0/message")
-        .ok_or_else(|| format!("the reply has no choices: {}", short(&v.to_string())))?;
+    let msg = v.pointer("/choices/0/message").ok_or_else(|| {
+        format!(
+            "the reply has no choices: {}",
+            ops_tools::tool::clip(&v.to_string(), 300)
+        )
+    })?;
     let content = msg
         .get("content")
         .and_then(Value::as_str)
@@ -224,14 +227,6 @@ pub fn parse_response(v: &Value) -> Result<Reply, String> {
         tool_calls,
         usage,
     })
-}
-
-fn short(s: &str) -> String {
-    let mut out: String = s.chars().take(300).collect();
-    if out.len() < s.len() {
-        out.push_str("...");
-    }
-    out
 }
 
 impl OpenAiModel {
@@ -284,7 +279,10 @@ impl OpenAiModel {
             }
             OpenAIError::JSONDeserialize(err, body) => LlmError::Api {
                 endpoint,
-                detail: format!("unreadable reply ({err}): {}", short(&body)),
+                detail: format!(
+                    "unreadable reply ({err}): {}",
+                    ops_tools::tool::clip(&body, 300)
+                ),
             },
             other => LlmError::Transport {
                 endpoint,

@@ -125,6 +125,7 @@ pub fn decide(call: &Call, mode: Mode, rules: &Rules) -> Verdict {
         reasons.push("it reads secrets".into());
     }
     let mut allowed_by = None;
+    let mut asked_by_rule = false;
     for rule in rules.matching(call) {
         match rule.action {
             RuleAction::Forbid => {
@@ -132,6 +133,7 @@ pub fn decide(call: &Call, mode: Mode, rules: &Rules) -> Verdict {
                 reasons.insert(0, format!("rule `{}` forbids it", rule.name));
             }
             RuleAction::Ask => {
+                asked_by_rule = true;
                 if decision < Decision::Ask {
                     decision = Decision::Ask;
                 }
@@ -140,7 +142,6 @@ pub fn decide(call: &Call, mode: Mode, rules: &Rules) -> Verdict {
             RuleAction::Allow => allowed_by = allowed_by.or(Some(rule.name.clone())),
         }
     }
-    let asked_by_rule = rules.matching(call).any(|r| r.action == RuleAction::Ask);
     if let Some(name) = allowed_by {
         let lowerable = mode == Mode::Auto
             && effect == Effect::Mutate

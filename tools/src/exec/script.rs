@@ -190,6 +190,47 @@ fn direct_line(req: &ExecRequest, script: &str) -> String {
     line
 }
 
+/// A line printing the SHA-256 (hex) of `path` on the target.
+pub fn sha256_line(path: &str) -> String {
+    format!("sha256sum -- {} | cut -c1-64", quote(path))
+}
+
+/// The line that finishes an upload on the target: `tmp` is checked
+/// against `sha256`, then (with `mode`) renamed over `remote`, printing
+/// `OK`; on a mismatch it is removed and `MISMATCH <hash>` printed. A
+/// reader never sees a partial file and a bad copy never replaces a good
+/// one. Read its output with [`upload_outcome`].
+pub fn finish_upload_line(tmp: &str, remote: &str, sha256: &str, mode: Option<u32>) -> String {
+    let (t, r) = (quote(tmp), quote(remote));
+    let chmod = mode
+        .map(|m| format!("chmod {m:o} -- {t} && "))
+        .unwrap_or_default();
+    format!(
+        "h=$(sha256sum -- {t} | cut -c1-64); if [ \"$h\" = {sha256} ]; then {chmod}mv -f -- {t} {r} && echo OK; else rm -f -- {t}; echo \"MISMATCH $h\"; fi"
+    )
+}
+
+/// What [`finish_upload_line`] printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadOutcome {
+    /// In place.
+    Done,
+    /// The target's copy hashed to this instead.
+    Mismatch(String),
+    /// Something else went wrong; the output.
+    Failed(String),
+}
+
+/// Reads the output of [`finish_upload_line`].
+pub fn upload_outcome(out: &str) -> UploadOutcome {
+    let out = out.trim();
+    match out.strip_prefix("MISMATCH") {
+        Some(h) => UploadOutcome::Mismatch(h.trim().to_owned()),
+        None if out == "OK" => UploadOutcome::Done,
+        None => UploadOutcome::Failed(out.to_owned()),
+    }
+}
+
 /// A command that stops the process group `pgid` (TERM, then KILL after a
 /// second), for a second channel on the same target; `None` for a group id
 /// that must never be signalled (0 and 1: "my group" and "every process").

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Effect;
 use crate::engine::Engine;
+use crate::model::{Kind, LabelSelector, Object, ObjectKey};
 
 /// What a call does and touches: the policy's input.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
@@ -58,6 +59,57 @@ pub struct ToolContext {
     pub namespace: String,
     /// Cancels the running call.
     pub cancel: CancellationToken,
+}
+
+/// An error from below (store, engine, executor) as a tool failure.
+pub(crate) fn failed(e: impl std::fmt::Display) -> ToolError {
+    ToolError::Failed(e.to_string())
+}
+
+impl ToolContext {
+    /// A stored object of this namespace, or an error naming what is
+    /// missing and where (and which tool lists them).
+    pub async fn object(&self, kind: Kind, name: &str) -> Result<Object, ToolError> {
+        let key = ObjectKey {
+            kind,
+            namespace: self.namespace.clone(),
+            name: name.to_owned(),
+        };
+        let (noun, hint) = match kind {
+            Kind::Host => ("host", " (see host_list)"),
+            Kind::Cluster => ("cluster", " (see cluster_list)"),
+            other => (other.as_str(), ""),
+        };
+        self.engine
+            .store()
+            .get(&key)
+            .await
+            .map_err(failed)?
+            .map(|s| s.object)
+            .ok_or_else(|| {
+                ToolError::NotFound(format!(
+                    "no {noun} named `{name}` in namespace {}{hint}",
+                    self.namespace
+                ))
+            })
+    }
+
+    /// Stored objects of a kind in this namespace matching `selector`.
+    pub async fn objects(
+        &self,
+        kind: Kind,
+        selector: &LabelSelector,
+    ) -> Result<Vec<Object>, ToolError> {
+        Ok(self
+            .engine
+            .store()
+            .list(kind, Some(&self.namespace), selector)
+            .await
+            .map_err(failed)?
+            .into_iter()
+            .map(|s| s.object)
+            .collect())
+    }
 }
 
 /// A failed call, in words for the model.

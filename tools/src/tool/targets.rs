@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::registry::{Prepared, ToolContext, ToolError};
-use crate::model::{Kind, Object, ObjectKey};
+use crate::model::{Kind, Object};
 use crate::template::{Context, render, resolve_variables};
 
 /// A resolved target.
@@ -17,27 +17,6 @@ pub struct TargetRef {
     pub name: String,
     /// Its labels (empty for cluster nodes).
     pub labels: BTreeMap<String, String>,
-}
-
-async fn object(ctx: &ToolContext, kind: Kind, name: &str) -> Result<Object, ToolError> {
-    let key = ObjectKey {
-        kind,
-        namespace: ctx.namespace.clone(),
-        name: name.to_owned(),
-    };
-    ctx.engine
-        .store()
-        .get(&key)
-        .await
-        .map_err(|e| ToolError::Failed(e.to_string()))?
-        .map(|s| s.object)
-        .ok_or_else(|| {
-            ToolError::NotFound(format!(
-                "no {} named `{name}` in namespace {}",
-                kind.as_str(),
-                ctx.namespace
-            ))
-        })
 }
 
 /// A Task's own `host:`, rendered with `given` over its defaults.
@@ -63,16 +42,16 @@ async fn expressions(ctx: &ToolContext, p: &Prepared) -> Result<Vec<String>, Too
         .and_then(|v| serde_json::from_value(v.clone()).ok())
         .unwrap_or_default();
     if let Some(name) = &p.facts.task {
-        if let Object::Task(t) = object(ctx, Kind::Task, name).await? {
+        if let Object::Task(t) = ctx.object(Kind::Task, name).await? {
             return Ok(vec![task_host(&t, &given)]);
         }
     }
     if let Some(name) = &p.facts.pipeline {
-        if let Object::Pipeline(pl) = object(ctx, Kind::Pipeline, name).await? {
+        if let Object::Pipeline(pl) = ctx.object(Kind::Pipeline, name).await? {
             let mut out = Vec::new();
             for entry in &pl.spec.tasks {
                 let task_name = entry.task_ref.as_deref().unwrap_or(&entry.name);
-                if let Object::Task(t) = object(ctx, Kind::Task, task_name).await? {
+                if let Object::Task(t) = ctx.object(Kind::Task, task_name).await? {
                     let mut vars = given.clone();
                     for (k, v) in entry.variables.iter().flatten() {
                         vars.entry(k.clone()).or_insert_with(|| v.clone());

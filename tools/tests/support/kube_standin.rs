@@ -880,6 +880,25 @@ impl KubeStandIn {
         )
     }
 
+    /// A Cluster object named `lab` reaching the stand-in with `token`
+    /// (its kubeconfig written into `dir`).
+    pub fn cluster_object(&self, dir: &std::path::Path, token: &str) -> ops_tools::model::Cluster {
+        let path = dir.join(format!("kubeconfig-{token}"));
+        std::fs::write(&path, self.kubeconfig(token)).unwrap();
+        let yaml = format!(
+            "apiVersion: ops.dev/v1\nkind: Cluster\nmetadata: {{name: lab}}\nspec:\n  kubeconfigPath: {}\n",
+            path.display()
+        );
+        match ops_tools::model::parse_documents(&yaml)
+            .unwrap()
+            .remove(0)
+            .object
+        {
+            ops_tools::model::Object::Cluster(c) => c,
+            _ => unreachable!(),
+        }
+    }
+
     /// Pods created so far (as submitted).
     pub fn created(&self) -> Vec<Pod> {
         self.created.lock().unwrap().clone()

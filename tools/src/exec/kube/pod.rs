@@ -17,7 +17,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::attach::{Ended, exec};
 use crate::exec::output::{Collector, classify};
-use crate::exec::script::{Sudo, command_line, kill_line, quote};
+use crate::exec::script::{
+    Sudo, UploadOutcome, command_line, finish_upload_line, kill_line, quote, sha256_line,
+    upload_outcome,
+};
 use crate::exec::{
     ExecError, ExecOutput, ExecRequest, Executor, ExitStatus, OutputLimits, OutputSink, Transfer,
 };
@@ -95,6 +98,32 @@ impl PodExecutor {
         a
     }
 
+    /// Runs `line` (under the prefix) with the given input and output;
+    /// a cancel or the deadline kills the command's process group.
+    async fn exec_line(
+        &self,
+        line: &str,
+        stdin: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin + '_>>,
+        stdout_to: Option<&mut (dyn tokio::io::AsyncWrite + Send + Unpin)>,
+        col: &mut Collector<'_>,
+        cancel: &CancellationToken,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Ended, String> {
+        exec(
+            &self.pods(),
+            &self.pod,
+            self.container.as_deref(),
+            self.argv(line),
+            stdin,
+            stdout_to,
+            col,
+            cancel,
+            deadline,
+            |g| self.kill(g),
+        )
+        .await
+    }
+
     /// Kills a process group in the container (best effort).
     async fn kill(&self, pgid: Option<u32>) {
         let Some(line) = pgid.and_then(|g| kill_line(g, Sudo::No)) else {
@@ -126,20 +155,17 @@ impl PodExecutor {
         cancel: &CancellationToken,
     ) -> Result<(i32, String, String), ExecError> {
         let mut col = Collector::new(OutputLimits::default(), None);
-        let ended = exec(
-            &self.pods(),
-            &self.pod,
-            self.container.as_deref(),
-            self.argv(line),
-            input,
-            None,
-            &mut col,
-            cancel,
-            Some(tokio::time::Instant::now() + TRANSFER_LIMIT),
-            |g| self.kill(g),
-        )
-        .await
-        .map_err(|e| self.err(e))?;
+        let ended = self
+            .exec_line(
+                line,
+                input,
+                None,
+                &mut col,
+                cancel,
+                Some(tokio::time::Instant::now() + TRANSFER_LIMIT),
+            )
+            .await
+            .map_err(|e| self.err(e))?;
         let out = col.finish(ExitStatus::Code(0), Duration::ZERO);
         match ended {
             Ended::Exited(c) => Ok((c, out.stdout.text(), out.stderr.text())),
@@ -192,20 +218,10 @@ impl Executor for PodExecutor {
             .stdin
             .as_deref()
             .map(|b| Box::new(b) as Box<dyn tokio::io::AsyncRead + Send + Unpin + '_>);
-        let ended = exec(
-            &self.pods(),
-            &self.pod,
-            self.container.as_deref(),
-            self.argv(&line),
-            input,
-            None,
-            &mut col,
-            cancel,
-            deadline,
-            |g| self.kill(g),
-        )
-        .await
-        .map_err(|e| self.err(e))?;
+        let ended = self
+            .exec_line(&line, input, None, &mut col, cancel, deadline)
+            .await
+            .map_err(|e| self.err(e))?;
         let elapsed = started.elapsed();
         let status = match ended {
             Ended::Exited(c) => classify(c, req.timeout.is_some_and(|t| elapsed >= t)),
@@ -231,31 +247,30 @@ impl Executor for PodExecutor {
                 detail: e.to_string(),
             })?;
         let tmp = crate::exec::local::temp_name(remote);
-        let (t, r) = (quote(&tmp), quote(remote));
-        let chmod = mode
-            .map(|m| format!("chmod {m:o} -- {t} && "))
-            .unwrap_or_default();
-        // Write to a temp name, check the digest, then rename: a reader
-        // never sees a partial file and a bad copy never replaces a good one.
+        // Stream into a temp name, then the shared check-and-rename.
         let line = format!(
-            "umask 077; cat > {t} || exit 3; h=$(sha256sum -- {t} | cut -c1-64); if [ \"$h\" = {sent} ]; then {chmod}mv -f -- {t} {r} && echo OK; else rm -f -- {t}; echo \"MISMATCH $h\"; fi"
+            "umask 077; cat > {} || exit 3; {}",
+            quote(&tmp),
+            finish_upload_line(&tmp, remote, &sent, mode)
         );
         let (code, out, err) = self.simple(&line, Some(Box::new(file)), cancel).await?;
-        let out = out.trim();
-        if let Some(h) = out.strip_prefix("MISMATCH") {
-            return Err(ExecError::Checksum {
-                target: self.name.clone(),
-                path: remote.to_owned(),
-                local: sent,
-                remote: h.trim().to_owned(),
-            });
-        }
-        if code != 0 || out != "OK" {
-            return Err(ExecError::File {
-                target: self.name.clone(),
-                path: remote.to_owned(),
-                detail: format!("upload failed (exit {code}): {}", err.trim()),
-            });
+        match upload_outcome(&out) {
+            UploadOutcome::Done if code == 0 => {}
+            UploadOutcome::Mismatch(h) => {
+                return Err(ExecError::Checksum {
+                    target: self.name.clone(),
+                    path: remote.to_owned(),
+                    local: sent,
+                    remote: h,
+                });
+            }
+            _ => {
+                return Err(ExecError::File {
+                    target: self.name.clone(),
+                    path: remote.to_owned(),
+                    detail: format!("upload failed (exit {code}): {}", err.trim()),
+                });
+            }
         }
         Ok(Transfer {
             bytes,
@@ -270,9 +285,7 @@ impl Executor for PodExecutor {
         cancel: &CancellationToken,
     ) -> Result<Transfer, ExecError> {
         let r = quote(remote);
-        let (code, sum, err) = self
-            .simple(&format!("sha256sum -- {r} | cut -c1-64"), None, cancel)
-            .await?;
+        let (code, sum, err) = self.simple(&sha256_line(remote), None, cancel).await?;
         let expected = sum.trim().to_owned();
         if code != 0 || expected.len() != 64 {
             return Err(ExecError::File {
@@ -325,20 +338,17 @@ impl PodExecutor {
     ) -> Result<(), ExecError> {
         use tokio::io::AsyncWriteExt;
         let mut col = Collector::new(OutputLimits::default(), None);
-        let ended = exec(
-            &self.pods(),
-            &self.pod,
-            self.container.as_deref(),
-            self.argv(line),
-            None,
-            Some(file as &mut (dyn tokio::io::AsyncWrite + Send + Unpin)),
-            &mut col,
-            cancel,
-            Some(tokio::time::Instant::now() + TRANSFER_LIMIT),
-            |g| self.kill(g),
-        )
-        .await
-        .map_err(|e| self.err(e))?;
+        let ended = self
+            .exec_line(
+                line,
+                None,
+                Some(file as &mut (dyn tokio::io::AsyncWrite + Send + Unpin)),
+                &mut col,
+                cancel,
+                Some(tokio::time::Instant::now() + TRANSFER_LIMIT),
+            )
+            .await
+            .map_err(|e| self.err(e))?;
         file.flush().await.map_err(|e| ExecError::File {
             target: self.name.clone(),
             path: line.to_owned(),

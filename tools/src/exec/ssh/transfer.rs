@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Conn, SshExecutor};
 use crate::exec::local::{sha256_file, temp_name};
-use crate::exec::script::quote;
+use crate::exec::script::{UploadOutcome, finish_upload_line, quote, sha256_line, upload_outcome};
 use crate::exec::{ExecError, Executor, Transfer, hex};
 
 async fn sftp(
@@ -40,7 +40,7 @@ fn ferr(exec: &SshExecutor, path: &str, e: impl std::fmt::Display) -> ExecError 
 
 /// `sha256sum` of a remote file, hex.
 async fn remote_sha(exec: &SshExecutor, conn: &Conn, path: &str) -> Result<String, ExecError> {
-    let line = format!("sha256sum -- {} | cut -c1-64", quote(path));
+    let line = sha256_line(path);
     let (code, out) = exec
         .simple(conn, &line, b"", std::time::Duration::from_secs(600))
         .await?;
@@ -103,15 +103,8 @@ pub(super) async fn upload(
     drop(file);
     let _ = session.close().await;
     let sent = hex(&h.finalize());
-    let chmod = mode
-        .map(|m| format!("chmod {m:o} -- {} && ", quote(&tmp)))
-        .unwrap_or_default();
     let finish = match copied {
-        Ok(()) => format!(
-            "h=$(sha256sum -- {t} | cut -c1-64); if [ \"$h\" = {sent} ]; then {chmod}mv -f -- {t} {r} && echo OK; else rm -f -- {t}; echo \"MISMATCH $h\"; fi",
-            t = quote(&tmp),
-            r = quote(remote),
-        ),
+        Ok(()) => finish_upload_line(&tmp, remote, &sent, mode),
         Err(e) => {
             let _ = exec
                 .simple(
@@ -127,25 +120,22 @@ pub(super) async fn upload(
     let (_, out) = exec
         .simple(conn, &finish, b"", std::time::Duration::from_secs(600))
         .await?;
-    let out = String::from_utf8_lossy(&out);
-    match out.trim() {
-        "OK" => Ok(Transfer {
+    match upload_outcome(&String::from_utf8_lossy(&out)) {
+        UploadOutcome::Done => Ok(Transfer {
             bytes: total,
             sha256: sent,
         }),
-        other => match other.strip_prefix("MISMATCH ") {
-            Some(got) => Err(ExecError::Checksum {
-                target: exec.name().to_owned(),
-                path: remote.to_owned(),
-                local: sent,
-                remote: got.to_owned(),
-            }),
-            None => Err(ferr(
-                exec,
-                remote,
-                format!("could not move the upload into place: {other}"),
-            )),
-        },
+        UploadOutcome::Mismatch(got) => Err(ExecError::Checksum {
+            target: exec.name().to_owned(),
+            path: remote.to_owned(),
+            local: sent,
+            remote: got,
+        }),
+        UploadOutcome::Failed(other) => Err(ferr(
+            exec,
+            remote,
+            format!("could not move the upload into place: {other}"),
+        )),
     }
 }
 

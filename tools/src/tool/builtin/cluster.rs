@@ -9,34 +9,17 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::NoArgs;
 use super::TOOL_OUTPUT;
 use crate::exec::ExecRequest;
 use crate::exec::kube::read::{self, ListQuery, LogQuery};
-use crate::model::{Cluster, Kind, LabelSelector, Object, ObjectKey};
-use crate::tool::registry::{CallFacts, Tool, ToolContext, ToolError};
+use crate::model::{Cluster, Kind, LabelSelector, Object};
+use crate::tool::registry::{CallFacts, Tool, ToolContext, ToolError, failed};
 use crate::tool::shell;
 
-fn failed(e: impl std::fmt::Display) -> ToolError {
-    ToolError::Failed(e.to_string())
-}
-
 async fn cluster(ctx: &ToolContext, name: &str) -> Result<(Cluster, kube::Client), ToolError> {
-    let key = ObjectKey {
-        kind: Kind::Cluster,
-        namespace: ctx.namespace.clone(),
-        name: name.to_owned(),
-    };
-    let c = match ctx.engine.store().get(&key).await.map_err(failed)? {
-        Some(s) => match s.object {
-            Object::Cluster(c) => c,
-            _ => return Err(ToolError::NotFound(format!("no cluster `{name}`"))),
-        },
-        None => {
-            return Err(ToolError::NotFound(format!(
-                "no cluster named `{name}` in namespace {} (see cluster_list)",
-                ctx.namespace
-            )));
-        }
+    let Object::Cluster(c) = ctx.object(Kind::Cluster, name).await? else {
+        return Err(ToolError::NotFound(format!("`{name}` is not a cluster")));
     };
     let client = crate::exec::kube::client(&c).await.map_err(failed)?;
     Ok((c, client))
@@ -54,11 +37,6 @@ async fn resource_in(
         .map_err(failed)?;
     Ok((c, client, r))
 }
-
-/// No arguments.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoArgs {}
 
 /// A stored cluster.
 #[derive(Debug, Clone, Serialize)]
@@ -90,18 +68,11 @@ impl Tool for ClusterList {
     }
     async fn call(&self, ctx: &ToolContext, _: Self::Args) -> Result<Self::Output, ToolError> {
         let found = ctx
-            .engine
-            .store()
-            .list(
-                Kind::Cluster,
-                Some(&ctx.namespace),
-                &LabelSelector::default(),
-            )
-            .await
-            .map_err(failed)?;
+            .objects(Kind::Cluster, &LabelSelector::default())
+            .await?;
         Ok(found
             .into_iter()
-            .filter_map(|s| match s.object {
+            .filter_map(|o| match o {
                 Object::Cluster(c) => Some(ClusterSummary {
                     desc: c.spec.desc.clone().unwrap_or_default(),
                     server: c.spec.server.clone().unwrap_or_default(),

@@ -9,13 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::TOOL_OUTPUT;
 use crate::exec::{ExecRequest, ExitStatus};
-use crate::model::{Kind, LabelSelector, Object, ObjectKey};
-use crate::tool::registry::{CallFacts, Tool, ToolContext, ToolError};
+use crate::model::{Kind, LabelSelector, Object};
+use crate::tool::registry::{CallFacts, Tool, ToolContext, ToolError, failed};
 use crate::tool::shell;
-
-fn failed(e: impl std::fmt::Display) -> ToolError {
-    ToolError::Failed(e.to_string())
-}
 
 /// Arguments of `host_list`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -67,15 +63,11 @@ impl Tool for HostList {
             .unwrap_or("")
             .parse()
             .map_err(failed)?;
-        let hosts = ctx
-            .engine
-            .store()
-            .list(Kind::Host, Some(&ctx.namespace), &sel)
-            .await
-            .map_err(failed)?;
-        Ok(hosts
+        Ok(ctx
+            .objects(Kind::Host, &sel)
+            .await?
             .into_iter()
-            .filter_map(|s| match s.object {
+            .filter_map(|o| match o {
                 Object::Host(h) => Some(HostSummary {
                     address: h.spec.address.clone().unwrap_or_default(),
                     labels: h.metadata.labels.clone().unwrap_or_default(),
@@ -96,20 +88,9 @@ pub struct HostArgs {
 }
 
 async fn host(ctx: &ToolContext, name: &str) -> Result<crate::model::Host, ToolError> {
-    let key = ObjectKey {
-        kind: Kind::Host,
-        namespace: ctx.namespace.clone(),
-        name: name.to_owned(),
-    };
-    match ctx.engine.store().get(&key).await.map_err(failed)? {
-        Some(s) => match s.object {
-            Object::Host(h) => Ok(h),
-            _ => Err(ToolError::NotFound(format!("no host named `{name}`"))),
-        },
-        None => Err(ToolError::NotFound(format!(
-            "no host named `{name}` in namespace {} (see host_list)",
-            ctx.namespace
-        ))),
+    match ctx.object(Kind::Host, name).await? {
+        Object::Host(h) => Ok(h),
+        _ => Err(ToolError::NotFound(format!("`{name}` is not a host"))),
     }
 }
 

@@ -20,6 +20,11 @@ pub use work::{
     TASK_DESCRIBE, TASK_LIST, TaskRun,
 };
 
+/// No arguments.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoArgs {}
+
 /// How much of a command's output a tool hands back (head and tail).
 pub const TOOL_OUTPUT: OutputLimits = OutputLimits {
     head: 8 * 1024,

@@ -12,15 +12,12 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::NoArgs;
 use crate::engine::{NoopObserver, PipelineRunRequest, TaskRunRequest};
-use crate::model::{Kind, LabelSelector, Object, ObjectKey, Pipeline, Task};
+use crate::model::{Kind, LabelSelector, Object};
 use crate::store::RunRecord;
 use crate::tool::Effect;
-use crate::tool::registry::{CallFacts, Tool, ToolContext, ToolError};
-
-fn failed(e: impl std::fmt::Display) -> ToolError {
-    ToolError::Failed(e.to_string())
-}
+use crate::tool::registry::{CallFacts, Tool, ToolContext, ToolError, failed};
 
 /// The anchor's label marking SOPs meant for the copilot.
 pub const COPILOT_LABEL: &str = "ops/copilot";
@@ -57,15 +54,11 @@ fn vars_summary(v: Option<&crate::model::Variables>) -> BTreeMap<String, String>
 }
 
 async fn list_kind(ctx: &ToolContext, kind: Kind) -> Result<Vec<Summary>, ToolError> {
-    let found = ctx
-        .engine
-        .store()
-        .list(kind, Some(&ctx.namespace), &LabelSelector::default())
-        .await
-        .map_err(failed)?;
-    let mut out: Vec<Summary> = found
+    let mut out: Vec<Summary> = ctx
+        .objects(kind, &LabelSelector::default())
+        .await?
         .into_iter()
-        .filter_map(|s| match s.object {
+        .filter_map(|o| match o {
             Object::Task(t) => Some(Summary {
                 copilot: t
                     .metadata
@@ -97,32 +90,6 @@ async fn list_kind(ctx: &ToolContext, kind: Kind) -> Result<Vec<Summary>, ToolEr
     out.sort_by(|a, b| b.copilot.cmp(&a.copilot).then(a.name.cmp(&b.name)));
     Ok(out)
 }
-
-async fn get_object(ctx: &ToolContext, kind: Kind, name: &str) -> Result<Object, ToolError> {
-    let key = ObjectKey {
-        kind,
-        namespace: ctx.namespace.clone(),
-        name: name.to_owned(),
-    };
-    ctx.engine
-        .store()
-        .get(&key)
-        .await
-        .map_err(failed)?
-        .map(|s| s.object)
-        .ok_or_else(|| {
-            ToolError::NotFound(format!(
-                "no {} named `{name}` in namespace {}",
-                kind.as_str(),
-                ctx.namespace
-            ))
-        })
-}
-
-/// No arguments.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct NoArgs {}
 
 /// A name.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -208,7 +175,7 @@ impl Tool for CatalogDescribe {
         CallFacts::read()
     }
     async fn call(&self, ctx: &ToolContext, a: Self::Args) -> Result<Self::Output, ToolError> {
-        serde_json::to_value(get_object(ctx, self.kind, &a.name).await?.redacted()).map_err(failed)
+        serde_json::to_value(ctx.object(self.kind, &a.name).await?.redacted()).map_err(failed)
     }
 }
 
@@ -270,17 +237,6 @@ pub struct StepReport {
     pub output: String,
 }
 
-fn tail(s: &str, n: usize) -> String {
-    if s.len() <= n {
-        return s.to_owned();
-    }
-    let mut start = s.len() - n;
-    while !s.is_char_boundary(start) {
-        start += 1;
-    }
-    format!("[... {} bytes cut ...]{}", start, &s[start..])
-}
-
 fn report(r: RunRecord) -> RunReport {
     RunReport {
         id: r.id,
@@ -295,7 +251,7 @@ fn report(r: RunRecord) -> RunReport {
                 step: s.name,
                 phase: s.phase.as_str().to_owned(),
                 exit_code: s.exit_code,
-                output: tail(&format!("{}{}", s.stdout, s.stderr), 4096),
+                output: crate::tool::clip(&format!("{}{}", s.stdout, s.stderr), 4096),
             })
             .collect(),
     }
@@ -324,10 +280,9 @@ impl Tool for TaskRun {
         }
     }
     async fn call(&self, ctx: &ToolContext, a: Self::Args) -> Result<Self::Output, ToolError> {
-        let Object::Task(task) = get_object(ctx, Kind::Task, &a.name).await? else {
+        let Object::Task(task) = ctx.object(Kind::Task, &a.name).await? else {
             return Err(ToolError::NotFound(format!("no Task `{}`", a.name)));
         };
-        let task: Task = task;
         let expr = a
             .hosts
             .clone()
@@ -401,10 +356,9 @@ impl Tool for PipelineRun {
         }
     }
     async fn call(&self, ctx: &ToolContext, a: Self::Args) -> Result<Self::Output, ToolError> {
-        let Object::Pipeline(p) = get_object(ctx, Kind::Pipeline, &a.name).await? else {
+        let Object::Pipeline(p) = ctx.object(Kind::Pipeline, &a.name).await? else {
             return Err(ToolError::NotFound(format!("no Pipeline `{}`", a.name)));
         };
-        let p: Pipeline = p;
         let run = ctx
             .engine
             .run_pipeline(
