@@ -91,6 +91,9 @@ pub struct ApprovalRequest {
     pub summary: String,
     /// The model's stated reason.
     pub reason: String,
+    /// For a Task or Pipeline: its steps with the variables resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
 }
 
 /// An approver's answer.

@@ -55,6 +55,14 @@ pub enum AuditEvent {
         /// Their reason, if given.
         reason: Option<String>,
     },
+    /// A call that could not be checked (unknown tool, bad arguments,
+    /// targets nobody can name); the model was told.
+    InvalidCall {
+        /// Tool as named by the model.
+        tool: String,
+        /// What was wrong.
+        error: String,
+    },
     /// A policy refusal (no human asked).
     Refused {
         /// Tool name.
@@ -83,6 +91,7 @@ impl AuditEvent {
             AuditEvent::ApprovalRequested { .. } => "approval_requested",
             AuditEvent::ApprovalDecided { .. } => "approval_decided",
             AuditEvent::Refused { .. } => "refused",
+            AuditEvent::InvalidCall { .. } => "invalid_call",
             AuditEvent::ToolResult { .. } => "tool_result",
         }
     }

@@ -22,7 +22,8 @@ use tokio::sync::mpsc;
 use crate::approvals::{Answer, ApprovalRequest, Approvals, CallSpec};
 use crate::audit::{Audit, AuditEvent};
 use crate::llm::parse::calls_in_text;
-use crate::llm::{ChatModel, Message, Role, ToolCall, ToolCallMode, Usage};
+use crate::llm::stream::AnswerStream;
+use crate::llm::{ChatModel, LlmError, Message, Reply, Role, ToolCall, ToolCallMode, Usage};
 use crate::policy::{self, Decision, HostRef, Mode, Rules};
 use crate::redact::redact_text;
 
@@ -48,6 +49,9 @@ pub enum Op {
 /// Out of the session.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
+// A few events per turn cross a channel; matching on plain fields is worth
+// more to every client than the bytes boxing would save.
+#[allow(clippy::large_enum_variant)]
 pub enum Event {
     /// A tool call is about to run.
     ToolStarted {
@@ -79,6 +83,25 @@ pub enum Event {
         reason: String,
         /// Why the policy asks.
         policy: Vec<String>,
+        /// The arguments, whole (redacted).
+        args: serde_json::Value,
+        /// The hosts (or `cluster/node`s) it will run on, resolved.
+        targets: Vec<String>,
+        /// What the approval is bound to: SHA-256 of tool, arguments and
+        /// targets.
+        call_hash: String,
+        /// When the request lapses unanswered (RFC 3339).
+        expires_at: Option<String>,
+        /// For a Task or Pipeline: its steps with the variables resolved.
+        plan: Option<String>,
+    },
+    /// A call could not be checked (unknown tool, bad arguments, targets
+    /// nobody can name); the model is told and may correct it.
+    InvalidCall {
+        /// Tool as the model named it.
+        tool: String,
+        /// What was wrong.
+        error: String,
     },
     /// A call was refused (by policy, a denial, or a failed check).
     Refused {
@@ -87,7 +110,14 @@ pub enum Event {
         /// Why.
         reason: String,
     },
-    /// The model's answer for this turn.
+    /// A piece of the answer as the model writes it (streamed). The
+    /// pieces of a turn add up to the text of its [`Event::Answer`]; prose
+    /// the model writes before a tool call may come as pieces too.
+    AnswerDelta {
+        /// Text.
+        text: String,
+    },
+    /// The model's answer for this turn, whole.
     Answer {
         /// Text.
         text: String,
@@ -191,7 +221,13 @@ struct Turn<'a> {
     used_tokens: &'a mut u64,
     /// Results of identical read calls this turn.
     seen: HashMap<String, String>,
+    /// How often each identical invalid call was made this turn.
+    invalid: HashMap<String, u32>,
 }
+
+/// The same invalid call this many times in a turn ends the turn: the
+/// model is stuck, and more calls only burn tokens.
+const MAX_SAME_INVALID: u32 = 3;
 
 impl Agent {
     /// Starts a session loop.
@@ -236,6 +272,7 @@ impl Agent {
                     pending_inputs: &mut pending,
                     used_tokens: &mut used_tokens,
                     seen: HashMap::new(),
+                    invalid: HashMap::new(),
                 };
                 turn.run(&mut history, input).await;
             }
@@ -292,6 +329,12 @@ impl Turn<'_> {
             text: input.clone(),
         })
         .await;
+        // The system prompt carries the inventory as it is now, so the
+        // model names real hosts instead of inventing them.
+        let context = self.inventory().await;
+        if let Some(first) = history.first_mut().filter(|m| m.role == Role::System) {
+            first.content = format!("{}{context}", self.cfg.system_prompt);
+        }
         history.push(Message::text(Role::User, input));
         let specs = self.agent.registry.specs();
         let known: Vec<&str> = self.agent.registry.names();
@@ -319,28 +362,24 @@ impl Turn<'_> {
                 break;
             }
             steps += 1;
-            let reply = match self
-                .agent
-                .model
-                .chat(history, &specs, self.cfg.tool_calls)
-                .await
-            {
+            let mut shown = AnswerStream::new(self.cfg.tool_calls);
+            let reply = match self.model_call(history, &specs, &mut shown).await {
                 Ok(r) => r,
-                Err(e) => {
-                    self.emit(Event::Error {
-                        message: e.to_string(),
-                    })
-                    .await;
+                Err(message) => {
+                    self.emit(Event::Error { message }).await;
                     break;
                 }
             };
+            // The endpoint may have been asked in another mode than
+            // configured (it rejected `tools`); read the reply that way.
+            let mode = reply.mode.unwrap_or(self.cfg.tool_calls);
             usage.prompt += reply.usage.prompt;
             usage.completion += reply.usage.completion;
             *self.used_tokens += reply.usage.prompt + reply.usage.completion;
             let mut calls = reply.tool_calls.clone();
             let mut text = reply.content.clone();
             let mut final_answer = None;
-            if self.cfg.tool_calls != ToolCallMode::Native && calls.is_empty() {
+            if mode != ToolCallMode::Native && calls.is_empty() {
                 let p = calls_in_text(&reply.content, &known);
                 final_answer = p.final_answer;
                 text = p.text;
@@ -362,6 +401,10 @@ impl Turn<'_> {
             if calls.is_empty() {
                 let answer = final_answer.unwrap_or(text);
                 history.push(Message::text(Role::Assistant, answer.clone()));
+                let rest = shown.finish(&answer);
+                if !rest.is_empty() {
+                    self.emit(Event::AnswerDelta { text: rest }).await;
+                }
                 self.emit(Event::Answer { text: answer }).await;
                 break;
             }
@@ -380,9 +423,104 @@ impl Turn<'_> {
                     tool_call_id: Some(call.id.clone()),
                 });
             }
+            if self.stuck() {
+                self.emit(Event::Error {
+                    message: format!(
+                        "stopped: the model made the same invalid call {MAX_SAME_INVALID} times"
+                    ),
+                })
+                .await;
+                break;
+            }
         }
         self.save(history, &title).await;
         self.emit(Event::TurnComplete { steps, usage }).await;
+    }
+
+    /// The names the model may use: hosts (with labels) and clusters, a
+    /// bounded list.
+    async fn inventory(&self) -> String {
+        use ops_tools::model::{Kind, LabelSelector};
+        const SHOWN: usize = 40;
+        let all = LabelSelector::default();
+        let ctx = &self.agent.ctx;
+        let line = |objs: Vec<ops_tools::model::Object>, labels: bool| -> String {
+            let mut names: Vec<String> = objs
+                .iter()
+                .take(SHOWN)
+                .map(|o| {
+                    let l = o.labels();
+                    if labels && !l.is_empty() {
+                        let l: Vec<String> = l.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                        format!("{} ({})", o.name(), l.join(","))
+                    } else {
+                        o.name().to_owned()
+                    }
+                })
+                .collect();
+            if objs.len() > SHOWN {
+                names.push(format!("... {} more", objs.len() - SHOWN));
+            }
+            if names.is_empty() {
+                "none".into()
+            } else {
+                names.join(", ")
+            }
+        };
+        let hosts = ctx.objects(Kind::Host, &all).await.unwrap_or_default();
+        let clusters = ctx.objects(Kind::Cluster, &all).await.unwrap_or_default();
+        format!(
+            "\n\nInventory (namespace {}): hosts: {}; clusters: {}.",
+            ctx.namespace,
+            line(hosts, true),
+            line(clusters, false)
+        )
+    }
+
+    /// One model call, its text streamed out as [`Event::AnswerDelta`]s
+    /// (through `shown`, which keeps calls written as text out of them).
+    /// Op::Cancel stops the call.
+    async fn model_call(
+        &mut self,
+        history: &[Message],
+        specs: &[ops_tools::tool::ToolSpec],
+        shown: &mut AnswerStream,
+    ) -> Result<Reply, String> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+        let model = Arc::clone(&self.agent.model);
+        let call = model.chat_streamed(history, specs, self.cfg.tool_calls, tx);
+        tokio::pin!(call);
+        let mut reply: Option<Result<Reply, LlmError>> = None;
+        let mut open = true;
+        // Until the reply is in and every piece of text is passed on.
+        while reply.is_none() || open {
+            tokio::select! {
+                r = &mut call, if reply.is_none() => reply = Some(r),
+                piece = rx.recv(), if open => match piece {
+                    Some(p) => {
+                        let text = shown.push(&p);
+                        if !text.is_empty() {
+                            self.emit(Event::AnswerDelta { text }).await;
+                        }
+                    }
+                    None => open = false,
+                },
+                op = self.ops.recv(), if reply.is_none() => match op {
+                    Some(Op::Cancel) | None => {
+                        return Err("the model call was cancelled by the operator".into());
+                    }
+                    Some(Op::UserInput(t)) => self.pending_inputs.push(t),
+                    Some(Op::Decide { id, .. }) => {
+                        let _ = self.events.send(Event::Error { message: format!("no approval `{id}` is waiting") }).await;
+                    }
+                },
+            }
+        }
+        match reply {
+            Some(Ok(r)) => Ok(r),
+            Some(Err(e)) => Err(e.to_string()),
+            None => Err("the model call ended without a reply".into()),
+        }
     }
 
     /// One tool call, start to finish; the text the model gets back.
@@ -394,21 +532,22 @@ impl Turn<'_> {
                 serde_json::Value::Null
             }
             Err(e) => {
-                return format!(
-                    "error: the arguments of {} are not valid JSON ({e}); send an object",
+                let error = format!(
+                    "the arguments of {} are not valid JSON ({e}); send an object",
                     call.name
                 );
+                return self.invalid(call, error).await;
             }
         };
         let prepared = match self.agent.registry.prepare(&call.name, args) {
             Ok(p) => p,
-            Err(e) => return format!("error: {e}"),
+            Err(e) => return self.invalid(call, e.to_string()).await,
         };
         // The hosts the call will really touch, for the policy and the
         // approval; a call on hosts nobody can name does not run.
         let targets = match resolve_targets(&self.agent.ctx, &prepared).await {
             Ok(t) => t,
-            Err(e) => return format!("error: {e}"),
+            Err(e) => return self.invalid(call, e.to_string()).await,
         };
         let facts = &prepared.facts;
         self.audit(AuditEvent::ToolCall {
@@ -483,10 +622,15 @@ impl Turn<'_> {
             .unwrap_or("")
             .to_owned();
         let summary = summarize(p, targets);
+        let plan = match ops_tools::tool::plan(&self.agent.ctx, p).await {
+            Ok(plan) => plan.map(|t| redact_text(&t)),
+            Err(e) => Some(format!("(cannot show the steps: {e})")),
+        };
         let req = ApprovalRequest {
             call: spec.clone(),
             summary: summary.clone(),
             reason: model_reason.clone(),
+            plan: plan.clone(),
         };
         let rec = match approvals.request(&self.cfg.id, &req).await {
             Ok(r) => r,
@@ -509,6 +653,12 @@ impl Turn<'_> {
             effect: spec.effect.as_str().into(),
             reason: model_reason,
             policy: policy_reasons,
+            args: serde_json::from_str(&redact_text(&p.args.to_string()))
+                .unwrap_or(serde_json::Value::Null),
+            targets: spec.targets.clone(),
+            call_hash: rec.call_hash.clone(),
+            expires_at: rec.expires_at.clone(),
+            plan,
         })
         .await;
         // Wait for the decision on this approval; other input waits.
@@ -584,6 +734,37 @@ impl Turn<'_> {
             Ok(_) => self.execute(p).await,
             Err(e) => self.refuse(p, e.to_string()).await,
         }
+    }
+
+    /// A call that could not be checked: shown, audited, and returned to
+    /// the model as an error it can correct; a repeat says so.
+    async fn invalid(&mut self, call: &ToolCall, error: String) -> String {
+        let error = redact_text(&error);
+        self.audit(AuditEvent::InvalidCall {
+            tool: call.name.clone(),
+            error: error.clone(),
+        })
+        .await;
+        self.emit(Event::InvalidCall {
+            tool: call.name.clone(),
+            error: error.clone(),
+        })
+        .await;
+        let key = format!("{}:{}", call.name, call.arguments.trim());
+        let n = self.invalid.entry(key).or_insert(0);
+        *n += 1;
+        if *n > 1 {
+            format!(
+                "error: {error}\nYou made this exact call before and it failed the same way. Change it (host_list, task_list, cluster_list give valid names) or give your final answer."
+            )
+        } else {
+            format!("error: {error}")
+        }
+    }
+
+    /// Whether the model keeps making the same invalid call.
+    fn stuck(&self) -> bool {
+        self.invalid.values().any(|n| *n >= MAX_SAME_INVALID)
     }
 
     async fn refuse(&self, p: &Prepared, reason: String) -> String {

@@ -28,6 +28,7 @@ fn request(c: &CallSpec) -> ApprovalRequest {
         call: c.clone(),
         summary: format!("{} on {}", c.args["command"], c.targets.join(", ")),
         reason: "nginx is down".into(),
+        plan: None,
     }
 }
 

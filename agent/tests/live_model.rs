@@ -64,5 +64,29 @@ async fn the_local_model_answers_with_a_valid_action() {
         "local model replied ({} prompt / {} completion tokens): {}",
         reply.usage.prompt, reply.usage.completion, reply.content
     );
+    // Streamed, under the grammar: pieces arrive and add up to the reply.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let reply = model
+        .chat_streamed(&messages, &specs, ToolCallMode::JsonAction, tx)
+        .await
+        .unwrap();
+    let mut pieces = Vec::new();
+    while let Some(p) = rx.recv().await {
+        pieces.push(p);
+    }
+    assert!(pieces.len() > 1, "streamed in pieces: {pieces:?}");
+    assert_eq!(pieces.concat(), reply.content);
+    let parsed = calls_in_text(&reply.content, &registry.names());
+    assert!(
+        !parsed.calls.is_empty() || parsed.final_answer.is_some(),
+        "not a valid action: {}",
+        reply.content
+    );
+    eprintln!(
+        "streamed: {} pieces, {} prompt / {} completion tokens",
+        pieces.len(),
+        reply.usage.prompt,
+        reply.usage.completion
+    );
     server.stop().await;
 }

@@ -1,7 +1,10 @@
 //! The OpenAI-compatible client against a scripted HTTP server that
 //! captures every request: tool calls both ways, JSON action mode, retries
 //! on 429/5xx (async-openai's, 3 at most), no retry on a bad key, timeouts,
-//! an unreachable endpoint, and a context-too-long refusal.
+//! an unreachable endpoint, and a context-too-long refusal; streamed
+//! replies (text, tool-call fragments, usage, an error mid-stream), the
+//! fallback to JSON actions for an endpoint that rejects `tools`, and
+//! tool-call mode detection.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
@@ -34,7 +37,30 @@ async fn completions(
         Duration::ZERO,
     ));
     tokio::time::sleep(delay).await;
-    (StatusCode::from_u16(code).unwrap(), axum::Json(reply))
+    if let Some(Value::Array(chunks)) = reply.get("__sse") {
+        // Server-sent events, as OpenAI streams them.
+        let mut body = String::new();
+        for c in chunks {
+            body.push_str(&format!("data: {c}\n\n"));
+        }
+        body.push_str("data: [DONE]\n\n");
+        return (
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+            body,
+        )
+            .into_response();
+    }
+    (StatusCode::from_u16(code).unwrap(), axum::Json(reply)).into_response()
+}
+
+fn sse(chunks: Vec<Value>) -> (u16, Value, Duration) {
+    (200, json!({ "__sse": chunks }), Duration::ZERO)
+}
+
+fn delta(d: Value) -> Value {
+    json!({"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
+           "choices": [{"index": 0, "delta": d, "finish_reason": null}]})
 }
 
 async fn server(replies: Vec<(u16, Value, Duration)>) -> (String, Script) {
@@ -243,4 +269,134 @@ async fn clear_errors_for_keys_context_timeouts_and_unreachable_endpoints() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("no choices"), "{e}");
+}
+
+#[tokio::test]
+async fn streamed_replies_come_back_together() {
+    let (url, s) = server(vec![sse(vec![
+        delta(json!({"role": "assistant", "content": ""})),
+        delta(json!({"content": "Disk "})),
+        delta(json!({"content": "is full."})),
+        delta(json!({"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "host_status", "arguments": "{\"ho"}}]})),
+        delta(json!({"tool_calls": [{"index": 0, "function": {"arguments": "st\":\"web-1\"}"}}]})),
+        delta(json!({"tool_calls": [{"index": 1, "id": "call_2", "function": {"name": "host_list", "arguments": ""}}]})),
+        json!({"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m", "choices": [],
+               "usage": {"prompt_tokens": 21, "completion_tokens": 9, "total_tokens": 30}}),
+    ])])
+    .await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let r = model(&url)
+        .chat_streamed(&convo(), &[], ToolCallMode::Native, tx)
+        .await
+        .unwrap();
+    let mut pieces = Vec::new();
+    while let Some(p) = rx.recv().await {
+        pieces.push(p);
+    }
+    assert_eq!(pieces, ["Disk ", "is full."]);
+    assert_eq!(r.content, "Disk is full.");
+    assert_eq!(r.tool_calls.len(), 2);
+    assert_eq!(r.tool_calls[0].id, "call_1");
+    assert_eq!(r.tool_calls[0].name, "host_status");
+    assert_eq!(r.tool_calls[0].arguments, r#"{"host":"web-1"}"#);
+    assert_eq!(r.tool_calls[1].arguments, "{}");
+    assert_eq!((r.usage.prompt, r.usage.completion), (21, 9));
+    let body = s.requests.lock().unwrap()[0].1.clone();
+    assert_eq!(body["stream"], true);
+    assert_eq!(body["stream_options"]["include_usage"], true);
+
+    // A failure reported inside the stream is an error, not an answer.
+    let (url, _) = server(vec![sse(vec![
+        delta(json!({"content": "par"})),
+        json!({"error": {"message": "the model crashed", "type": "server_error"}}),
+    ])])
+    .await;
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let e = model(&url)
+        .chat_streamed(&convo(), &[], ToolCallMode::Native, tx)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("the model crashed"), "{e}");
+
+    // Retries apply before the stream starts.
+    let (url, s) = server(vec![
+        err(503, "loading model"),
+        sse(vec![delta(json!({"content": "ok"}))]),
+    ])
+    .await;
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let r = model(&url)
+        .chat_streamed(&convo(), &[], ToolCallMode::Native, tx)
+        .await
+        .unwrap();
+    assert_eq!(r.content, "ok");
+    assert_eq!(s.requests.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn an_endpoint_that_rejects_tools_gets_json_actions() {
+    let action = json!({"role": "assistant", "content": "{\"action\": \"host_list\"}"});
+    let (url, s) = server(vec![
+        err(
+            400,
+            "registry.ollama.ai/library/gemma:2b does not support tools",
+        ),
+        ok(action.clone()),
+        ok(action),
+    ])
+    .await;
+    let m = model(&url);
+    let specs = ops_tools::tool::builtin::registry().unwrap().specs();
+    let r = m
+        .chat(&convo(), &specs, ToolCallMode::Lenient)
+        .await
+        .unwrap();
+    assert_eq!(r.mode, Some(ToolCallMode::JsonAction));
+    assert!(r.content.contains("host_list"));
+    // The next call goes straight to JSON actions.
+    let r = m
+        .chat(&convo(), &specs, ToolCallMode::Lenient)
+        .await
+        .unwrap();
+    assert_eq!(r.mode, Some(ToolCallMode::JsonAction));
+    let reqs = s.requests.lock().unwrap().clone();
+    assert_eq!(reqs.len(), 3);
+    assert!(reqs[0].1.get("tools").is_some());
+    for (_, body) in &reqs[1..] {
+        assert!(body.get("tools").is_none());
+        assert_eq!(body["response_format"]["type"], "json_schema");
+    }
+    // Other 400s are errors as before.
+    let (url, _) = server(vec![err(400, "temperature must be at most 2")]).await;
+    let e = model(&url)
+        .chat(&convo(), &specs, ToolCallMode::Lenient)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("temperature"), "{e}");
+}
+
+#[tokio::test]
+async fn tool_call_modes_are_detected() {
+    use ops_agent::llm::openai::detect_mode;
+    let (mode, why) =
+        detect_mode(&EndpointConfig::new("https://api.openai.com/v1", "gpt-4o")).await;
+    assert_eq!(mode, ToolCallMode::Native, "{why}");
+    // A llama.cpp server answers /props.
+    let app = axum::Router::new().route(
+        "/props",
+        axum::routing::get(|| async {
+            axum::Json(
+                json!({"default_generation_settings": {"n_ctx": 4096}, "chat_template": "..."}),
+            )
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let (mode, why) = detect_mode(&EndpointConfig::new(&url, "local")).await;
+    assert_eq!(mode, ToolCallMode::JsonAction, "{why}");
+    // Anything else: lenient.
+    let (url, _) = server(vec![]).await;
+    let (mode, _) = detect_mode(&EndpointConfig::new(&url, "m")).await;
+    assert_eq!(mode, ToolCallMode::Lenient);
 }

@@ -32,13 +32,23 @@ use tokio_util::sync::CancellationToken;
 struct Scripted {
     replies: Mutex<VecDeque<Reply>>,
     seen: Mutex<Vec<Vec<Message>>>,
+    /// How long each reply takes.
+    delay: Duration,
 }
 
 impl Scripted {
     fn new(replies: Vec<Reply>) -> Arc<Self> {
         Arc::new(Scripted {
             replies: Mutex::new(replies.into()),
-            seen: Mutex::default(),
+            ..Scripted::default()
+        })
+    }
+
+    fn slow(replies: Vec<Reply>, delay: Duration) -> Arc<Self> {
+        Arc::new(Scripted {
+            replies: Mutex::new(replies.into()),
+            delay,
+            ..Scripted::default()
         })
     }
 }
@@ -52,6 +62,7 @@ impl ChatModel for Scripted {
         _mode: ToolCallMode,
     ) -> Result<Reply, LlmError> {
         self.seen.lock().unwrap().push(messages.to_vec());
+        tokio::time::sleep(self.delay).await;
         self.replies
             .lock()
             .unwrap()
@@ -60,6 +71,22 @@ impl ChatModel for Scripted {
                 endpoint: "scripted".into(),
                 detail: "no reply left in the script".into(),
             })
+    }
+
+    /// Streams the text three characters at a time, as servers do.
+    async fn chat_streamed(
+        &self,
+        messages: &[Message],
+        tools: &[ops_tools::tool::ToolSpec],
+        mode: ToolCallMode,
+        deltas: ops_agent::llm::Deltas,
+    ) -> Result<Reply, LlmError> {
+        let r = self.chat(messages, tools, mode).await?;
+        let chars: Vec<char> = r.content.chars().collect();
+        for piece in chars.chunks(3) {
+            let _ = deltas.send(piece.iter().collect());
+        }
+        Ok(r)
     }
 }
 
@@ -134,6 +161,17 @@ fn world() -> World {
 
 impl World {
     async fn start(&self, model: Arc<Scripted>, mode: Mode, rules: Rules) -> SessionHandle {
+        self.start_in(model, mode, rules, ToolCallMode::Lenient)
+            .await
+    }
+
+    async fn start_in(
+        &self,
+        model: Arc<Scripted>,
+        mode: Mode,
+        rules: Rules,
+        tool_calls: ToolCallMode,
+    ) -> SessionHandle {
         let host = format!(
             "apiVersion: ops.dev/v1\nkind: Host\nmetadata: {{name: web-1, labels: {{env: staging}}}}\nspec:\n  address: {}\n  port: {}\n  username: root\n  privateKeyPath: {}\n",
             self._sshd.addr,
@@ -158,6 +196,7 @@ impl World {
         cfg.mode = mode;
         cfg.rules = rules;
         cfg.max_steps = 6;
+        cfg.tool_calls = tool_calls;
         agent.spawn(cfg)
     }
 
@@ -681,4 +720,187 @@ async fn an_unanswered_approval_expires_and_nothing_runs() {
         "{events:?}"
     );
     assert_eq!(w.systemctl_log(), None);
+}
+
+/// The streamed pieces since the last tool event, joined.
+fn streamed_answer(events: &[Event]) -> String {
+    let last_tool = events
+        .iter()
+        .rposition(|e| matches!(e, Event::ToolFinished { .. } | Event::Refused { .. }))
+        .map_or(0, |i| i + 1);
+    events[last_tool..]
+        .iter()
+        .filter_map(|e| match e {
+            Event::AnswerDelta { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_stream_and_calls_written_as_text_do_not() {
+    let w = world();
+    let model = Scripted::new(vec![
+        say(
+            "Checking the kernel.\n<tool_call>{\"name\": \"host_run_shell\", \"arguments\": {\"hosts\": \"web-1\", \"command\": \"uname -s\"}}</tool_call>",
+        ),
+        say("web-1 runs Linux; nothing {else} to do."),
+    ]);
+    let mut h = w.start(model.clone(), Mode::Ask, Rules::default()).await;
+    let events = turn(&mut h, "which kernel?", |_| None).await;
+    let deltas: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::AnswerDelta { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(deltas.len() > 3, "streamed in pieces: {deltas:?}");
+    let all: String = deltas.concat();
+    assert!(all.starts_with("Checking the kernel.\n"), "{all}");
+    assert!(
+        !all.contains("tool_call"),
+        "a call written as text leaked: {all}"
+    );
+    assert_eq!(
+        streamed_answer(&events),
+        "web-1 runs Linux; nothing {else} to do."
+    );
+    assert!(events.iter().any(
+        |e| matches!(e, Event::Answer { text } if text == "web-1 runs Linux; nothing {else} to do.")
+    ));
+    // JSON-action mode: the decoded answer streams, the action does not.
+    let model = Scripted::new(vec![
+        say(r#"{"action": "host_run_shell", "hosts": "web-1", "command": "uname -s"}"#),
+        say(r#"{"action": "final_answer", "answer": "Linux on \"web-1\".\nDone."}"#),
+    ]);
+    let mut h = w
+        .start_in(model, Mode::Ask, Rules::default(), ToolCallMode::JsonAction)
+        .await;
+    let events = turn(&mut h, "which kernel?", |_| None).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::ToolFinished { ok: true, .. }))
+    );
+    assert_eq!(streamed_answer(&events), "Linux on \"web-1\".\nDone.");
+    let before_tool: Vec<&Event> = events
+        .iter()
+        .take_while(|e| !matches!(e, Event::ToolStarted { .. }))
+        .collect();
+    assert!(
+        !before_tool
+            .iter()
+            .any(|e| matches!(e, Event::AnswerDelta { .. })),
+        "{before_tool:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_model_call_can_be_cancelled() {
+    let w = world();
+    let model = Scripted::slow(vec![say("too late")], Duration::from_secs(120));
+    let mut h = w.start(model, Mode::Ask, Rules::default()).await;
+    h.ops.send(Op::UserInput("hello".into())).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    h.ops.send(Op::Cancel).await.unwrap();
+    let mut events = Vec::new();
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(10), h.events.recv())
+            .await
+            .expect("cancel did not stop the model call")
+            .unwrap();
+        let done = matches!(e, Event::TurnComplete { .. });
+        events.push(e);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Error { message } if message.contains("cancelled"))),
+        "{events:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_approval_shows_its_steps_with_variables_resolved() {
+    let w = world();
+    let marker = w.work.path().join("rotated");
+    let task = format!(
+        "apiVersion: ops.dev/v1\nkind: Task\nmetadata: {{name: rotate}}\nspec:\n  host: web-1\n  variables:\n    path: {{default: /var/log/app}}\n    days: {{default: \"7\"}}\n  steps:\n    - name: prune\n      content: find ${{path}} -mtime +${{days}} -delete; touch {}\n",
+        marker.display()
+    );
+    let objs = parse_documents(&task)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.object)
+        .collect();
+    w.store.apply(objs, "ops-system").await.unwrap();
+    let model = Scripted::new(vec![
+        call(
+            "task_run",
+            serde_json::json!({"name": "rotate", "variables": {"days": "3"}}),
+        ),
+        say("Not rotated."),
+    ]);
+    let mut h = w.start(model, Mode::Ask, Rules::default()).await;
+    let events = turn(&mut h, "rotate logs", |_| {
+        Some(Answer::Deny("not today".into()))
+    })
+    .await;
+    let Some(Event::ApprovalRequested {
+        targets,
+        call_hash,
+        expires_at,
+        plan,
+        args,
+        ..
+    }) = events
+        .iter()
+        .find(|e| matches!(e, Event::ApprovalRequested { .. }))
+    else {
+        panic!("no approval asked: {events:?}");
+    };
+    assert_eq!(targets, &["web-1"]);
+    assert_eq!(call_hash.len(), 64);
+    assert!(expires_at.is_some());
+    assert_eq!(args["variables"]["days"], "3");
+    let plan = plan.as_deref().unwrap();
+    assert!(plan.contains("Task rotate (host: web-1)"), "{plan}");
+    assert!(plan.contains("days=3, path=/var/log/app"), "{plan}");
+    assert!(
+        plan.contains("| find /var/log/app -mtime +3 -delete"),
+        "{plan}"
+    );
+    assert!(!marker.exists(), "denied: nothing ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_invalid_call_over_and_over_ends_the_turn() {
+    let w = world();
+    let bad = || call("host_status", serde_json::json!({"host": "example_host"}));
+    let model = Scripted::new(vec![bad(), bad(), bad(), say("never reached")]);
+    let mut h = w.start(model.clone(), Mode::Ask, Rules::default()).await;
+    let events = turn(&mut h, "hello", |_| None).await;
+    let invalid = events
+        .iter()
+        .filter(|e| matches!(e, Event::InvalidCall { tool, error } if tool == "host_status" && error.contains("example_host")))
+        .count();
+    assert_eq!(invalid, 3, "{events:?}");
+    assert!(
+        events.iter().any(
+            |e| matches!(e, Event::Error { message } if message.contains("same invalid call 3 times"))
+        ),
+        "{events:?}"
+    );
+    assert!(!events.iter().any(|e| matches!(e, Event::Answer { .. })));
+    assert!(!tool_message(&model, 1).contains("exact call before"));
+    assert!(
+        tool_message(&model, 2).contains("You made this exact call before"),
+        "{}",
+        tool_message(&model, 2)
+    );
+    assert_eq!(model.seen.lock().unwrap().len(), 3, "no fourth model call");
 }

@@ -107,7 +107,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         key: "tool-calls",
         env: env::TOOL_CALLS,
-        doc: "how the model calls tools: native, lenient (also calls written as text) or json-action (schema-enforced)",
+        doc: "how the model calls tools: auto (detected per endpoint), native, lenient (also calls written as text) or json-action (schema-enforced)",
     },
 ];
 
@@ -167,9 +167,7 @@ fn validate(key: &str, value: &str) -> Result<()> {
             bail!("model-url `{value}` must start with http:// or https://");
         }
         "tool-calls" => {
-            value
-                .parse::<ops_agent::llm::ToolCallMode>()
-                .map_err(|e| anyhow!(e))?;
+            ops_agent::llm::ToolCallMode::parse_setting(value).map_err(|e| anyhow!(e))?;
         }
         "known-hosts" => {
             value
@@ -213,7 +211,7 @@ pub struct Config {
     /// The endpoint's key (possibly a `${env:}`/`${file:}` reference).
     pub model_api_key: Option<String>,
     /// Tool-call mode.
-    pub tool_calls: ops_agent::llm::ToolCallMode,
+    pub tool_calls: Option<ops_agent::llm::ToolCallMode>,
     /// Every setting's value and source, for `config list`.
     pub values: Vec<(&'static str, String, Source)>,
 }
@@ -275,7 +273,7 @@ fn default_value(key: &str, home: &Path) -> String {
         "forks" => "50".to_owned(),
         "model-url" | "model-api-key" => String::new(),
         "model" => "gpt-4o-mini".to_owned(),
-        "tool-calls" => "lenient".to_owned(),
+        "tool-calls" => "auto".to_owned(),
         _ => "table".to_owned(),
     }
 }
@@ -367,7 +365,8 @@ impl Config {
             model_url: Some(get("model-url")).filter(|v| !v.is_empty()),
             model: get("model"),
             model_api_key: Some(get("model-api-key")).filter(|v| !v.is_empty()),
-            tool_calls: get("tool-calls").parse().unwrap_or_default(),
+            tool_calls: ops_agent::llm::ToolCallMode::parse_setting(&get("tool-calls"))
+                .unwrap_or_default(),
             home,
             file,
             values,

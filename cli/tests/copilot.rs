@@ -1,7 +1,8 @@
 //! `opscli copilot` against a scripted OpenAI-compatible server (no live
 //! model) and this machine as the Host: one-question mode runs reads and
 //! refuses changes (nobody to approve), the chat asks and honours y / n,
-//! and a missing endpoint is a clear error.
+//! and a missing endpoint is a clear error. The server streams (SSE) when
+//! asked to, as real endpoints do.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
@@ -20,7 +21,9 @@ struct Script {
     requests: Arc<Mutex<Vec<Value>>>,
 }
 
-async fn completions(State(s): State<Script>, body: axum::Json<Value>) -> axum::Json<Value> {
+async fn completions(State(s): State<Script>, body: axum::Json<Value>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let streamed = body.0["stream"] == true;
     s.requests.lock().unwrap().push(body.0);
     let message = s
         .replies
@@ -28,11 +31,47 @@ async fn completions(State(s): State<Script>, body: axum::Json<Value>) -> axum::
         .unwrap()
         .pop_front()
         .unwrap_or(json!({"role": "assistant", "content": "(script exhausted)"}));
-    axum::Json(
-        json!({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
-        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}}),
+    let usage = json!({"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8});
+    if !streamed {
+        return axum::Json(
+            json!({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+            "usage": usage}),
+        )
+        .into_response();
+    }
+    let chunk = |delta: Value| {
+        json!({"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
+               "choices": [{"index": 0, "delta": delta, "finish_reason": null}]})
+    };
+    let mut chunks = vec![chunk(json!({"role": "assistant", "content": ""}))];
+    let text: Vec<char> = message["content"].as_str().unwrap_or("").chars().collect();
+    for piece in text.chunks(4) {
+        chunks.push(chunk(json!({"content": piece.iter().collect::<String>()})));
+    }
+    if let Some(Value::Array(calls)) = message.get("tool_calls") {
+        let indexed: Vec<Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut c = c.clone();
+                c["index"] = json!(i);
+                c
+            })
+            .collect();
+        chunks.push(chunk(json!({"tool_calls": indexed})));
+    }
+    chunks.push(json!({"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m", "choices": [], "usage": usage}));
+    let mut body = String::new();
+    for c in chunks {
+        body.push_str(&format!("data: {c}\n\n"));
+    }
+    body.push_str("data: [DONE]\n\n");
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+        body,
     )
+        .into_response()
 }
 
 async fn server(replies: Vec<Value>) -> (String, Script) {
@@ -104,6 +143,16 @@ async fn one_question_runs_reads_and_refuses_changes() {
     let reqs = s.requests.lock().unwrap();
     assert_eq!(reqs.len(), 3);
     assert!(reqs[0]["tools"].as_array().unwrap().len() >= 18);
+    assert_eq!(reqs[0]["stream"], true);
+    let streamed: String = events
+        .iter()
+        .filter(|e| e["event"] == "answer_delta")
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        streamed,
+        "Checked: 42. I could not create the marker without approval."
+    );
     let audit = ops.run(&["audit", "verify"]).ok();
     assert!(
         audit.stdout.contains("audit log intact"),
@@ -142,7 +191,7 @@ async fn the_chat_asks_and_honours_the_answer() {
             .unwrap();
         let mut stdin = child.stdin.take().unwrap();
         stdin
-            .write_all(b"create the marker\nn not now\ncreate it now please\ny\n")
+            .write_all(b"create the marker\nd\nn not now\ncreate it now please\ny\n")
             .unwrap();
         drop(stdin);
         child.wait_with_output().unwrap()
@@ -153,7 +202,11 @@ async fn the_chat_asks_and_honours_the_answer() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout.matches("?? approval").count(), 2, "{stdout}");
+    // [d]etails, then the question again.
+    assert_eq!(stdout.matches("?? approval").count(), 3, "{stdout}");
+    assert!(stdout.contains("targets: here"), "{stdout}");
+    assert!(stdout.contains("bound to call "), "{stdout}");
+    assert!(stdout.contains("\"reason\": \"asked to\""), "{stdout}");
     assert!(stdout.contains("not run: denied by"), "{stdout}");
     assert!(stdout.contains("Done."), "{stdout}");
     assert!(marker.exists(), "approved the second time");

@@ -438,4 +438,24 @@ async fn cluster_tools_read_through_the_stand_in() {
     .unwrap();
     assert_eq!(out[0]["host"], "node-1");
     assert_eq!(out[0]["stdout"], "on-node\n");
+    // What an approval binds to: the nodes the run will pick, not the
+    // expression the model wrote.
+    let resolved = |nodes: &'static str| {
+        let (r, ctx) = (&r, &ctx);
+        async move {
+            let p = r
+                .prepare(
+                    "cluster_node_shell",
+                    json!({"cluster": "lab", "nodes": nodes, "command": "systemctl restart kubelet"}),
+                )
+                .unwrap();
+            ops_tools::tool::resolve_targets(ctx, &p).await
+        }
+    };
+    let t = resolved("anynode").await.unwrap();
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].name, "lab/node-1");
+    assert_eq!(t[0].labels["cluster"], "lab");
+    let e = resolved("node-9").await.unwrap_err();
+    assert!(e.to_string().contains("no node named `node-9`"), "{e}");
 }

@@ -55,6 +55,55 @@ pub fn action_schema(specs: &[ToolSpec]) -> Result<Value, String> {
     Ok(json!({"type": "object", "oneOf": branches}))
 }
 
+/// The actions in words, for the system prompt: in this mode the request
+/// has no `tools`, so without it the model would know the actions only as
+/// a grammar (a small model then never picks `final_answer`). One line per
+/// tool: name, arguments (`*` required) and what it does.
+pub fn action_prompt(specs: &[ToolSpec]) -> String {
+    let mut out = String::from(
+        "\n\nReply with exactly one JSON object each time:\n\
+         - to use a tool: {\"action\": \"TOOL\", ...its arguments}\n\
+         - to answer the user (ends your turn): {\"action\": \"final_answer\", \"answer\": \"...\"}\n\
+         Answer with final_answer as soon as you can; do not call a tool the question does not need, \
+         and never repeat a call that failed the same way. Use only host names that host_list returned.\n\
+         Tools:\n",
+    );
+    for s in specs {
+        let required: Vec<&str> = s
+            .parameters
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let args: Vec<String> = s
+            .parameters
+            .get("properties")
+            .and_then(Value::as_object)
+            .map(|props| {
+                props
+                    .iter()
+                    .map(|(k, v)| {
+                        let ty = v.get("type").and_then(Value::as_str).unwrap_or("any");
+                        let star = if required.contains(&k.as_str()) {
+                            "*"
+                        } else {
+                            ""
+                        };
+                        format!("{k}{star}: {ty}")
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "- {}({}): {}\n",
+            s.name,
+            args.join(", "),
+            s.description
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +129,20 @@ mod tests {
             parameters: json!({"type": "object", "properties": {"action": {"type": "string"}}}),
         };
         assert!(action_schema(&[clash]).unwrap_err().contains("reserves"));
+    }
+
+    #[test]
+    fn the_prompt_names_every_action() {
+        let reg = ops_tools::tool::builtin::registry().unwrap();
+        let specs = reg.specs();
+        let p = action_prompt(&specs);
+        for s in &specs {
+            assert!(p.contains(&format!("- {}(", s.name)), "{}", s.name);
+        }
+        assert!(p.contains("final_answer"));
+        assert!(
+            p.contains("host_run_shell(") && p.contains("command*: string"),
+            "{p}"
+        );
     }
 }

@@ -3,12 +3,15 @@
 //! reading of calls written as text ([`parse::calls_in_text`]), or
 //! JSON-schema action mode ([`action::action_schema`]). [`ChatModel`] is
 //! the one interface; [`openai::OpenAiModel`] implements it for any
-//! OpenAI-compatible endpoint (timeouts, retries, clear errors).
+//! OpenAI-compatible endpoint (streaming, timeouts, retries, clear errors,
+//! mode detection). [`stream::AnswerStream`] turns streamed text into what
+//! a person should see while it arrives.
 
 pub mod action;
 pub mod local;
 pub mod openai;
 pub mod parse;
+pub mod stream;
 
 /// How the model is asked to call tools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -21,6 +24,27 @@ pub enum ToolCallMode {
     Lenient,
     /// `response_format: json_schema` with one action per reply.
     JsonAction,
+}
+
+impl ToolCallMode {
+    /// The name used in config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToolCallMode::Native => "native",
+            ToolCallMode::Lenient => "lenient",
+            ToolCallMode::JsonAction => "json-action",
+        }
+    }
+
+    /// A configured mode: `auto` is `None` (detect it).
+    pub fn parse_setting(s: &str) -> Result<Option<Self>, String> {
+        match s {
+            "auto" | "" => Ok(None),
+            other => other.parse().map(Some).map_err(|_| {
+                format!("unknown tool-call mode `{other}` (auto, native, lenient or json-action)")
+            }),
+        }
+    }
 }
 
 impl std::str::FromStr for ToolCallMode {
@@ -107,6 +131,10 @@ pub struct Reply {
     pub tool_calls: Vec<ToolCall>,
     /// Tokens.
     pub usage: Usage,
+    /// The mode the endpoint was really asked in, when the model changed
+    /// it (an endpoint that rejects `tools` is asked in JSON-action mode);
+    /// `None`: as requested.
+    pub mode: Option<ToolCallMode>,
 }
 
 /// Why the model could not answer.
@@ -141,4 +169,24 @@ pub trait ChatModel: Send + Sync {
         tools: &[ops_tools::tool::ToolSpec],
         mode: ToolCallMode,
     ) -> Result<Reply, LlmError>;
+
+    /// [`chat`](Self::chat), sending the reply's text to `deltas` as it is
+    /// generated. The default sends it in one piece at the end; the
+    /// channel closes when the reply is complete.
+    async fn chat_streamed(
+        &self,
+        messages: &[Message],
+        tools: &[ops_tools::tool::ToolSpec],
+        mode: ToolCallMode,
+        deltas: Deltas,
+    ) -> Result<Reply, LlmError> {
+        let r = self.chat(messages, tools, mode).await?;
+        if !r.content.is_empty() {
+            let _ = deltas.send(r.content.clone());
+        }
+        Ok(r)
+    }
 }
+
+/// Where streamed text goes, piece by piece.
+pub type Deltas = tokio::sync::mpsc::UnboundedSender<String>;

@@ -6,17 +6,32 @@
 //! unreachable, context too long). Retries are async-openai's own: 429,
 //! 5xx and connection failures are retried 3 times with exponential
 //! backoff from 100 ms (capped at 8 s, `Retry-After` honoured; an
-//! insufficient-quota 429 is not retried).
+//! insufficient-quota 429 is not retried), for streamed requests too
+//! (until the first byte).
+//!
+//! Streaming ([`ChatModel::chat_streamed`]) reads server-sent chunks and
+//! puts text deltas, tool-call fragments (by index) and the final usage
+//! back together ([`StreamAssembler`]).
+//!
+//! Tool-call modes: [`detect_mode`] picks one for an endpoint it can
+//! recognise; and an endpoint that rejects `tools` (Ollama models without
+//! tool support, llama-server without `--jinja`) is asked again in
+//! JSON-action mode, for that call and every later one.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_openai::Client;
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
+use futures::StreamExt;
 use ops_tools::tool::ToolSpec;
 use serde_json::{Map, Value, json};
 
-use super::{ChatModel, LlmError, Message, Reply, Role, ToolCall, ToolCallMode, Usage, action};
+use super::{
+    ChatModel, Deltas, LlmError, Message, Reply, Role, ToolCall, ToolCallMode, Usage, action,
+};
 
 /// Where the model is and how to talk to it.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +73,8 @@ impl EndpointConfig {
 pub struct OpenAiModel {
     client: Client<OpenAIConfig>,
     cfg: EndpointConfig,
+    /// Set once the endpoint rejected `tools`: ask in JSON-action mode.
+    no_tools: Arc<AtomicBool>,
 }
 
 impl OpenAiModel {
@@ -76,7 +93,11 @@ impl OpenAiModel {
         // OPENAI_API_KEY, which belongs to another endpoint.
         oc = oc.with_api_key(cfg.api_key.clone().unwrap_or_default());
         let client = Client::with_config(oc).with_http_client(http);
-        Ok(OpenAiModel { client, cfg })
+        Ok(OpenAiModel {
+            client,
+            cfg,
+            no_tools: Arc::new(AtomicBool::new(false)),
+        })
     }
 
     /// The endpoint's settings.
@@ -139,10 +160,23 @@ pub fn request_body(
 ) -> Result<Value, String> {
     let mut body = Map::new();
     body.insert("model".into(), Value::String(cfg.model.clone()));
-    body.insert(
-        "messages".into(),
-        messages.iter().map(|m| message_json(m, mode)).collect(),
-    );
+    let mut msgs: Vec<Value> = messages.iter().map(|m| message_json(m, mode)).collect();
+    if mode == ToolCallMode::JsonAction {
+        // No `tools` in this mode: the actions are described in the
+        // system message (one is added if the conversation has none).
+        let catalogue = action::action_prompt(tools);
+        match msgs.iter_mut().find(|m| m["role"] == "system") {
+            Some(sys) => {
+                let text = sys["content"].as_str().unwrap_or("").to_owned();
+                sys["content"] = Value::String(text + &catalogue);
+            }
+            None => msgs.insert(
+                0,
+                json!({"role": "system", "content": catalogue.trim_start()}),
+            ),
+        }
+    }
+    body.insert("messages".into(), Value::Array(msgs));
     body.insert("stream".into(), Value::Bool(false));
     if let Some(t) = cfg.temperature {
         body.insert("temperature".into(), json!(t));
@@ -212,7 +246,16 @@ pub fn parse_response(v: &Value) -> Result<Reply, String> {
             });
         }
     }
-    let usage = Usage {
+    Ok(Reply {
+        content,
+        tool_calls,
+        usage: usage_of(v),
+        mode: None,
+    })
+}
+
+fn usage_of(v: &Value) -> Usage {
+    Usage {
         prompt: v
             .pointer("/usage/prompt_tokens")
             .and_then(Value::as_u64)
@@ -221,12 +264,99 @@ pub fn parse_response(v: &Value) -> Result<Reply, String> {
             .pointer("/usage/completion_tokens")
             .and_then(Value::as_u64)
             .unwrap_or(0),
-    };
-    Ok(Reply {
-        content,
-        tool_calls,
-        usage,
-    })
+    }
+}
+
+/// Puts a streamed completion back together, chunk by chunk.
+#[derive(Debug, Default)]
+pub struct StreamAssembler {
+    content: String,
+    /// Tool calls by their stream index: id, name, argument text.
+    calls: Vec<(u64, String, String, String)>,
+    usage: Usage,
+}
+
+impl StreamAssembler {
+    /// Takes one chunk; returns its text delta, if any. A chunk that
+    /// carries an error (some servers report a failure mid-stream that
+    /// way) is an error.
+    pub fn push(&mut self, chunk: &Value) -> Result<Option<String>, String> {
+        if let Some(e) = chunk.get("error") {
+            let msg = e
+                .get("message")
+                .and_then(Value::as_str)
+                .map_or_else(|| e.to_string(), str::to_owned);
+            return Err(msg);
+        }
+        if chunk.get("usage").is_some_and(|u| !u.is_null()) {
+            self.usage = usage_of(chunk);
+        }
+        let Some(delta) = chunk.pointer("/choices/0/delta") else {
+            return Ok(None);
+        };
+        if let Some(Value::Array(calls)) = delta.get("tool_calls") {
+            for (n, c) in calls.iter().enumerate() {
+                let index = c.get("index").and_then(Value::as_u64).unwrap_or(n as u64);
+                let pos = match self.calls.iter().position(|x| x.0 == index) {
+                    Some(p) => p,
+                    None => {
+                        self.calls
+                            .push((index, String::new(), String::new(), String::new()));
+                        self.calls.len() - 1
+                    }
+                };
+                let entry = &mut self.calls[pos];
+                if let Some(id) = c.get("id").and_then(Value::as_str) {
+                    entry.1.push_str(id);
+                }
+                if let Some(f) = c.get("function") {
+                    if let Some(name) = f.get("name").and_then(Value::as_str) {
+                        entry.2.push_str(name);
+                    }
+                    match f.get("arguments") {
+                        Some(Value::String(a)) => entry.3.push_str(a),
+                        Some(Value::Null) | None => {}
+                        Some(other) => entry.3.push_str(&other.to_string()),
+                    }
+                }
+            }
+        }
+        match delta.get("content").and_then(Value::as_str) {
+            Some(t) if !t.is_empty() => {
+                self.content.push_str(t);
+                Ok(Some(t.to_owned()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The whole reply.
+    pub fn finish(self) -> Reply {
+        let tool_calls = self
+            .calls
+            .into_iter()
+            .enumerate()
+            .map(|(i, (_, id, name, arguments))| ToolCall {
+                id: if id.is_empty() {
+                    format!("call-{i}")
+                } else {
+                    id
+                },
+                name,
+                arguments: if arguments.trim().is_empty() {
+                    "{}".into()
+                } else {
+                    arguments
+                },
+            })
+            .collect();
+        Reply {
+            content: self.content,
+            tool_calls,
+            usage: self.usage,
+            mode: None,
+        }
+    }
 }
 
 impl OpenAiModel {
@@ -292,6 +422,105 @@ impl OpenAiModel {
     }
 }
 
+/// Whether an API error says the endpoint does not take `tools`.
+fn rejects_tools(e: &OpenAIError) -> bool {
+    let OpenAIError::ApiError(api) = e else {
+        return false;
+    };
+    let code = api.status_code.as_u16();
+    let msg = api.api_error.message.to_lowercase();
+    (code == 400 || code == 404 || code == 422 || code == 500 || code == 501)
+        && msg.contains("tool")
+        && (msg.contains("support")
+            || msg.contains("jinja")
+            || msg.contains("not allowed")
+            || msg.contains("unknown")
+            || msg.contains("unrecognized")
+            || msg.contains("invalid"))
+}
+
+impl OpenAiModel {
+    /// The mode to ask in: JSON-action once the endpoint rejected tools.
+    fn effective(&self, mode: ToolCallMode) -> ToolCallMode {
+        if mode != ToolCallMode::JsonAction && self.no_tools.load(Ordering::SeqCst) {
+            ToolCallMode::JsonAction
+        } else {
+            mode
+        }
+    }
+
+    fn body(
+        &self,
+        messages: &[Message],
+        tools: &[ToolSpec],
+        mode: ToolCallMode,
+        stream: bool,
+    ) -> Result<Value, LlmError> {
+        let mut body =
+            request_body(&self.cfg, messages, tools, mode).map_err(|detail| LlmError::Api {
+                endpoint: self.cfg.base_url.clone(),
+                detail,
+            })?;
+        if stream {
+            body["stream"] = Value::Bool(true);
+            body["stream_options"] = json!({"include_usage": true});
+        }
+        Ok(body)
+    }
+
+    async fn once(
+        &self,
+        messages: &[Message],
+        tools: &[ToolSpec],
+        mode: ToolCallMode,
+    ) -> Result<Reply, OpenAIError> {
+        let body = self
+            .body(messages, tools, mode, false)
+            .map_err(|e| OpenAIError::InvalidArgument(e.to_string()))?;
+        let v: Value = self.client.chat().create_byot(body).await?;
+        parse_response(&v).map_err(OpenAIError::InvalidArgument)
+    }
+
+    async fn once_streamed(
+        &self,
+        messages: &[Message],
+        tools: &[ToolSpec],
+        mode: ToolCallMode,
+        deltas: &Deltas,
+    ) -> Result<Reply, OpenAIError> {
+        let body = self
+            .body(messages, tools, mode, true)
+            .map_err(|e| OpenAIError::InvalidArgument(e.to_string()))?;
+        let mut stream = self
+            .client
+            .chat()
+            .create_stream_byot::<Value, Value>(body)
+            .await?;
+        let mut asm = StreamAssembler::default();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            if let Some(text) = asm.push(&chunk).map_err(OpenAIError::InvalidArgument)? {
+                let _ = deltas.send(text);
+            }
+        }
+        Ok(asm.finish())
+    }
+
+    fn error(&self, e: OpenAIError) -> LlmError {
+        match e {
+            OpenAIError::InvalidArgument(detail) => LlmError::Api {
+                endpoint: self.cfg.base_url.clone(),
+                detail,
+            },
+            OpenAIError::StreamError(se) => LlmError::Transport {
+                endpoint: self.cfg.base_url.clone(),
+                detail: format!("the reply stream broke: {se}"),
+            },
+            other => self.classify(other),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl ChatModel for OpenAiModel {
     async fn chat(
@@ -300,18 +529,95 @@ impl ChatModel for OpenAiModel {
         tools: &[ToolSpec],
         mode: ToolCallMode,
     ) -> Result<Reply, LlmError> {
-        let body =
-            request_body(&self.cfg, messages, tools, mode).map_err(|detail| LlmError::Api {
-                endpoint: self.cfg.base_url.clone(),
-                detail,
-            })?;
-        let result: Result<Value, OpenAIError> = self.client.chat().create_byot(body).await;
-        match result {
-            Ok(v) => parse_response(&v).map_err(|detail| LlmError::Api {
-                endpoint: self.cfg.base_url.clone(),
-                detail,
-            }),
-            Err(e) => Err(self.classify(e)),
+        let asked = self.effective(mode);
+        match self.once(messages, tools, asked).await {
+            Ok(mut r) => {
+                r.mode = (asked != mode).then_some(asked);
+                Ok(r)
+            }
+            Err(e) if asked != ToolCallMode::JsonAction && rejects_tools(&e) => {
+                self.no_tools.store(true, Ordering::SeqCst);
+                let mut r = self
+                    .once(messages, tools, ToolCallMode::JsonAction)
+                    .await
+                    .map_err(|e| self.error(e))?;
+                r.mode = Some(ToolCallMode::JsonAction);
+                Ok(r)
+            }
+            Err(e) => Err(self.error(e)),
         }
     }
+
+    async fn chat_streamed(
+        &self,
+        messages: &[Message],
+        tools: &[ToolSpec],
+        mode: ToolCallMode,
+        deltas: Deltas,
+    ) -> Result<Reply, LlmError> {
+        let asked = self.effective(mode);
+        match self.once_streamed(messages, tools, asked, &deltas).await {
+            Ok(mut r) => {
+                r.mode = (asked != mode).then_some(asked);
+                Ok(r)
+            }
+            Err(e) if asked != ToolCallMode::JsonAction && rejects_tools(&e) => {
+                self.no_tools.store(true, Ordering::SeqCst);
+                let mut r = self
+                    .once_streamed(messages, tools, ToolCallMode::JsonAction, &deltas)
+                    .await
+                    .map_err(|e| self.error(e))?;
+                r.mode = Some(ToolCallMode::JsonAction);
+                Ok(r)
+            }
+            Err(e) => Err(self.error(e)),
+        }
+    }
+}
+
+/// Picks a tool-call mode for an endpoint, with a short probe: OpenAI and
+/// Azure call tools natively; a llama.cpp server (it answers `/props`)
+/// gets JSON-action mode, which its grammar enforces; anything else
+/// (vLLM, Ollama, unknown) lenient mode, which takes native calls and
+/// calls written as text, and falls back to JSON-action mode if the
+/// endpoint rejects `tools`. Returns the mode and why.
+pub async fn detect_mode(cfg: &EndpointConfig) -> (ToolCallMode, String) {
+    let url = cfg.base_url.to_lowercase();
+    if url.contains("api.openai.com") || url.contains(".openai.azure.com") {
+        return (
+            ToolCallMode::Native,
+            "OpenAI/Azure endpoint: native tool calls".into(),
+        );
+    }
+    let origin = cfg
+        .base_url
+        .trim_end_matches('/')
+        .trim_end_matches("/v1")
+        .to_owned();
+    let Ok(http) = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .connect_timeout(Duration::from_secs(2))
+        .build()
+    else {
+        return (ToolCallMode::Lenient, "no probe possible".into());
+    };
+    let props = http.get(format!("{origin}/props")).send().await;
+    if let Ok(r) = props {
+        if r.status().is_success() {
+            if let Ok(v) = serde_json::from_str::<Value>(&r.text().await.unwrap_or_default()) {
+                if v.get("default_generation_settings").is_some()
+                    || v.get("chat_template").is_some()
+                {
+                    return (
+                        ToolCallMode::JsonAction,
+                        "llama.cpp server: grammar-enforced JSON actions".into(),
+                    );
+                }
+            }
+        }
+    }
+    (
+        ToolCallMode::Lenient,
+        "native tool calls, also read from text; JSON actions if the endpoint rejects tools".into(),
+    )
 }

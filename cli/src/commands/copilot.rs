@@ -1,7 +1,10 @@
 //! `opscli copilot`: a chat (lines on standard input) or one question
-//! (`-p`), over the agent loop. Tool calls are shown as they run; an
-//! approval is asked as `[y]es / [n]o / [a]lways for this session /
-//! [d]etails`, answered on standard input. In one-question mode there is
+//! (`-p`), over the agent loop. The answer streams as the model writes
+//! it; tool calls are shown as they run; an approval is asked as
+//! `[y]es / [n]o / [a]lways for this session / [d]etails` (details: the
+//! whole arguments, the resolved targets, a Task's or Pipeline's steps
+//! with its variables resolved, the call hash, the expiry), answered on
+//! standard input. In one-question mode there is
 //! nobody to ask, so every call that needs approval is refused (and the
 //! model is told so). Ctrl-C during a turn stops the running step (the
 //! model is told it was cancelled); Ctrl-C at the prompt leaves.
@@ -16,7 +19,7 @@ use ops_agent::approvals::{Answer, Approvals};
 use ops_agent::audit::Audit;
 use ops_agent::llm::ToolCallMode;
 use ops_agent::llm::local::{LocalModel, LocalServer};
-use ops_agent::llm::openai::{EndpointConfig, OpenAiModel};
+use ops_agent::llm::openai::{EndpointConfig, OpenAiModel, detect_mode};
 use ops_agent::policy::{Mode, Rules};
 use ops_agent::session::{Agent, Event, Op, SessionConfig};
 use ops_tools::tool::ToolContext;
@@ -48,17 +51,22 @@ async fn model(cfg: &Config) -> Result<(OpenAiModel, Option<LocalServer>, ToolCa
         let mut e = EndpointConfig::new(server.base_url.clone(), "local");
         e.temperature = Some(0.0);
         // A 1.5B model calls tools reliably only under a grammar.
-        let mode = match cfg.get("tool-calls") {
-            Ok((_, crate::config::Source::Default)) => ToolCallMode::JsonAction,
-            _ => cfg.tool_calls,
-        };
+        let mode = cfg.tool_calls.unwrap_or(ToolCallMode::JsonAction);
         return Ok((OpenAiModel::new(e)?, Some(server), mode));
     };
     let mut e = EndpointConfig::new(url, cfg.model.clone());
     if let Some(k) = &cfg.model_api_key {
         e.api_key = Some(ops_tools::secret::resolve(k).context("setting `model-api-key`")?);
     }
-    Ok((OpenAiModel::new(e)?, None, cfg.tool_calls))
+    let mode = match cfg.tool_calls {
+        Some(m) => m,
+        None => {
+            let (m, why) = detect_mode(&e).await;
+            eprintln!("tool calls: {} ({why})", m.as_str());
+            m
+        }
+    };
+    Ok((OpenAiModel::new(e)?, None, mode))
 }
 
 fn new_session_id() -> String {
@@ -69,29 +77,63 @@ fn new_session_id() -> String {
     )
 }
 
-fn show(e: &Event, json: bool) {
-    if json {
-        if let Ok(line) = serde_json::to_string(e) {
-            println!("{line}");
+/// Prints events; a streamed answer is written as it arrives.
+struct Screen {
+    json: bool,
+    /// A streamed answer is being written (the line is open).
+    streaming: bool,
+}
+
+impl Screen {
+    fn show(&mut self, e: &Event) {
+        if self.json {
+            if let Ok(line) = serde_json::to_string(e) {
+                println!("{line}");
+            }
+            return;
         }
-        return;
-    }
-    match e {
-        Event::ToolStarted { tool, args } => println!("-> {tool} {args}"),
-        Event::ToolFinished { tool, ok, output } => {
-            let first: String = output.lines().take(12).collect::<Vec<_>>().join("\n   ");
-            println!(
-                "<- {tool} {}\n   {first}",
-                if *ok { "ok" } else { "failed" }
-            );
+        match e {
+            Event::AnswerDelta { text } => {
+                if !self.streaming {
+                    println!();
+                    self.streaming = true;
+                }
+                print!("{text}");
+            }
+            Event::Answer { text } => {
+                if self.streaming {
+                    println!("\n");
+                } else {
+                    println!("\n{text}\n");
+                }
+                self.streaming = false;
+            }
+            other => {
+                if self.streaming {
+                    println!();
+                    self.streaming = false;
+                }
+                match other {
+                    Event::ToolStarted { tool, args } => println!("-> {tool} {args}"),
+                    Event::ToolFinished { tool, ok, output } => {
+                        let first: String =
+                            output.lines().take(12).collect::<Vec<_>>().join("\n   ");
+                        println!(
+                            "<- {tool} {}\n   {first}",
+                            if *ok { "ok" } else { "failed" }
+                        );
+                    }
+                    Event::Refused { tool, reason } => println!("!! {tool} not run: {reason}"),
+                    Event::InvalidCall { tool, error } => {
+                        println!("!! {tool}: invalid call, sent back to the model: {error}")
+                    }
+                    Event::Error { message } => eprintln!("error: {message}"),
+                    _ => {}
+                }
+            }
         }
-        Event::ApprovalRequested { .. } => {}
-        Event::Refused { tool, reason } => println!("!! {tool} not run: {reason}"),
-        Event::Answer { text } => println!("\n{text}\n"),
-        Event::Error { message } => eprintln!("error: {message}"),
-        Event::TurnComplete { .. } => {}
+        let _ = std::io::stdout().flush();
     }
-    let _ = std::io::stdout().flush();
 }
 
 pub async fn run(cfg: &Config, a: CopilotArgs) -> Result<ExitCode> {
@@ -143,6 +185,10 @@ pub async fn run(cfg: &Config, a: CopilotArgs) -> Result<ExitCode> {
     }
     let session_id = sc.id.clone();
     let mut h = agent.spawn(sc);
+    let mut screen = Screen {
+        json,
+        streaming: false,
+    };
     // Ctrl-C: stops the running step during a turn; leaves when idle.
     let busy = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (quit_tx, mut quit) = mpsc::channel::<()>(1);
@@ -204,22 +250,15 @@ pub async fn run(cfg: &Config, a: CopilotArgs) -> Result<ExitCode> {
             let Some(e) = h.events.recv().await else {
                 bail!("the session ended unexpectedly");
             };
-            show(&e, json);
+            screen.show(&e);
             match &e {
-                Event::ApprovalRequested {
-                    id,
-                    tool,
-                    summary,
-                    effect,
-                    reason,
-                    policy,
-                } => {
+                Event::ApprovalRequested { id, .. } => {
                     let answer = if a.prompt.is_some() {
                         Answer::Deny(
                             "nobody to approve in one-question mode (-p); run `opscli copilot` interactively to approve changes".into(),
                         )
                     } else {
-                        ask(&mut lines, id, tool, summary, effect, reason, policy, json).await
+                        ask(&mut lines, &e, json).await
                     };
                     h.ops
                         .send(Op::Decide {
@@ -251,17 +290,63 @@ pub async fn run(cfg: &Config, a: CopilotArgs) -> Result<ExitCode> {
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn ask(
-    lines: &mut mpsc::Receiver<String>,
-    id: &str,
-    tool: &str,
-    summary: &str,
-    effect: &str,
-    reason: &str,
-    policy: &[String],
-    json: bool,
-) -> Answer {
+/// The full picture of an approval request, for `[d]etails`.
+fn details(e: &Event) -> String {
+    let Event::ApprovalRequested {
+        tool,
+        effect,
+        policy,
+        args,
+        targets,
+        call_hash,
+        expires_at,
+        plan,
+        ..
+    } = e
+    else {
+        return String::new();
+    };
+    let mut out = format!("   tool: {tool} ({effect})\n");
+    let args = serde_json::to_string_pretty(args).unwrap_or_default();
+    out.push_str(&format!(
+        "   arguments:\n      {}\n",
+        args.replace('\n', "\n      ")
+    ));
+    out.push_str(&format!(
+        "   targets: {}\n",
+        if targets.is_empty() {
+            "(none: runs here or on the cluster's API)".to_owned()
+        } else {
+            targets.join(", ")
+        }
+    ));
+    if let Some(plan) = plan {
+        out.push_str("   will run:\n");
+        for line in plan.lines() {
+            out.push_str(&format!("      {line}\n"));
+        }
+    }
+    out.push_str(&format!("   policy: {}\n", policy.join("; ")));
+    out.push_str(&format!(
+        "   bound to call {call_hash}; any change asks again\n"
+    ));
+    if let Some(t) = expires_at {
+        out.push_str(&format!("   expires unanswered at {t}\n"));
+    }
+    out
+}
+
+async fn ask(lines: &mut mpsc::Receiver<String>, e: &Event, json: bool) -> Answer {
+    let Event::ApprovalRequested {
+        id,
+        summary,
+        effect,
+        reason,
+        ..
+    } = e
+    else {
+        return Answer::Deny("not an approval request".into());
+    };
     loop {
         if !json {
             println!("\n?? approval {id}: {summary}");
@@ -282,8 +367,8 @@ async fn ask(
         match line.trim() {
             "y" | "yes" => return Answer::Once,
             "a" | "always" => return Answer::Session,
-            "d" | "details" => {
-                println!("   tool: {tool}\n   policy: {}", policy.join("; "));
+            "d" | "details" if !json => {
+                print!("{}", details(e));
             }
             n if n == "n" || n == "no" || n.starts_with("n ") => {
                 let why = n.strip_prefix("n ").unwrap_or("").trim();

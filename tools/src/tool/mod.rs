@@ -13,7 +13,7 @@ pub use effect::Effect;
 pub use registry::{
     CallFacts, DynTool, Prepared, Registry, Tool, ToolContext, ToolError, ToolSpec,
 };
-pub use targets::{TargetRef, resolve_targets};
+pub use targets::{TargetRef, plan, resolve_targets};
 
 /// `s` cut to about `max` bytes, keeping its head and tail with a note of
 /// how much was cut in between (never splitting a character). What a model

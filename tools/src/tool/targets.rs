@@ -19,15 +19,118 @@ pub struct TargetRef {
     pub labels: BTreeMap<String, String>,
 }
 
-/// A Task's own `host:`, rendered with `given` over its defaults.
-fn task_host(task: &crate::model::Task, given: &BTreeMap<String, String>) -> String {
+/// A Task's variables: `given` over its declared defaults, as a render
+/// context and as values.
+fn task_vars(
+    task: &crate::model::Task,
+    given: &BTreeMap<String, String>,
+) -> (Context, BTreeMap<String, String>) {
     let declared = task.spec.variables.clone().unwrap_or_default();
-    let vars = resolve_variables(&declared, given).unwrap_or_else(|_| given.clone());
+    let mut vars = resolve_variables(&declared, given).unwrap_or_else(|_| given.clone());
+    for (k, v) in given {
+        vars.insert(k.clone(), v.clone());
+    }
     let mut c = Context::new();
-    for (k, v) in vars.iter().chain(given) {
+    for (k, v) in &vars {
         c.set_var(k.clone(), v.clone());
     }
+    (c, vars)
+}
+
+/// A Task's own `host:`, rendered with `given` over its defaults.
+fn task_host(task: &crate::model::Task, given: &BTreeMap<String, String>) -> String {
+    let (c, _) = task_vars(task, given);
     render(task.spec.host.as_deref().unwrap_or(""), &c)
+}
+
+/// A Task's steps with `given` over its defaults, as an approver reads
+/// them. `${steps.*}` and `${results.*}` stay as written: they are known
+/// only while the run goes.
+fn task_plan(
+    out: &mut String,
+    task: &crate::model::Task,
+    given: &BTreeMap<String, String>,
+    indent: &str,
+) {
+    use std::fmt::Write;
+    let (c, vars) = task_vars(task, given);
+    let name = task.metadata.name.as_str();
+    let host = render(task.spec.host.as_deref().unwrap_or(""), &c);
+    let _ = writeln!(
+        out,
+        "{indent}Task {name}{}",
+        if host.is_empty() {
+            String::new()
+        } else {
+            format!(" (host: {host})")
+        }
+    );
+    if !vars.is_empty() {
+        let shown: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(out, "{indent}  variables: {}", shown.join(", "));
+    }
+    for (i, step) in task.spec.steps.iter().flatten().enumerate() {
+        let title = step
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("step {}", i + 1));
+        let when = step
+            .when
+            .as_ref()
+            .map(|w| format!(" [when {}]", render(w, &c)))
+            .unwrap_or_default();
+        let _ = writeln!(out, "{indent}  {}. {title}{when}", i + 1);
+        if let Some(script) = &step.content {
+            for line in render(script, &c).lines() {
+                let _ = writeln!(out, "{indent}     | {line}");
+            }
+        } else {
+            let _ = writeln!(
+                out,
+                "{indent}     copy {} {} {}",
+                render(step.localfile.as_deref().unwrap_or(""), &c),
+                match step.direction {
+                    Some(crate::model::Direction::Download) => "<-",
+                    _ => "->",
+                },
+                render(step.remotefile.as_deref().unwrap_or(""), &c),
+            );
+        }
+    }
+}
+
+/// What a `task_run` or `pipeline_run` call will run, step by step, with
+/// its variables resolved, for the approver; `None` for other calls.
+pub async fn plan(ctx: &ToolContext, p: &Prepared) -> Result<Option<String>, ToolError> {
+    let given: BTreeMap<String, String> = p
+        .args
+        .get("variables")
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default();
+    let mut out = String::new();
+    if let Some(name) = &p.facts.task {
+        if let Object::Task(t) = ctx.object(Kind::Task, name).await? {
+            task_plan(&mut out, &t, &given, "");
+            return Ok(Some(out));
+        }
+    }
+    if let Some(name) = &p.facts.pipeline {
+        if let Object::Pipeline(pl) = ctx.object(Kind::Pipeline, name).await? {
+            out.push_str(&format!("Pipeline {name}\n"));
+            for entry in &pl.spec.tasks {
+                let task_name = entry.task_ref.as_deref().unwrap_or(&entry.name);
+                if let Object::Task(t) = ctx.object(Kind::Task, task_name).await? {
+                    let mut vars = given.clone();
+                    for (k, v) in entry.variables.iter().flatten() {
+                        vars.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                    task_plan(&mut out, &t, &vars, "  ");
+                }
+            }
+            return Ok(Some(out));
+        }
+    }
+    Ok(None)
 }
 
 /// The target expressions of a call: its own, or those of the Task (or
@@ -66,21 +169,15 @@ async fn expressions(ctx: &ToolContext, p: &Prepared) -> Result<Vec<String>, Too
 }
 
 /// The hosts `p` will run on, resolved against the inventory, sorted and
-/// without repeats. Cluster-node targets are kept as written
-/// (`cluster/nodes`); the `clusters` criterion of a rule covers them. An
-/// expression that cannot be resolved (an unknown host, a variable left
-/// unset) is an error: the call must not run on hosts nobody checked.
+/// without repeats. Kubernetes node targets (`cluster/nodes`) are resolved
+/// against the cluster's API the way the run will select them
+/// (`anynode` becomes the node it picks), named `cluster/node` and
+/// labelled `cluster=NAME`. An expression that cannot be resolved (an
+/// unknown host or node, a variable left unset, a cluster that does not
+/// answer) is an error: the call must not run on targets nobody checked.
 pub async fn resolve_targets(ctx: &ToolContext, p: &Prepared) -> Result<Vec<TargetRef>, ToolError> {
-    if p.facts.cluster.is_some() {
-        return Ok(p
-            .facts
-            .targets
-            .iter()
-            .map(|t| TargetRef {
-                name: t.clone(),
-                labels: BTreeMap::new(),
-            })
-            .collect());
+    if let Some(cluster) = &p.facts.cluster {
+        return cluster_nodes(ctx, cluster, p).await;
     }
     let mut out: Vec<TargetRef> = Vec::new();
     for expr in expressions(ctx, p).await? {
@@ -100,6 +197,44 @@ pub async fn resolve_targets(ctx: &ToolContext, p: &Prepared) -> Result<Vec<Targ
                 out.push(TargetRef {
                     name: t.name,
                     labels: t.labels,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The nodes behind a cluster call's `cluster/expr` targets.
+async fn cluster_nodes(
+    ctx: &ToolContext,
+    cluster: &str,
+    p: &Prepared,
+) -> Result<Vec<TargetRef>, ToolError> {
+    if p.facts.targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Object::Cluster(c) = ctx.object(Kind::Cluster, cluster).await? else {
+        return Err(ToolError::NotFound(format!("no cluster named `{cluster}`")));
+    };
+    let client = crate::exec::kube::client(&c)
+        .await
+        .map_err(|e| ToolError::NotFound(format!("cluster `{cluster}`: {e}")))?;
+    let mut out: Vec<TargetRef> = Vec::new();
+    for t in &p.facts.targets {
+        let expr = t
+            .strip_prefix(cluster)
+            .and_then(|r| r.strip_prefix('/'))
+            .unwrap_or(t);
+        let nodes = crate::exec::kube::select_nodes(&client, cluster, expr)
+            .await
+            .map_err(|e| ToolError::NotFound(format!("nodes `{expr}`: {e}")))?;
+        for n in nodes {
+            let name = format!("{cluster}/{n}");
+            if !out.iter().any(|o| o.name == name) {
+                out.push(TargetRef {
+                    name,
+                    labels: BTreeMap::from([("cluster".to_owned(), cluster.to_owned())]),
                 });
             }
         }
