@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 echo "==> the copilot's built-in offline model (first run: ~11 min build + ~1.1 GB download)"
 bash scripts/local-model.sh
+echo "==> the runbook search's embedding model (~90 MB)"
+bash scripts/embed-model.sh
 echo "==> building opscli (release)"
 cargo build --release --locked -p opscli
 OPS=target/release/opscli

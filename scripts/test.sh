@@ -11,6 +11,8 @@ bash scripts/setup.sh
 # version and CPU; the first run builds llama-server, ~11 min on 2 cores).
 echo "==> built-in model (scripts/local-model.sh)"
 bash scripts/local-model.sh
+echo "==> runbook embedding model (scripts/embed-model.sh)"
+bash scripts/embed-model.sh
 
 # Snapshot tests must match the committed snapshots, never rewrite them.
 export INSTA_UPDATE=no

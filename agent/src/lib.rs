@@ -20,6 +20,7 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod knowledge;
 pub mod llm;
 pub mod policy;
 pub mod redact;

@@ -94,6 +94,82 @@ pub enum Command {
     /// Talk to the copilot: it investigates with read-only tools and asks
     /// before anything changes a system.
     Copilot(CopilotArgs),
+    /// The team's runbooks: add, list, show, remove, search (by words and
+    /// by meaning, with citations).
+    #[command(subcommand)]
+    Runbook(RunbookCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunbookCommand {
+    /// Add (or update) Markdown / text runbooks from files or directories.
+    /// Unchanged files do no work; a changed file replaces only its
+    /// changed sections.
+    Add(RunbookAddArgs),
+    /// Runbooks, with their sections and front matter.
+    List(RunbookListArgs),
+    /// One runbook's sections with their lines.
+    Show(RunbookShowArgs),
+    /// Remove runbooks.
+    Rm(RunbookRmArgs),
+    /// Search: BM25 and vectors fused, boosted by front-matter matches.
+    Search(RunbookSearchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunbookAddArgs {
+    /// Files or directories (.md, .markdown, .txt).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// table or json.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Format>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunbookListArgs {
+    /// table or json.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Format>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunbookShowArgs {
+    /// Runbook name (as `list` shows it).
+    pub name: String,
+    /// table or json.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Format>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunbookRmArgs {
+    /// Runbook names.
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunbookSearchArgs {
+    /// What to look for (may be empty with --alert).
+    #[arg(default_value = "")]
+    pub query: String,
+    /// Hits wanted.
+    #[arg(short = 'k', long, default_value_t = 5)]
+    pub k: usize,
+    /// An alert's label (repeat): matched against front matter.
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// An Alertmanager webhook payload (JSON file, `-` for stdin): its
+    /// first alert's labels and annotations become the query.
+    #[arg(long, value_name = "FILE")]
+    pub alert: Option<PathBuf>,
+    /// hybrid (default), bm25 or vector.
+    #[arg(long, default_value = "hybrid")]
+    pub method: String,
+    /// table or json.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Format>,
 }
 
 #[derive(Debug, Args)]

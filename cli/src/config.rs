@@ -35,6 +35,12 @@ pub mod env {
     pub const MODEL: &str = "OPS_MODEL";
     /// How tool calls are asked for.
     pub const TOOL_CALLS: &str = "OPS_TOOL_CALLS";
+    /// An OpenAI-compatible embeddings endpoint for runbook search.
+    pub const EMBED_URL: &str = "OPS_EMBED_URL";
+    /// The embedding model's name there.
+    pub const EMBED_MODEL: &str = "OPS_EMBED_MODEL";
+    /// A Qdrant gRPC endpoint for runbook vectors.
+    pub const QDRANT_URL: &str = "OPS_QDRANT_URL";
 }
 
 /// Where a value came from.
@@ -109,6 +115,21 @@ pub const SETTINGS: &[Setting] = &[
         env: env::TOOL_CALLS,
         doc: "how the model calls tools: auto (detected per endpoint), native, lenient (also calls written as text) or json-action (schema-enforced)",
     },
+    Setting {
+        key: "embed-url",
+        env: env::EMBED_URL,
+        doc: "OpenAI-compatible /v1/embeddings endpoint for runbook search (key: model-api-key); empty: the built-in all-MiniLM-L6-v2",
+    },
+    Setting {
+        key: "embed-model",
+        env: env::EMBED_MODEL,
+        doc: "embedding model name at embed-url",
+    },
+    Setting {
+        key: "qdrant-url",
+        env: env::QDRANT_URL,
+        doc: "Qdrant gRPC endpoint (http://host:6334) for runbook vectors; empty: in-process index",
+    },
 ];
 
 /// Settings whose values are never shown.
@@ -159,12 +180,12 @@ fn validate(key: &str, value: &str) -> Result<()> {
             })?;
         }
         "store" if value.trim().is_empty() => bail!("store path is empty"),
-        "model-url"
+        "model-url" | "embed-url" | "qdrant-url"
             if !(value.is_empty()
                 || value.starts_with("http://")
                 || value.starts_with("https://")) =>
         {
-            bail!("model-url `{value}` must start with http:// or https://");
+            bail!("{key} `{value}` must start with http:// or https://");
         }
         "tool-calls" => {
             ops_agent::llm::ToolCallMode::parse_setting(value).map_err(|e| anyhow!(e))?;
@@ -212,6 +233,12 @@ pub struct Config {
     pub model_api_key: Option<String>,
     /// Tool-call mode.
     pub tool_calls: Option<ops_agent::llm::ToolCallMode>,
+    /// Embeddings endpoint (none: the built-in model).
+    pub embed_url: Option<String>,
+    /// Embedding model name at `embed_url`.
+    pub embed_model: String,
+    /// Qdrant endpoint for runbook vectors (none: in-process).
+    pub qdrant_url: Option<String>,
     /// Every setting's value and source, for `config list`.
     pub values: Vec<(&'static str, String, Source)>,
 }
@@ -271,7 +298,8 @@ fn default_value(key: &str, home: &Path) -> String {
         "store" => home.join("ops.db").display().to_string(),
         "known-hosts" => "strict".to_owned(),
         "forks" => "50".to_owned(),
-        "model-url" | "model-api-key" => String::new(),
+        "model-url" | "model-api-key" | "embed-url" | "qdrant-url" => String::new(),
+        "embed-model" => "text-embedding-3-small".to_owned(),
         "model" => "gpt-4o-mini".to_owned(),
         "tool-calls" => "auto".to_owned(),
         _ => "table".to_owned(),
@@ -367,6 +395,9 @@ impl Config {
             model_api_key: Some(get("model-api-key")).filter(|v| !v.is_empty()),
             tool_calls: ops_agent::llm::ToolCallMode::parse_setting(&get("tool-calls"))
                 .unwrap_or_default(),
+            embed_url: Some(get("embed-url")).filter(|v| !v.is_empty()),
+            embed_model: get("embed-model"),
+            qdrant_url: Some(get("qdrant-url")).filter(|v| !v.is_empty()),
             home,
             file,
             values,

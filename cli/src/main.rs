@@ -44,6 +44,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Cluster(c) => commands::cluster::run(&cfg, c).await,
         Command::Audit(c) => commands::audit::run(&cfg, c).await,
         Command::Copilot(a) => commands::copilot::run(&cfg, a).await,
+        Command::Runbook(c) => commands::runbook::run(&cfg, c).await,
         Command::Completion(_) => Ok(ExitCode::SUCCESS),
     }
 }

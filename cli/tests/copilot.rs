@@ -243,3 +243,54 @@ fn no_endpoint_is_a_clear_error_and_the_key_is_never_shown() {
         bad_url.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_copilot_searches_runbooks_when_there_are_some() {
+    let ops = Ops::new();
+    let books = concat!(env!("CARGO_MANIFEST_DIR"), "/../evals/runbooks");
+    ops.run(&["runbook", "add", books]).ok();
+    let (url, s) = server(vec![
+        call(
+            "runbook_search",
+            json!({"query": "inode exhaustion no space left but df shows free"}),
+        ),
+        say("Follow inode-exhaustion.md § Inode exhaustion (lines 5-8)."),
+    ])
+    .await;
+    let out = tokio::task::block_in_place(|| {
+        ops.run_env(
+            &[
+                "copilot",
+                "-p",
+                "no space left on device but df shows free space",
+                "-o",
+                "json",
+            ],
+            &[("OPENAI_BASE_URL", &url)],
+        )
+    })
+    .ok();
+    let finished: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["event"] == "tool_finished")
+        .collect();
+    assert_eq!(finished.len(), 1, "{}", out.stdout);
+    assert!(
+        finished[0]["output"]
+            .as_str()
+            .unwrap()
+            .contains("inode-exhaustion.md § Inode exhaustion"),
+        "{}",
+        out.stdout
+    );
+    let reqs = s.requests.lock().unwrap();
+    assert!(
+        reqs[0]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["function"]["name"] == "runbook_search")
+    );
+}

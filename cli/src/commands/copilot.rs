@@ -149,9 +149,23 @@ pub async fn run(cfg: &Config, a: CopilotArgs) -> Result<ExitCode> {
     let (model, local_server, tool_calls) = model(cfg).await?;
     let (engine, pool) = crate::commands::execute::engine(cfg).await?;
     let store = engine.store().clone();
+    let json = a.output == Some(Format::Json);
+    let mut registry = ops_tools::tool::builtin::registry().map_err(|e| anyhow::anyhow!(e))?;
+    // Runbook search, when there are runbooks to search.
+    if !store.list_runbooks().await?.is_empty() {
+        let k = crate::commands::runbook::knowledge(cfg, store.clone())?;
+        if k.embedder().is_none() && !json {
+            eprintln!("runbook search: BM25 only (no embedding model; run scripts/embed-model.sh)");
+        }
+        registry
+            .register(Arc::new(ops_agent::knowledge::tool::RunbookSearch::new(
+                Arc::new(k),
+            )))
+            .map_err(|e| anyhow::anyhow!(e))?;
+    }
     let agent = Agent {
         model: Arc::new(model),
-        registry: ops_tools::tool::builtin::registry().map_err(|e| anyhow::anyhow!(e))?,
+        registry,
         ctx: ToolContext {
             engine: Arc::new(engine),
             namespace: cfg.namespace.clone(),
@@ -165,7 +179,6 @@ pub async fn run(cfg: &Config, a: CopilotArgs) -> Result<ExitCode> {
     sc.rules = rules;
     sc.tool_calls = tool_calls;
     sc.max_steps = a.max_steps.max(1);
-    let json = a.output == Some(Format::Json);
     let approver = a
         .approver
         .clone()

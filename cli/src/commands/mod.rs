@@ -13,6 +13,7 @@ pub mod delete;
 pub mod describe;
 pub mod execute;
 pub mod get;
+pub mod runbook;
 pub mod runs;
 
 use anyhow::{Context, Result};

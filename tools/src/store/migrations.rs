@@ -97,4 +97,34 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX runs_by_parent ON runs (parent_id);
     "#,
+    // 4: runbooks, their chunks, and vectors cached by chunk hash.
+    r#"
+    CREATE TABLE runbooks (
+        name        TEXT PRIMARY KEY,
+        source      TEXT NOT NULL,
+        hash        TEXT NOT NULL,
+        title       TEXT NOT NULL DEFAULT '',
+        meta        TEXT NOT NULL DEFAULT '{}',
+        added_at    TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    );
+    CREATE TABLE runbook_chunks (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        runbook     TEXT NOT NULL REFERENCES runbooks (name) ON DELETE CASCADE,
+        ordinal     INTEGER NOT NULL,
+        heading     TEXT NOT NULL,
+        start_line  INTEGER NOT NULL,
+        end_line    INTEGER NOT NULL,
+        body        TEXT NOT NULL,
+        hash        TEXT NOT NULL,
+        code        INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX runbook_chunks_by_runbook ON runbook_chunks (runbook, ordinal);
+    CREATE TABLE embeddings (
+        model       TEXT NOT NULL,
+        hash        TEXT NOT NULL,
+        vector      BLOB NOT NULL,
+        PRIMARY KEY (model, hash)
+    ) WITHOUT ROWID;
+    "#,
 ];

@@ -9,6 +9,7 @@
 
 mod migrations;
 mod records;
+mod runbooks;
 mod sqlite;
 
 use async_trait::async_trait;
@@ -16,8 +17,8 @@ use async_trait::async_trait;
 use crate::model::{Kind, LabelSelector, Object, ObjectKey, RunPhase};
 
 pub use records::{
-    AUDIT_GENESIS, ApplyOutcome, ApprovalRecord, AuditCheck, AuditRecord, RunFilter, RunRecord,
-    StepRecord, StoredObject, audit_hash,
+    AUDIT_GENESIS, ApplyOutcome, ApprovalRecord, AuditCheck, AuditRecord, ChunkRecord, RunFilter,
+    RunRecord, RunbookChange, RunbookRecord, StepRecord, StoredObject, audit_hash,
 };
 pub use sqlite::SqliteStore;
 
@@ -235,4 +236,43 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         session_id: Option<&str>,
         pending_only: bool,
     ) -> Result<Vec<ApprovalRecord>, StoreError>;
+
+    /// Stores a runbook and its chunks in one transaction. A file whose
+    /// text is unchanged is left alone; otherwise chunks whose text is
+    /// unchanged keep their ids (and cached vectors), new ones are added
+    /// and the rest removed.
+    async fn put_runbook(
+        &self,
+        runbook: &RunbookRecord,
+        chunks: &[ChunkRecord],
+    ) -> Result<RunbookChange, StoreError>;
+
+    /// Runbooks by name, with their chunk counts.
+    async fn list_runbooks(&self) -> Result<Vec<RunbookRecord>, StoreError>;
+
+    /// One runbook and its chunks in order.
+    async fn get_runbook(
+        &self,
+        name: &str,
+    ) -> Result<Option<(RunbookRecord, Vec<ChunkRecord>)>, StoreError>;
+
+    /// Removes a runbook and its chunks; `false` when there was none.
+    async fn delete_runbook(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Every chunk of every runbook, by runbook then position.
+    async fn runbook_chunks(&self) -> Result<Vec<ChunkRecord>, StoreError>;
+
+    /// Cached vectors of `model` for chunk hashes (those present).
+    async fn get_embeddings(
+        &self,
+        model: &str,
+        hashes: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<f32>>, StoreError>;
+
+    /// Caches vectors of `model` by chunk hash.
+    async fn put_embeddings(
+        &self,
+        model: &str,
+        vectors: &[(String, Vec<f32>)],
+    ) -> Result<(), StoreError>;
 }

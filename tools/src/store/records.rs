@@ -216,3 +216,62 @@ pub struct ApprovalRecord {
     /// When decided.
     pub decided_at: Option<String>,
 }
+
+/// A runbook file as stored (its chunks apart).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunbookRecord {
+    /// Name: the path relative to the directory it was added from.
+    pub name: String,
+    /// Where it was read from (absolute path).
+    pub source: String,
+    /// SHA-256 of the file's text.
+    pub hash: String,
+    /// Its title (first heading, else the name).
+    pub title: String,
+    /// Front matter as JSON (`alerts`, `labels`, `services`, `hosts`).
+    pub meta: String,
+    /// When first added (RFC 3339).
+    pub added_at: String,
+    /// When last changed.
+    pub updated_at: String,
+    /// How many chunks (filled when listing).
+    pub chunks: usize,
+}
+
+/// One searchable piece of a runbook: a section under a heading.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkRecord {
+    /// Row id (stable while the chunk's text is unchanged).
+    pub id: i64,
+    /// Runbook name.
+    pub runbook: String,
+    /// Position in the runbook.
+    pub ordinal: u32,
+    /// Heading path, `Disk full > Web tier > Cleanup`.
+    pub heading: String,
+    /// First line (1-based).
+    pub start_line: u32,
+    /// Last line.
+    pub end_line: u32,
+    /// The text.
+    pub body: String,
+    /// SHA-256 of heading path and text (the embedding cache key).
+    pub hash: String,
+    /// Whether it holds a code block.
+    pub code: bool,
+}
+
+/// What storing a runbook changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct RunbookChange {
+    /// The file was new.
+    pub created: bool,
+    /// The file's text was the same as stored: nothing was done.
+    pub unchanged: bool,
+    /// Chunks added.
+    pub added: usize,
+    /// Chunks kept (same text, maybe moved).
+    pub kept: usize,
+    /// Chunks removed.
+    pub removed: usize,
+}

@@ -16,8 +16,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::migrations::MIGRATIONS;
 use super::{
-    AUDIT_GENESIS, ApplyOutcome, ApprovalRecord, AuditCheck, AuditRecord, RunFilter, RunRecord,
-    StepRecord, Store, StoreError, StoredObject, audit_hash,
+    AUDIT_GENESIS, ApplyOutcome, ApprovalRecord, AuditCheck, AuditRecord, ChunkRecord, RunFilter,
+    RunRecord, RunbookChange, RunbookRecord, StepRecord, Store, StoreError, StoredObject,
+    audit_hash, runbooks,
 };
 use crate::model::{Kind, LabelSelector, Object, ObjectKey, RunPhase};
 
@@ -969,6 +970,59 @@ impl Store for SqliteStore {
             rows.collect::<Result<Vec<_>, _>>().map_err(db_err(loc))
         })
         .await
+    }
+
+    async fn put_runbook(
+        &self,
+        runbook: &RunbookRecord,
+        chunks: &[ChunkRecord],
+    ) -> Result<RunbookChange, StoreError> {
+        let (rb, chunks) = (runbook.clone(), chunks.to_vec());
+        self.with(move |conn, loc| runbooks::put(conn, loc, &rb, &chunks))
+            .await
+    }
+
+    async fn list_runbooks(&self) -> Result<Vec<RunbookRecord>, StoreError> {
+        self.with(runbooks::list).await
+    }
+
+    async fn get_runbook(
+        &self,
+        name: &str,
+    ) -> Result<Option<(RunbookRecord, Vec<ChunkRecord>)>, StoreError> {
+        let name = name.to_owned();
+        self.with(move |conn, loc| runbooks::get(conn, loc, &name))
+            .await
+    }
+
+    async fn delete_runbook(&self, name: &str) -> Result<bool, StoreError> {
+        let name = name.to_owned();
+        self.with(move |conn, loc| runbooks::delete(conn, loc, &name))
+            .await
+    }
+
+    async fn runbook_chunks(&self) -> Result<Vec<ChunkRecord>, StoreError> {
+        self.with(runbooks::all_chunks).await
+    }
+
+    async fn get_embeddings(
+        &self,
+        model: &str,
+        hashes: &[String],
+    ) -> Result<std::collections::HashMap<String, Vec<f32>>, StoreError> {
+        let (model, hashes) = (model.to_owned(), hashes.to_vec());
+        self.with(move |conn, loc| runbooks::get_vectors(conn, loc, &model, &hashes))
+            .await
+    }
+
+    async fn put_embeddings(
+        &self,
+        model: &str,
+        vectors: &[(String, Vec<f32>)],
+    ) -> Result<(), StoreError> {
+        let (model, vectors) = (model.to_owned(), vectors.to_vec());
+        self.with(move |conn, loc| runbooks::put_vectors(conn, loc, &model, &vectors))
+            .await
     }
 }
 
