@@ -206,14 +206,14 @@ fn glob_match(pattern: &str, s: &str) -> bool {
 }
 
 /// Front-matter matches of a runbook for a query.
-fn matches(meta: &FrontMatter, q: &Query, qterms: &[String]) -> Vec<String> {
+fn matches(meta: &FrontMatter, q: &Query, qterms: &[String], qlower: &str) -> Vec<String> {
     let mut out = Vec::new();
     let alertname = q.labels.get("alertname").map(String::as_str);
     for a in &meta.alerts {
         let lower = a.to_lowercase();
         if alertname.is_some_and(|n| n.eq_ignore_ascii_case(a))
             || qterms.contains(&lower)
-            || q.text.to_lowercase().contains(&lower)
+            || qlower.contains(&lower)
         {
             out.push(format!("alert:{a}"));
         }
@@ -552,12 +552,13 @@ impl Knowledge {
         // half that for the rest. Applies to every chunk of the runbook
         // that is already a candidate, or to its first chunk otherwise.
         let qterms = bm25::terms(&q.text);
+        let qlower = q.text.to_lowercase();
         let mut boosts: HashMap<String, Vec<String>> = HashMap::new();
         for (name, (_, fm)) in &snap.meta {
             if !q.only.is_empty() && !q.only.contains(name) {
                 continue;
             }
-            let m = matches(fm, q, &qterms);
+            let m = matches(fm, q, &qterms, &qlower);
             if !m.is_empty() {
                 boosts.insert(name.clone(), m);
             }
@@ -567,11 +568,12 @@ impl Knowledge {
                 fused.entry(first).or_default();
             }
         }
-        let mut hits: Vec<Hit> = fused
+        // Score every candidate, keep the best k, then build their hits.
+        let mut scored: Vec<(usize, f32, Option<usize>, Option<usize>)> = fused
             .into_iter()
             .map(|(i, (score, br, vr))| {
                 let c = &snap.chunks[i];
-                let matched = boosts.get(&c.runbook).cloned().unwrap_or_default();
+                let matched: &[String] = boosts.get(&c.runbook).map_or(&[], Vec::as_slice);
                 let mut boost: f32 = matched
                     .iter()
                     .map(|m| {
@@ -587,29 +589,39 @@ impl Knowledge {
                 if c.ordinal == 0 && matched.iter().any(|m| m.starts_with("alert:")) {
                     boost += 0.25 / (RRF_K + 1.0);
                 }
-                let (title, _) = snap.meta.get(&c.runbook).cloned().unwrap_or_default();
+                (i, score + boost, br, vr)
+            })
+            .collect();
+        scored.sort_by(|a, b| {
+            let (ca, cb) = (&snap.chunks[a.0], &snap.chunks[b.0]);
+            b.1.total_cmp(&a.1)
+                .then_with(|| ca.runbook.cmp(&cb.runbook))
+                .then(ca.start_line.cmp(&cb.start_line))
+        });
+        scored.truncate(k);
+        let hits: Vec<Hit> = scored
+            .into_iter()
+            .map(|(i, score, br, vr)| {
+                let c = &snap.chunks[i];
                 Hit {
                     runbook: c.runbook.clone(),
-                    title,
+                    title: snap
+                        .meta
+                        .get(&c.runbook)
+                        .map(|(t, _)| t.clone())
+                        .unwrap_or_default(),
                     heading: c.heading.clone(),
                     start_line: c.start_line,
                     end_line: c.end_line,
-                    score: score + boost,
+                    score,
                     bm25_rank: br,
                     vector_rank: vr,
-                    matched,
+                    matched: boosts.get(&c.runbook).cloned().unwrap_or_default(),
                     code: code_blocks(&c.body),
                     text: c.body.clone(),
                 }
             })
             .collect();
-        hits.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then_with(|| a.runbook.cmp(&b.runbook))
-                .then(a.start_line.cmp(&b.start_line))
-        });
-        hits.truncate(k);
         Ok(Results { hits, method, note })
     }
 }
