@@ -98,6 +98,70 @@ pub enum Command {
     /// by meaning, with citations).
     #[command(subcommand)]
     Runbook(RunbookCommand),
+    /// The event feed (CloudEvents on the anchor's subjects): publish,
+    /// query, tail. Embedded: the store's event log.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Publish one event (what an inspection task posts as a finding).
+    Publish(EventsPublishArgs),
+    /// Events on subjects matching a pattern (`*` one token, `>` the rest).
+    Query(EventsQueryArgs),
+    /// Follow new events (Ctrl-C stops).
+    Tail(EventsTailArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EventsPublishArgs {
+    /// Subject, e.g. ops.clusters.c1.namespaces.ops-system.hosts.web-1.findings
+    pub subject: String,
+    /// The event's data: JSON (`-` reads standard input).
+    #[arg(short = 'd', long, default_value = "{}")]
+    pub data: String,
+    /// Event type.
+    #[arg(long = "type", default_value = "dev.ops.event")]
+    pub kind: String,
+    /// Event source [default: opscli/HOSTNAME].
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Cluster extension attribute.
+    #[arg(long)]
+    pub cluster: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsQueryArgs {
+    /// Subject pattern.
+    #[arg(default_value = "ops.>")]
+    pub subject: String,
+    /// Only newer events: `30s`, `10m`, `2h`, `1d`.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// At most this many.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    /// table or json (one event per line).
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Format>,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsTailArgs {
+    /// Subject pattern.
+    #[arg(default_value = "ops.>")]
+    pub subject: String,
+    /// Print this many recent events first.
+    #[arg(long, default_value_t = 10)]
+    pub last: usize,
+    /// Stop after this many events (0: never).
+    #[arg(long, default_value_t = 0)]
+    pub count: usize,
+    /// table or json (one event per line).
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Format>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -687,4 +751,16 @@ pub struct CompletionArgs {
     /// Shell.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every command's flags are consistent (no short option used twice
+    /// across global and local flags): clap checks this only when a
+    /// command is parsed, so a clash would otherwise panic for users.
+    #[test]
+    fn every_command_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
 }

@@ -45,6 +45,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Audit(c) => commands::audit::run(&cfg, c).await,
         Command::Copilot(a) => commands::copilot::run(&cfg, a).await,
         Command::Runbook(c) => commands::runbook::run(&cfg, c).await,
+        Command::Events(c) => commands::events::run(&cfg, c).await,
         Command::Completion(_) => Ok(ExitCode::SUCCESS),
     }
 }

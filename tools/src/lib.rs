@@ -19,6 +19,7 @@
 //! their own issues and build on these modules; see `ARCHITECTURE.md`.
 
 pub mod engine;
+pub mod events;
 pub mod exec;
 pub mod manifest;
 pub mod model;

@@ -11,6 +11,7 @@ pub mod copilot;
 pub mod create;
 pub mod delete;
 pub mod describe;
+pub mod events;
 pub mod execute;
 pub mod get;
 pub mod runbook;

@@ -62,6 +62,9 @@ impl Ops {
             .env_remove("OPENAI_API_KEY")
             .env_remove("OPS_MODEL")
             .env_remove("OPS_TOOL_CALLS")
+            .env_remove("OPS_EMBED_URL")
+            .env_remove("OPS_EMBED_MODEL")
+            .env_remove("OPS_QDRANT_URL")
             .current_dir(fixtures());
         c
     }

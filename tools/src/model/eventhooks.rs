@@ -96,7 +96,7 @@ pub enum KeywordMatchType {
     /// Substring.
     #[serde(alias = "contains")]
     Contains,
-    /// Whole text equals the keyword.
+    /// A whole field value (or a whole word) equals the keyword.
     #[serde(alias = "exact")]
     Exact,
     /// Regular expression search.

@@ -127,4 +127,16 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (model, hash)
     ) WITHOUT ROWID;
     "#,
+    // 5: the embedded event log (CloudEvents by subject, deduplicated by
+    // event id).
+    r#"
+    CREATE TABLE events (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        id          TEXT NOT NULL UNIQUE,
+        subject     TEXT NOT NULL,
+        time        TEXT NOT NULL,
+        body        TEXT NOT NULL
+    );
+    CREATE INDEX events_by_time ON events (time);
+    "#,
 ];

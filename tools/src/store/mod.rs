@@ -17,8 +17,8 @@ use async_trait::async_trait;
 use crate::model::{Kind, LabelSelector, Object, ObjectKey, RunPhase};
 
 pub use records::{
-    AUDIT_GENESIS, ApplyOutcome, ApprovalRecord, AuditCheck, AuditRecord, ChunkRecord, RunFilter,
-    RunRecord, RunbookChange, RunbookRecord, StepRecord, StoredObject, audit_hash,
+    AUDIT_GENESIS, ApplyOutcome, ApprovalRecord, AuditCheck, AuditRecord, ChunkRecord, EventRecord,
+    RunFilter, RunRecord, RunbookChange, RunbookRecord, StepRecord, StoredObject, audit_hash,
 };
 pub use sqlite::SqliteStore;
 
@@ -275,4 +275,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         model: &str,
         vectors: &[(String, Vec<f32>)],
     ) -> Result<(), StoreError>;
+
+    /// Appends an event to the embedded log; `false` when an event with
+    /// the same id is already there (nothing is written).
+    async fn append_event(&self, e: &EventRecord) -> Result<bool, StoreError>;
+
+    /// Events after `after_seq`, at or after `since` (RFC 3339) when
+    /// given, oldest first, at most `limit`.
+    async fn list_events(
+        &self,
+        after_seq: i64,
+        since: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StoreError>;
 }

@@ -275,3 +275,18 @@ pub struct RunbookChange {
     /// Chunks removed.
     pub removed: usize,
 }
+
+/// An event as stored in the embedded event log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// Position in the log.
+    pub seq: i64,
+    /// The event's id (unique: a second append of the same id is ignored).
+    pub id: String,
+    /// Its subject.
+    pub subject: String,
+    /// Its time (RFC 3339).
+    pub time: String,
+    /// The whole CloudEvent, JSON.
+    pub body: String,
+}

@@ -16,9 +16,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::migrations::MIGRATIONS;
 use super::{
-    AUDIT_GENESIS, ApplyOutcome, ApprovalRecord, AuditCheck, AuditRecord, ChunkRecord, RunFilter,
-    RunRecord, RunbookChange, RunbookRecord, StepRecord, Store, StoreError, StoredObject,
-    audit_hash, runbooks,
+    AUDIT_GENESIS, ApplyOutcome, ApprovalRecord, AuditCheck, AuditRecord, ChunkRecord, EventRecord,
+    RunFilter, RunRecord, RunbookChange, RunbookRecord, StepRecord, Store, StoreError,
+    StoredObject, audit_hash, runbooks,
 };
 use crate::model::{Kind, LabelSelector, Object, ObjectKey, RunPhase};
 
@@ -1023,6 +1023,50 @@ impl Store for SqliteStore {
         let (model, vectors) = (model.to_owned(), vectors.to_vec());
         self.with(move |conn, loc| runbooks::put_vectors(conn, loc, &model, &vectors))
             .await
+    }
+
+    async fn append_event(&self, e: &EventRecord) -> Result<bool, StoreError> {
+        let e = e.clone();
+        self.with(move |conn, loc| {
+            let n = conn
+                .execute(
+                    "INSERT OR IGNORE INTO events (id, subject, time, body) VALUES (?1, ?2, ?3, ?4)",
+                    params![e.id, e.subject, e.time, e.body],
+                )
+                .map_err(db_err(loc))?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn list_events(
+        &self,
+        after_seq: i64,
+        since: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let since = since.map(str::to_owned);
+        self.with(move |conn, loc| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT seq, id, subject, time, body FROM events
+                     WHERE seq > ?1 AND (?2 IS NULL OR time >= ?2) ORDER BY seq LIMIT ?3",
+                )
+                .map_err(db_err(loc))?;
+            let rows = stmt
+                .query_map(params![after_seq, since, limit as i64], |r| {
+                    Ok(EventRecord {
+                        seq: r.get(0)?,
+                        id: r.get(1)?,
+                        subject: r.get(2)?,
+                        time: r.get(3)?,
+                        body: r.get(4)?,
+                    })
+                })
+                .map_err(db_err(loc))?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db_err(loc))
+        })
+        .await
     }
 }
 

@@ -1,0 +1,120 @@
+//! `opscli events` on the embedded event log: publish (validated subject
+//! and JSON), query by pattern and age, tail that sees an event published
+//! by another process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::Ops;
+
+const DISK: &str = "ops.clusters.c1.namespaces.ops-system.hosts.web-1.findings";
+const GPU: &str = "ops.clusters.c1.nodes.gpu-3.findings";
+
+#[test]
+fn publish_and_query() {
+    let ops = Ops::new();
+    let id = ops
+        .run(&[
+            "events",
+            "publish",
+            DISK,
+            "-d",
+            r#"{"task":"alert-hosts-disk","status":"alerting"}"#,
+            "--cluster",
+            "c1",
+        ])
+        .ok();
+    assert_eq!(id.stdout.trim().len(), 32, "{}", id.stdout);
+    ops.run(&[
+        "events",
+        "publish",
+        GPU,
+        "-d",
+        r#"{"task":"alert-gpu-xid"}"#,
+    ])
+    .ok();
+    let all = ops.run(&["events", "query", "ops.>", "-o", "json"]).ok();
+    let events: Vec<serde_json::Value> = all
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["specversion"], "1.0");
+    assert_eq!(events[0]["cluster"], "c1");
+    assert_eq!(events[0]["data"]["status"], "alerting");
+    let nodes = ops
+        .run(&["events", "query", "ops.clusters.*.nodes.*.findings"])
+        .ok();
+    assert_eq!(nodes.stdout.lines().count(), 1, "{}", nodes.stdout);
+    assert!(nodes.stdout.contains(GPU));
+    let recent = ops
+        .run(&["events", "query", "ops.>", "--since", "10m", "--limit", "1"])
+        .ok();
+    assert_eq!(recent.stdout.lines().count(), 1);
+    assert!(recent.stdout.contains(GPU), "the newest: {}", recent.stdout);
+
+    let bad = ops.run(&["events", "publish", "ops.clusters.*.x", "-d", "{}"]);
+    assert_eq!(bad.code, 1);
+    assert!(
+        bad.stderr.contains("not a concrete subject"),
+        "{}",
+        bad.stderr
+    );
+    let bad = ops.run(&["events", "publish", DISK, "-d", "{oops"]);
+    assert!(
+        bad.stderr.contains("--data is not valid JSON"),
+        "{}",
+        bad.stderr
+    );
+    let bad = ops.run(&["events", "query", "ops.>.x"]);
+    assert!(bad.stderr.contains("not valid"), "{}", bad.stderr);
+}
+
+#[test]
+fn tail_follows_new_events() {
+    let ops = Ops::new();
+    ops.run(&["events", "publish", DISK, "-d", r#"{"n":1}"#])
+        .ok();
+    let mut tail = ops
+        .command()
+        .args([
+            "events",
+            "tail",
+            "ops.clusters.*.nodes.>",
+            "--last",
+            "5",
+            "--count",
+            "1",
+            "-o",
+            "json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    ops.run(&["events", "publish", DISK, "-d", r#"{"n":2}"#])
+        .ok();
+    ops.run(&["events", "publish", GPU, "-d", r#"{"n":3}"#])
+        .ok();
+    let out = tail.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let lines: Vec<String> = BufReader::new(out).lines().map_while(Result::ok).collect();
+        let _ = tx.send(lines);
+    });
+    let lines = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("tail did not see the event");
+    assert!(tail.wait().unwrap().success());
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let e: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(e["subject"], GPU);
+    assert_eq!(e["data"]["n"], 3);
+}

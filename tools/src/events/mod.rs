@@ -1,0 +1,268 @@
+//! The event feed's vocabulary: CloudEvents 1.0 envelopes ([`CloudEvent`])
+//! on the anchor's subject scheme ([`subject`]), keyword filters for
+//! EventHooks ([`filter`]), and the embedded defaults used when no NATS URL
+//! is configured: the in-process [`Bus`] and the event log in the store
+//! ([`log`]).
+//!
+//! Not here yet (see the project's open issue on the event feed): the
+//! JetStream publisher with its on-disk outbox, heartbeats and hook sinks.
+
+pub mod filter;
+pub mod log;
+pub mod subject;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+/// The CloudEvents spec version we write.
+pub const SPEC_VERSION: &str = "1.0";
+
+/// A CloudEvents 1.0 event (JSON format), with the anchor's `cluster`
+/// extension.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CloudEvent {
+    /// Always `1.0`.
+    pub specversion: String,
+    /// Unique per event (also the JetStream message id, for dedup).
+    pub id: String,
+    /// Who produced it (`opscli/HOST`, `ops-server`, a task run's URI).
+    pub source: String,
+    /// What happened, reverse-DNS style (`dev.ops.taskrun.status`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The subject it is published on.
+    pub subject: String,
+    /// When (RFC 3339).
+    pub time: String,
+    /// Always `application/json`.
+    #[serde(default = "json_type")]
+    pub datacontenttype: String,
+    /// The cluster it concerns (extension attribute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The payload.
+    #[serde(default)]
+    pub data: Value,
+}
+
+fn json_type() -> String {
+    "application/json".into()
+}
+
+/// A new event id: 32 hex digits, unique per process and time.
+pub fn new_id() -> String {
+    use sha2::{Digest, Sha256};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut h = Sha256::new();
+    h.update(nanos.to_be_bytes());
+    h.update(std::process::id().to_be_bytes());
+    h.update(N.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+    h.finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+impl CloudEvent {
+    /// An event of `kind` from `source` on `subject`, now.
+    pub fn new(
+        source: impl Into<String>,
+        kind: impl Into<String>,
+        subject: impl Into<String>,
+        data: Value,
+    ) -> Self {
+        CloudEvent {
+            specversion: SPEC_VERSION.into(),
+            id: new_id(),
+            source: source.into(),
+            kind: kind.into(),
+            subject: subject.into(),
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            datacontenttype: json_type(),
+            cluster: None,
+            data,
+        }
+    }
+
+    /// With the `cluster` extension set.
+    pub fn in_cluster(mut self, cluster: impl Into<String>) -> Self {
+        self.cluster = Some(cluster.into());
+        self
+    }
+
+    /// Checks the required attributes; says which is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.specversion != SPEC_VERSION {
+            return Err(format!(
+                "specversion `{}` is not {SPEC_VERSION}",
+                self.specversion
+            ));
+        }
+        for (name, v) in [
+            ("id", &self.id),
+            ("source", &self.source),
+            ("type", &self.kind),
+        ] {
+            if v.trim().is_empty() {
+                return Err(format!("`{name}` is empty"));
+            }
+        }
+        if !subject::valid(&self.subject) {
+            return Err(format!(
+                "subject `{}` is not a concrete subject (tokens separated by dots, no wildcards)",
+                self.subject
+            ));
+        }
+        if chrono::DateTime::parse_from_rfc3339(&self.time).is_err() {
+            return Err(format!("time `{}` is not RFC 3339", self.time));
+        }
+        Ok(())
+    }
+}
+
+/// The embedded bus: publish to every live subscriber whose pattern
+/// matches. Bounded: a subscriber that falls more than `capacity` events
+/// behind is told how many it missed ([`Received::Lagged`]), never
+/// blocks publishers.
+#[derive(Debug, Clone)]
+pub struct Bus {
+    tx: broadcast::Sender<Arc<CloudEvent>>,
+}
+
+/// What a subscription yields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Received {
+    /// An event on a matching subject.
+    Event(Arc<CloudEvent>),
+    /// This many events were dropped because the subscriber was slow.
+    Lagged(u64),
+}
+
+/// A subscription to a subject pattern.
+#[derive(Debug)]
+pub struct Subscription {
+    pattern: String,
+    rx: broadcast::Receiver<Arc<CloudEvent>>,
+}
+
+impl Subscription {
+    /// The next matching event; `None` when the bus is gone.
+    pub async fn next(&mut self) -> Option<Received> {
+        loop {
+            match self.rx.recv().await {
+                Ok(e) if subject::matches(&self.pattern, &e.subject) => {
+                    return Some(Received::Event(e));
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(n)) => return Some(Received::Lagged(n)),
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+impl Bus {
+    /// A bus that buffers `capacity` events per subscriber.
+    pub fn new(capacity: usize) -> Self {
+        let (tx, _) = broadcast::channel(capacity.max(1));
+        Bus { tx }
+    }
+
+    /// Publishes a valid event; returns how many subscribers got it.
+    pub fn publish(&self, e: CloudEvent) -> Result<usize, String> {
+        e.validate()?;
+        Ok(self.tx.send(Arc::new(e)).unwrap_or(0))
+    }
+
+    /// Subscribes to `pattern` (`*`, `>` as in NATS).
+    pub fn subscribe(&self, pattern: &str) -> Result<Subscription, String> {
+        if !subject::valid_pattern(pattern) {
+            return Err(format!("subject pattern `{pattern}` is not valid"));
+        }
+        Ok(Subscription {
+            pattern: pattern.to_owned(),
+            rx: self.tx.subscribe(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_round_trips_and_validates() {
+        let e = CloudEvent::new(
+            "opscli/test",
+            "dev.ops.taskrun.status",
+            subject::object(
+                "c1",
+                "ops-system",
+                "taskruns",
+                "clean-1",
+                subject::Channel::Status,
+            ),
+            serde_json::json!({"phase": "Succeeded"}),
+        )
+        .in_cluster("c1");
+        e.validate().unwrap();
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(text.contains("\"specversion\":\"1.0\""));
+        assert!(text.contains("\"type\":\"dev.ops.taskrun.status\""));
+        let back: CloudEvent = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, e);
+        assert_ne!(new_id(), new_id());
+        let mut bad = e.clone();
+        bad.subject = "ops.*.x".into();
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .contains("not a concrete subject")
+        );
+        let mut bad = e;
+        bad.time = "yesterday".into();
+        assert!(bad.validate().unwrap_err().contains("RFC 3339"));
+    }
+
+    #[tokio::test]
+    async fn subscribers_get_matching_events_and_hear_about_lag() {
+        let bus = Bus::new(4);
+        let mut nodes = bus.subscribe("ops.clusters.*.nodes.*.findings").unwrap();
+        let mut all = bus.subscribe("ops.>").unwrap();
+        let ev = |s: String| CloudEvent::new("t", "dev.ops.test", s, Value::Null);
+        bus.publish(ev(subject::node("c1", "n1", subject::Channel::Findings)))
+            .unwrap();
+        bus.publish(ev(subject::object(
+            "c1",
+            "ns",
+            "hosts",
+            "h",
+            subject::Channel::Findings,
+        )))
+        .unwrap();
+        let Some(Received::Event(e)) = nodes.next().await else {
+            panic!()
+        };
+        assert_eq!(e.subject, "ops.clusters.c1.nodes.n1.findings");
+        let Some(Received::Event(_)) = all.next().await else {
+            panic!()
+        };
+        let Some(Received::Event(e)) = all.next().await else {
+            panic!()
+        };
+        assert!(e.subject.contains(".hosts.h."));
+        for i in 0..6 {
+            bus.publish(ev(format!("ops.x.{i}"))).unwrap();
+        }
+        assert_eq!(all.next().await, Some(Received::Lagged(2)));
+        assert!(bus.subscribe("ops.>.x").is_err());
+    }
+}
