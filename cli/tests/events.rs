@@ -118,3 +118,59 @@ fn tail_follows_new_events() {
     assert_eq!(e["subject"], GPU);
     assert_eq!(e["data"]["n"], 3);
 }
+
+#[test]
+fn every_run_records_its_events() {
+    let ops = Ops::new();
+    let objs = "apiVersion: ops.dev/v1\nkind: Host\nmetadata: {name: here}\nspec: {address: 127.0.0.1}\n---\napiVersion: crd.chenshaowen.com/v1\nkind: Task\nmetadata: {name: greet}\nspec:\n  host: here\n  steps:\n    - name: say\n      content: echo hi\n    - name: fail-ok\n      content: exit 3\n      allowfailure: \"true\"\n---\napiVersion: crd.chenshaowen.com/v1\nkind: Pipeline\nmetadata: {name: twice}\nspec:\n  tasks:\n    - {name: one, taskRef: greet}\n";
+    ops.run_stdin(&["apply", "-f", "-"], objs).ok();
+    ops.run(&["task", "-f", "greet"]).ok();
+    let out = ops
+        .run(&[
+            "events",
+            "query",
+            "ops.clusters.local.namespaces.*.taskruns.>",
+            "-o",
+            "json",
+        ])
+        .ok();
+    let events: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "dev.ops.run.started",
+            "dev.ops.run.step",
+            "dev.ops.run.step",
+            "dev.ops.run.finished"
+        ],
+        "{}",
+        out.stdout
+    );
+    assert_eq!(events[1]["data"]["step"], "say");
+    assert_eq!(events[2]["data"]["exit_code"], 3);
+    let fin = &events[3]["data"];
+    assert_eq!(fin["phase"], "Succeeded");
+    assert_eq!(fin["steps"].as_array().unwrap().len(), 2);
+    assert!(
+        !out.stdout.contains("\"hi\\n\""),
+        "no step output in events"
+    );
+    ops.run(&["pipeline", "run", "twice"]).ok();
+    let p = ops
+        .run(&[
+            "events",
+            "query",
+            "ops.clusters.local.namespaces.*.pipelineruns.>",
+            "-o",
+            "json",
+        ])
+        .ok();
+    let last: serde_json::Value = serde_json::from_str(p.stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["type"], "dev.ops.run.finished");
+    assert_eq!(last["data"]["kind"], "PipelineRun");
+}

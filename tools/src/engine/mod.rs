@@ -304,7 +304,15 @@ impl Engine {
         observer: &dyn RunObserver,
         cancel: tokio_util::sync::CancellationToken,
     ) -> Result<RunRecord, EngineError> {
-        run::run_task(self, req, observer, cancel).await
+        let (events, writer) = crate::events::runs::RunEvents::to_log(Arc::clone(self.store()));
+        let result = {
+            let tee = crate::events::runs::Tee::new(observer, &events);
+            run::run_task(self, req, &tee, cancel).await
+        };
+        // Every event of the run is written before the run is reported.
+        drop(events);
+        let _ = writer.await;
+        result
     }
 
     /// Runs a Pipeline; returns the finished run record.
@@ -314,6 +322,13 @@ impl Engine {
         observer: &dyn RunObserver,
         cancel: tokio_util::sync::CancellationToken,
     ) -> Result<RunRecord, EngineError> {
-        run::run_pipeline(self, req, observer, cancel).await
+        let (events, writer) = crate::events::runs::RunEvents::to_log(Arc::clone(self.store()));
+        let result = {
+            let tee = crate::events::runs::Tee::new(observer, &events);
+            run::run_pipeline(self, req, &tee, cancel).await
+        };
+        drop(events);
+        let _ = writer.await;
+        result
     }
 }

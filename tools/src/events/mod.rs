@@ -2,13 +2,15 @@
 //! on the anchor's subject scheme ([`subject`]), keyword filters for
 //! EventHooks ([`filter`]), and the embedded defaults used when no NATS URL
 //! is configured: the in-process [`Bus`] and the event log in the store
-//! ([`log`]).
+//! ([`log`]). Every TaskRun and PipelineRun records its events there
+//! ([`runs`]).
 //!
 //! Not here yet (see the project's open issue on the event feed): the
 //! JetStream publisher with its on-disk outbox, heartbeats and hook sinks.
 
 pub mod filter;
 pub mod log;
+pub mod runs;
 pub mod subject;
 
 use std::sync::Arc;

@@ -1,0 +1,174 @@
+//! Run events: every TaskRun / PipelineRun records `started`, one `step`
+//! event per finished (or skipped) step with its phase and exit code, and
+//! `finished` with the per-step results, on
+//! `ops.clusters.local.namespaces.{ns}.{taskruns|pipelineruns}.{name}.status`.
+//! The engine tees its observer into [`RunEvents`]; a writer task records
+//! the events in order and the run returns only after all are written.
+//! Step output is not put in events (it may hold secrets; the run record
+//! keeps it).
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::{CloudEvent, log, subject};
+use crate::engine::RunObserver;
+use crate::exec::Stream;
+use crate::model::RunPhase;
+use crate::store::{RunRecord, StepRecord, Store};
+
+/// The cluster token for runs on hosts (not a Kubernetes cluster).
+pub const LOCAL_CLUSTER: &str = "local";
+
+/// Turns a run's progress into events.
+#[derive(Debug, Clone)]
+pub struct RunEvents {
+    tx: mpsc::UnboundedSender<CloudEvent>,
+    source: String,
+}
+
+impl RunEvents {
+    /// Events recorded in `store`'s log by a background task; await the
+    /// returned handle (after dropping every `RunEvents`) to know they are
+    /// all written.
+    pub fn to_log(store: Arc<dyn Store>) -> (Self, tokio::task::JoinHandle<usize>) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<CloudEvent>();
+        let writer = tokio::spawn(async move {
+            let mut written = 0;
+            while let Some(e) = rx.recv().await {
+                match log::record(&store, &e).await {
+                    Ok(_) => written += 1,
+                    Err(err) => eprintln!("warning: event {} not recorded: {err}", e.subject),
+                }
+            }
+            written
+        });
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "localhost".into());
+        (
+            RunEvents {
+                tx,
+                source: format!("opscli/{host}"),
+            },
+            writer,
+        )
+    }
+
+    fn subject(run: &RunRecord) -> String {
+        let kind = if run.kind == "PipelineRun" {
+            "pipelineruns"
+        } else {
+            "taskruns"
+        };
+        subject::object(
+            LOCAL_CLUSTER,
+            &run.namespace,
+            kind,
+            &run.name,
+            subject::Channel::Status,
+        )
+    }
+
+    fn send(&self, kind: &str, subject: String, data: serde_json::Value) {
+        let e = CloudEvent::new(self.source.clone(), kind, subject, data).in_cluster(LOCAL_CLUSTER);
+        let _ = self.tx.send(e);
+    }
+}
+
+fn step_json(s: &StepRecord) -> serde_json::Value {
+    json!({
+        "task": s.task,
+        "target": s.target,
+        "index": s.index,
+        "step": s.name,
+        "phase": s.phase.as_str(),
+        "exit_code": s.exit_code,
+        "started_at": s.started_at,
+        "finished_at": s.finished_at,
+    })
+}
+
+/// An observer that tells `inner` and records events.
+pub struct Tee<'a> {
+    /// The caller's observer.
+    pub inner: &'a dyn RunObserver,
+    /// Where events go.
+    pub events: &'a RunEvents,
+    /// The run's subject, once started.
+    pub run: std::sync::Mutex<Option<(String, String)>>,
+}
+
+impl std::fmt::Debug for Tee<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tee")
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Tee<'a> {
+    /// Tees `inner` into `events`.
+    pub fn new(inner: &'a dyn RunObserver, events: &'a RunEvents) -> Self {
+        Tee {
+            inner,
+            events,
+            run: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl RunObserver for Tee<'_> {
+    fn run_started(&self, run: &RunRecord) {
+        self.inner.run_started(run);
+        let subject = RunEvents::subject(run);
+        if let Ok(mut r) = self.run.lock() {
+            *r = Some((subject.clone(), run.id.clone()));
+        }
+        self.events.send(
+            "dev.ops.run.started",
+            subject,
+            json!({"id": run.id, "kind": run.kind, "name": run.name, "ref": run.ref_name, "phase": RunPhase::Running.as_str()}),
+        );
+    }
+
+    fn step_started(&self, task: &str, target: &str, step: &str) {
+        self.inner.step_started(task, target, step);
+    }
+
+    fn output(&self, task: &str, target: &str, stream: Stream, data: &[u8]) {
+        self.inner.output(task, target, stream, data);
+    }
+
+    fn step_finished(&self, step: &StepRecord) {
+        self.inner.step_finished(step);
+        let run = self.run.lock().ok().and_then(|r| r.clone());
+        if let Some((subject, id)) = run {
+            let mut data = step_json(step);
+            data["run"] = json!(id);
+            self.events.send("dev.ops.run.step", subject, data);
+        }
+    }
+
+    fn target_finished(&self, task: &str, target: &str, phase: RunPhase) {
+        self.inner.target_finished(task, target, phase);
+    }
+
+    fn run_finished(&self, run: &RunRecord) {
+        self.inner.run_finished(run);
+        self.events.send(
+            "dev.ops.run.finished",
+            RunEvents::subject(run),
+            json!({
+                "id": run.id,
+                "kind": run.kind,
+                "name": run.name,
+                "ref": run.ref_name,
+                "phase": run.phase.as_str(),
+                "message": run.message,
+                "steps": run.steps.iter().map(step_json).collect::<Vec<_>>(),
+            }),
+        );
+    }
+}
