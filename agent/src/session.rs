@@ -223,10 +223,17 @@ struct Turn<'a> {
     seen: HashMap<String, String>,
     /// How often each identical invalid call was made this turn.
     invalid: HashMap<String, u32>,
+    /// How often each identical read was repeated this turn.
+    repeats: HashMap<String, u32>,
+    /// The model repeated a read: the next call offers no tools, so it
+    /// must answer (in JSON-action mode the grammar then allows only
+    /// `final_answer`).
+    force_answer: bool,
 }
 
-/// The same invalid call this many times in a turn ends the turn: the
-/// model is stuck, and more calls only burn tokens.
+/// The same invalid call this many times in a turn, or the same read
+/// repeated this many times, ends the turn: the model is stuck, and more
+/// calls only burn tokens.
 const MAX_SAME_INVALID: u32 = 3;
 
 impl Agent {
@@ -273,6 +280,8 @@ impl Agent {
                     used_tokens: &mut used_tokens,
                     seen: HashMap::new(),
                     invalid: HashMap::new(),
+                    repeats: HashMap::new(),
+                    force_answer: false,
                 };
                 turn.run(&mut history, input).await;
             }
@@ -363,7 +372,10 @@ impl Turn<'_> {
             }
             steps += 1;
             let mut shown = AnswerStream::new(self.cfg.tool_calls);
-            let reply = match self.model_call(history, &specs, &mut shown).await {
+            let offered: &[ops_tools::tool::ToolSpec] =
+                if self.force_answer { &[] } else { &specs };
+            self.force_answer = false;
+            let reply = match self.model_call(history, offered, &mut shown).await {
                 Ok(r) => r,
                 Err(message) => {
                     self.emit(Event::Error { message }).await;
@@ -423,13 +435,8 @@ impl Turn<'_> {
                     tool_call_id: Some(call.id.clone()),
                 });
             }
-            if self.stuck() {
-                self.emit(Event::Error {
-                    message: format!(
-                        "stopped: the model made the same invalid call {MAX_SAME_INVALID} times"
-                    ),
-                })
-                .await;
+            if let Some(message) = self.stuck() {
+                self.emit(Event::Error { message }).await;
                 break;
             }
         }
@@ -568,8 +575,10 @@ impl Turn<'_> {
             Decision::Allow => {
                 if facts.effect == Some(ops_tools::tool::Effect::Read) {
                     if let Some(prev) = self.seen.get(&key) {
+                        *self.repeats.entry(key.clone()).or_insert(0) += 1;
+                        self.force_answer = true;
                         return format!(
-                            "(same call as before in this turn; its result was:)\n{prev}"
+                            "(same call as before in this turn; its result was:)\n{prev}\nDo not repeat this call: use its result and give your final answer, or call a different tool."
                         );
                     }
                 }
@@ -762,9 +771,20 @@ impl Turn<'_> {
         }
     }
 
-    /// Whether the model keeps making the same invalid call.
-    fn stuck(&self) -> bool {
-        self.invalid.values().any(|n| *n >= MAX_SAME_INVALID)
+    /// Why the model is stuck, if it keeps making the same invalid call
+    /// or repeating the same read.
+    fn stuck(&self) -> Option<String> {
+        if self.invalid.values().any(|n| *n >= MAX_SAME_INVALID) {
+            return Some(format!(
+                "stopped: the model made the same invalid call {MAX_SAME_INVALID} times"
+            ));
+        }
+        if self.repeats.values().any(|n| *n >= MAX_SAME_INVALID) {
+            return Some(format!(
+                "stopped: the model repeated the same read {MAX_SAME_INVALID} times instead of answering"
+            ));
+        }
+        None
     }
 
     async fn refuse(&self, p: &Prepared, reason: String) -> String {

@@ -400,3 +400,41 @@ async fn tool_call_modes_are_detected() {
     let (mode, _) = detect_mode(&EndpointConfig::new(&url, "m")).await;
     assert_eq!(mode, ToolCallMode::Lenient);
 }
+
+#[tokio::test]
+async fn a_reply_still_streaming_at_the_time_limit_says_so() {
+    use futures::StreamExt;
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|| async {
+            let first = format!(
+                "data: {}\n\n",
+                delta(json!({"content": "The node is"}))
+            );
+            // One chunk, then nothing: a model that keeps going.
+            let body = futures::stream::once(async move { Ok::<_, std::io::Error>(first) })
+                .chain(futures::stream::once(async {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    Ok::<_, std::io::Error>(String::new())
+                }));
+            (
+                [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
+                axum::body::Body::from_stream(body),
+            )
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let mut c = EndpointConfig::new(&url, "m");
+    c.timeout = Duration::from_secs(2);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let e = OpenAiModel::new(c)
+        .unwrap()
+        .chat_streamed(&convo(), &[], ToolCallMode::Native, tx)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("still streaming after 2s"), "{e}");
+    assert_eq!(rx.recv().await.as_deref(), Some("The node is"));
+}

@@ -32,6 +32,8 @@ use tokio_util::sync::CancellationToken;
 struct Scripted {
     replies: Mutex<VecDeque<Reply>>,
     seen: Mutex<Vec<Vec<Message>>>,
+    /// How many tools each request offered.
+    offered: Mutex<Vec<usize>>,
     /// How long each reply takes.
     delay: Duration,
 }
@@ -58,10 +60,11 @@ impl ChatModel for Scripted {
     async fn chat(
         &self,
         messages: &[Message],
-        _tools: &[ops_tools::tool::ToolSpec],
+        tools: &[ops_tools::tool::ToolSpec],
         _mode: ToolCallMode,
     ) -> Result<Reply, LlmError> {
         self.seen.lock().unwrap().push(messages.to_vec());
+        self.offered.lock().unwrap().push(tools.len());
         tokio::time::sleep(self.delay).await;
         self.replies
             .lock()
@@ -460,14 +463,17 @@ async fn read_only_mode_refuses_without_asking_and_bad_calls_go_back_to_the_mode
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_written_as_text_repeated_reads_and_the_step_cap() {
     let w = world();
+    // Two reads, alternating: each repeat is answered from the first
+    // result, and (two repeats each) the step cap is what stops the turn.
     let read = r#"<tool_call>{"name": "host_run_shell", "arguments": {"hosts": "web-1", "command": "uname -s"}}</tool_call>"#;
+    let other = r#"<tool_call>{"name": "host_run_shell", "arguments": {"hosts": "web-1", "command": "uname -m"}}</tool_call>"#;
     let model = Scripted::new(vec![
         say(read),
+        say(other),
         say(read),
+        say(other),
         say(read),
-        say(read),
-        say(read),
-        say(read),
+        say(other),
         say(read),
     ]);
     let mut h = w.start(model.clone(), Mode::Ask, Rules::default()).await;
@@ -476,9 +482,10 @@ async fn calls_written_as_text_repeated_reads_and_the_step_cap() {
         .iter()
         .filter(|e| matches!(e, Event::ToolStarted { .. }))
         .count();
-    assert_eq!(ran, 1, "an identical read runs once per turn: {events:?}");
+    assert_eq!(ran, 2, "an identical read runs once per turn: {events:?}");
     assert!(tool_message(&model, 1).contains("Linux"));
-    assert!(tool_message(&model, 2).contains("same call as before"));
+    assert!(tool_message(&model, 3).contains("same call as before"));
+    assert!(tool_message(&model, 3).contains("Do not repeat this call"));
     assert!(events.iter().any(|e| matches!(e, Event::Error { message } if message.contains("stopped after 6 model calls"))), "{events:?}");
     assert!(matches!(
         events.last(),
@@ -903,4 +910,34 @@ async fn the_same_invalid_call_over_and_over_ends_the_turn() {
         tool_message(&model, 2)
     );
     assert_eq!(model.seen.lock().unwrap().len(), 3, "no fourth model call");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_read_over_and_over_ends_the_turn() {
+    let w = world();
+    let read = || {
+        call(
+            "host_run_shell",
+            serde_json::json!({"hosts": "web-1", "command": "uname -s"}),
+        )
+    };
+    let model = Scripted::new(vec![read(), read(), read(), read(), say("never reached")]);
+    let mut h = w.start(model.clone(), Mode::Ask, Rules::default()).await;
+    let events = turn(&mut h, "what OS?", |_| None).await;
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::ToolStarted { .. }))
+            .count(),
+        1
+    );
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Error { message } if message.contains("repeated the same read 3 times"))),
+        "{events:?}"
+    );
+    assert_eq!(model.seen.lock().unwrap().len(), 4, "no fifth model call");
+    // After a repeat the model is offered no tools: it must answer.
+    let offered = model.offered.lock().unwrap().clone();
+    assert!(offered[0] >= 18 && offered[1] >= 18, "{offered:?}");
+    assert_eq!(&offered[2..], [0, 0], "{offered:?}");
 }

@@ -38,8 +38,8 @@ pub struct Found {
     pub citation: String,
     /// Runbook title.
     pub title: String,
-    /// Relevance (fused rank score).
-    pub score: f32,
+    /// Relevance (fused rank score, 3 decimals).
+    pub score: f64,
     /// The section (cut if long).
     pub text: String,
 }
@@ -109,7 +109,7 @@ impl Tool for RunbookSearch {
             .map(|h| Found {
                 citation: h.citation(),
                 title: h.title.clone(),
-                score: (h.score * 1000.0).round() / 1000.0,
+                score: (f64::from(h.score) * 1000.0).round() / 1000.0,
                 text: clip(&h.text, 1500),
             })
             .collect();

@@ -491,6 +491,7 @@ impl OpenAiModel {
         let body = self
             .body(messages, tools, mode, true)
             .map_err(|e| OpenAIError::InvalidArgument(e.to_string()))?;
+        let started = std::time::Instant::now();
         let mut stream = self
             .client
             .chat()
@@ -498,7 +499,18 @@ impl OpenAiModel {
             .await?;
         let mut asm = StreamAssembler::default();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
+            // The request's time limit covers the whole stream: a reply
+            // still going when it runs out ends with a body error.
+            let chunk = chunk.map_err(|e| {
+                if started.elapsed() + Duration::from_secs(1) >= self.cfg.timeout {
+                    OpenAIError::InvalidArgument(format!(
+                        "the reply was still streaming after {}s and timed out (the model may be looping)",
+                        self.cfg.timeout.as_secs()
+                    ))
+                } else {
+                    e
+                }
+            })?;
             if let Some(text) = asm.push(&chunk).map_err(OpenAIError::InvalidArgument)? {
                 let _ = deltas.send(text);
             }

@@ -50,6 +50,10 @@ async fn model(cfg: &Config) -> Result<(OpenAiModel, Option<LocalServer>, ToolCa
             .map_err(|e| anyhow::anyhow!("built-in model: {e}"))?;
         let mut e = EndpointConfig::new(server.base_url.clone(), "local");
         e.temperature = Some(0.0);
+        // Greedy decoding of a 1.5B model can loop on one sentence: a
+        // length cap bounds a reply (a repeat penalty was tried and made
+        // it drift off the JSON actions).
+        e.extra.insert("max_tokens".into(), serde_json::json!(768));
         // A 1.5B model calls tools reliably only under a grammar.
         let mode = cfg.tool_calls.unwrap_or(ToolCallMode::JsonAction);
         return Ok((OpenAiModel::new(e)?, Some(server), mode));
