@@ -411,7 +411,15 @@ impl Turn<'_> {
             })
             .await;
             if calls.is_empty() {
-                let answer = final_answer.unwrap_or(text);
+                // A JSON action cut off (length limit) does not parse; what
+                // was streamed of its answer is the answer.
+                let answer = match final_answer {
+                    Some(a) => a,
+                    None if mode == ToolCallMode::JsonAction && !shown.shown().is_empty() => {
+                        format!("{}\n(the reply was cut off)", shown.shown())
+                    }
+                    None => text,
+                };
                 history.push(Message::text(Role::Assistant, answer.clone()));
                 let rest = shown.finish(&answer);
                 if !rest.is_empty() {

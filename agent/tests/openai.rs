@@ -407,16 +407,14 @@ async fn a_reply_still_streaming_at_the_time_limit_says_so() {
     let app = axum::Router::new().route(
         "/v1/chat/completions",
         axum::routing::post(|| async {
-            let first = format!(
-                "data: {}\n\n",
-                delta(json!({"content": "The node is"}))
-            );
+            let first = format!("data: {}\n\n", delta(json!({"content": "The node is"})));
             // One chunk, then nothing: a model that keeps going.
-            let body = futures::stream::once(async move { Ok::<_, std::io::Error>(first) })
-                .chain(futures::stream::once(async {
+            let body = futures::stream::once(async move { Ok::<_, std::io::Error>(first) }).chain(
+                futures::stream::once(async {
                     tokio::time::sleep(Duration::from_secs(30)).await;
                     Ok::<_, std::io::Error>(String::new())
-                }));
+                }),
+            );
             (
                 [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
                 axum::body::Body::from_stream(body),

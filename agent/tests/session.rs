@@ -941,3 +941,23 @@ async fn the_same_read_over_and_over_ends_the_turn() {
     assert!(offered[0] >= 18 && offered[1] >= 18, "{offered:?}");
     assert_eq!(&offered[2..], [0, 0], "{offered:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_answer_cut_off_keeps_what_was_streamed() {
+    let w = world();
+    let model = Scripted::new(vec![say(
+        r#"{"action": "final_answer", "answer": "Restart the kubelet on node-7, then che"#,
+    )]);
+    let mut h = w
+        .start_in(model, Mode::Ask, Rules::default(), ToolCallMode::JsonAction)
+        .await;
+    let events = turn(&mut h, "node-7?", |_| None).await;
+    let want = "Restart the kubelet on node-7, then che\n(the reply was cut off)";
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Answer { text } if text == want)),
+        "{events:?}"
+    );
+    assert_eq!(streamed_answer(&events), want, "no raw JSON on screen");
+}
