@@ -187,23 +187,7 @@ fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 fn new_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let mut h = Sha256::new();
-    h.update(nanos.to_be_bytes());
-    h.update(std::process::id().to_be_bytes());
-    h.update(N.fetch_add(1, Ordering::Relaxed).to_be_bytes());
-    let d = h.finalize();
-    format!(
-        "ap-{}",
-        d.iter()
-            .take(6)
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    )
+    format!("ap-{}", ops_tools::id::unique_hex("approval", 6))
 }
 
 impl Approvals {

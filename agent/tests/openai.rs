@@ -103,6 +103,19 @@ fn model(url: &str) -> OpenAiModel {
     OpenAiModel::new(c).unwrap()
 }
 
+/// A streamed reply to `convo()` in native mode, and the text pieces.
+async fn streamed(m: &OpenAiModel) -> (Result<ops_agent::llm::Reply, LlmError>, Vec<String>) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let r = m
+        .chat_streamed(&convo(), &[], ToolCallMode::Native, tx)
+        .await;
+    let mut pieces = Vec::new();
+    while let Some(p) = rx.recv().await {
+        pieces.push(p);
+    }
+    (r, pieces)
+}
+
 fn convo() -> Vec<Message> {
     vec![
         Message::text(Role::System, "be brief"),
@@ -284,15 +297,8 @@ async fn streamed_replies_come_back_together() {
                "usage": {"prompt_tokens": 21, "completion_tokens": 9, "total_tokens": 30}}),
     ])])
     .await;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let r = model(&url)
-        .chat_streamed(&convo(), &[], ToolCallMode::Native, tx)
-        .await
-        .unwrap();
-    let mut pieces = Vec::new();
-    while let Some(p) = rx.recv().await {
-        pieces.push(p);
-    }
+    let (r, pieces) = streamed(&model(&url)).await;
+    let r = r.unwrap();
     assert_eq!(pieces, ["Disk ", "is full."]);
     assert_eq!(r.content, "Disk is full.");
     assert_eq!(r.tool_calls.len(), 2);
@@ -311,11 +317,7 @@ async fn streamed_replies_come_back_together() {
         json!({"error": {"message": "the model crashed", "type": "server_error"}}),
     ])])
     .await;
-    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let e = model(&url)
-        .chat_streamed(&convo(), &[], ToolCallMode::Native, tx)
-        .await
-        .unwrap_err();
+    let e = streamed(&model(&url)).await.0.unwrap_err();
     assert!(e.to_string().contains("the model crashed"), "{e}");
 
     // Retries apply before the stream starts.
@@ -324,11 +326,7 @@ async fn streamed_replies_come_back_together() {
         sse(vec![delta(json!({"content": "ok"}))]),
     ])
     .await;
-    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let r = model(&url)
-        .chat_streamed(&convo(), &[], ToolCallMode::Native, tx)
-        .await
-        .unwrap();
+    let r = streamed(&model(&url)).await.0.unwrap();
     assert_eq!(r.content, "ok");
     assert_eq!(s.requests.lock().unwrap().len(), 2);
 }
@@ -427,12 +425,8 @@ async fn a_reply_still_streaming_at_the_time_limit_says_so() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let mut c = EndpointConfig::new(&url, "m");
     c.timeout = Duration::from_secs(2);
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let e = OpenAiModel::new(c)
-        .unwrap()
-        .chat_streamed(&convo(), &[], ToolCallMode::Native, tx)
-        .await
-        .unwrap_err();
+    let (r, pieces) = streamed(&OpenAiModel::new(c).unwrap()).await;
+    let e = r.unwrap_err();
     assert!(e.to_string().contains("still streaming after 2s"), "{e}");
-    assert_eq!(rx.recv().await.as_deref(), Some("The node is"));
+    assert_eq!(pieces, ["The node is"]);
 }

@@ -181,12 +181,7 @@ impl World {
             self._sshd.port,
             self._key.private.display()
         );
-        let objs = parse_documents(&host)
-            .unwrap()
-            .into_iter()
-            .map(|d| d.object)
-            .collect();
-        self.store.apply(objs, "ops-system").await.unwrap();
+        self.apply(&host).await;
         let (ctx, approvals, audit) = self.agent_parts.clone();
         let agent = Agent {
             model,
@@ -203,6 +198,16 @@ impl World {
         agent.spawn(cfg)
     }
 
+    /// Stores the objects of a YAML text.
+    async fn apply(&self, yaml: &str) {
+        let objs = parse_documents(yaml)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.object)
+            .collect();
+        self.store.apply(objs, "ops-system").await.unwrap();
+    }
+
     fn systemctl_log(&self) -> Option<String> {
         std::fs::read_to_string(self.work.path().join("systemctl.log")).ok()
     }
@@ -212,13 +217,23 @@ impl World {
     }
 }
 
-/// Events until the turn completes; answers approvals with `decide`.
+/// Sends `input`; the events until the turn completes, approvals
+/// answered with `decide`.
 async fn turn(
     h: &mut SessionHandle,
     input: &str,
     decide: impl Fn(&str) -> Option<Answer>,
 ) -> Vec<Event> {
     h.ops.send(Op::UserInput(input.into())).await.unwrap();
+    rest_of_turn(h, decide).await
+}
+
+/// The events until the running turn completes; answers approvals with
+/// `decide`.
+async fn rest_of_turn(
+    h: &mut SessionHandle,
+    decide: impl Fn(&str) -> Option<Answer>,
+) -> Vec<Event> {
     let mut out = Vec::new();
     loop {
         let e = tokio::time::timeout(Duration::from_secs(60), h.events.recv())
@@ -579,12 +594,7 @@ async fn the_token_budget_stops_model_calls() {
         w._sshd.port,
         w._key.private.display()
     );
-    let objs = parse_documents(&host)
-        .unwrap()
-        .into_iter()
-        .map(|d| d.object)
-        .collect();
-    w.store.apply(objs, "ops-system").await.unwrap();
+    w.apply(&host).await;
     let (ctx, approvals, audit) = w.agent_parts.clone();
     let agent = Agent {
         model: model.clone(),
@@ -625,12 +635,7 @@ async fn host_rules_see_the_hosts_behind_selectors_and_a_tasks_own_host() {
         w._key.private.display(),
         marker.display()
     );
-    let objs = parse_documents(&extra)
-        .unwrap()
-        .into_iter()
-        .map(|d| d.object)
-        .collect();
-    w.store.apply(objs, "ops-system").await.unwrap();
+    w.apply(&extra).await;
     let rules = Rules::from_yaml(
         "rules:\n  - name: no-db\n    action: forbid\n    hosts: [\"db-*\"]\n    match: [{shell: \"df -h\", hosts: [{name: db-1}]}]\n",
         "test",
@@ -691,12 +696,7 @@ async fn an_unanswered_approval_expires_and_nothing_runs() {
         w._sshd.port,
         w._key.private.display()
     );
-    let objs = parse_documents(&host)
-        .unwrap()
-        .into_iter()
-        .map(|d| d.object)
-        .collect();
-    w.store.apply(objs, "ops-system").await.unwrap();
+    w.apply(&host).await;
     let model = Scripted::new(vec![
         call(
             "host_run_shell",
@@ -811,18 +811,9 @@ async fn a_slow_model_call_can_be_cancelled() {
     h.ops.send(Op::UserInput("hello".into())).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     h.ops.send(Op::Cancel).await.unwrap();
-    let mut events = Vec::new();
-    loop {
-        let e = tokio::time::timeout(Duration::from_secs(10), h.events.recv())
-            .await
-            .expect("cancel did not stop the model call")
-            .unwrap();
-        let done = matches!(e, Event::TurnComplete { .. });
-        events.push(e);
-        if done {
-            break;
-        }
-    }
+    let events = tokio::time::timeout(Duration::from_secs(10), rest_of_turn(&mut h, |_| None))
+        .await
+        .expect("cancel did not stop the model call");
     assert!(
         events
             .iter()
@@ -839,12 +830,7 @@ async fn a_task_approval_shows_its_steps_with_variables_resolved() {
         "apiVersion: ops.dev/v1\nkind: Task\nmetadata: {{name: rotate}}\nspec:\n  host: web-1\n  variables:\n    path: {{default: /var/log/app}}\n    days: {{default: \"7\"}}\n  steps:\n    - name: prune\n      content: find ${{path}} -mtime +${{days}} -delete; touch {}\n",
         marker.display()
     );
-    let objs = parse_documents(&task)
-        .unwrap()
-        .into_iter()
-        .map(|d| d.object)
-        .collect();
-    w.store.apply(objs, "ops-system").await.unwrap();
+    w.apply(&task).await;
     let model = Scripted::new(vec![
         call(
             "task_run",

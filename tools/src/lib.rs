@@ -21,6 +21,7 @@
 pub mod engine;
 pub mod events;
 pub mod exec;
+pub mod id;
 pub mod manifest;
 pub mod model;
 pub mod secret;

@@ -242,6 +242,19 @@ fn cut(heading: &[String], lines: &[(u32, &str)], out: &mut Vec<Chunk>) {
     }
 }
 
+/// Whether a section has text of its own: a section that is only its
+/// heading (its subsections follow) adds nothing.
+fn has_body(section: &[(u32, &str)]) -> bool {
+    let mut lines = section.iter().map(|(_, l)| *l);
+    let first = lines.next();
+    let text = |l: &str| !l.trim().is_empty();
+    match first {
+        Some(f) if heading_of(f).is_some() => lines.any(text),
+        Some(f) => text(f) || lines.any(text),
+        None => false,
+    }
+}
+
 /// Parses a Markdown runbook.
 pub fn parse_markdown(
     source_name: &str,
@@ -275,13 +288,7 @@ pub fn parse_markdown(
             None
         };
         if let Some((level, text)) = heading {
-            // A section that is only its heading adds nothing of its own.
-            let has_body = section.iter().skip(1).any(|(_, l)| !l.trim().is_empty())
-                || (section
-                    .first()
-                    .is_some_and(|(_, l)| heading_of(l).is_none())
-                    && section.iter().any(|(_, l)| !l.trim().is_empty()));
-            if has_body {
+            if has_body(&section) {
                 cut(&path(&stack), &section, &mut chunks);
             }
             section.clear();
@@ -293,12 +300,7 @@ pub fn parse_markdown(
         }
         section.push((n, line));
     }
-    let has_body = section.iter().skip(1).any(|(_, l)| !l.trim().is_empty())
-        || (section
-            .first()
-            .is_some_and(|(_, l)| heading_of(l).is_none())
-            && section.iter().any(|(_, l)| !l.trim().is_empty()));
-    if has_body {
+    if has_body(&section) {
         cut(&path(&stack), &section, &mut chunks);
     }
     Ok(Parsed {

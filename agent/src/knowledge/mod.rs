@@ -319,7 +319,6 @@ impl Knowledge {
             let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e))?;
             out.push(self.add_text(&name, &p, &text).await?);
         }
-        *self.snapshot.lock().await = None;
         Ok(out)
     }
 

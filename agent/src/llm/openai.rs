@@ -468,29 +468,22 @@ impl OpenAiModel {
         Ok(body)
     }
 
+    /// One request: plain, or streamed when `deltas` is given (text goes
+    /// there as it arrives).
     async fn once(
         &self,
         messages: &[Message],
         tools: &[ToolSpec],
         mode: ToolCallMode,
+        deltas: Option<&Deltas>,
     ) -> Result<Reply, OpenAIError> {
         let body = self
-            .body(messages, tools, mode, false)
+            .body(messages, tools, mode, deltas.is_some())
             .map_err(|e| OpenAIError::InvalidArgument(e.to_string()))?;
-        let v: Value = self.client.chat().create_byot(body).await?;
-        parse_response(&v).map_err(OpenAIError::InvalidArgument)
-    }
-
-    async fn once_streamed(
-        &self,
-        messages: &[Message],
-        tools: &[ToolSpec],
-        mode: ToolCallMode,
-        deltas: &Deltas,
-    ) -> Result<Reply, OpenAIError> {
-        let body = self
-            .body(messages, tools, mode, true)
-            .map_err(|e| OpenAIError::InvalidArgument(e.to_string()))?;
+        let Some(deltas) = deltas else {
+            let v: Value = self.client.chat().create_byot(body).await?;
+            return parse_response(&v).map_err(OpenAIError::InvalidArgument);
+        };
         let started = std::time::Instant::now();
         let mut stream = self
             .client
@@ -518,6 +511,29 @@ impl OpenAiModel {
         Ok(asm.finish())
     }
 
+    /// A request in the effective mode; an endpoint that rejects `tools`
+    /// is asked again in JSON-action mode, for this call and the rest.
+    async fn ask(
+        &self,
+        messages: &[Message],
+        tools: &[ToolSpec],
+        mode: ToolCallMode,
+        deltas: Option<&Deltas>,
+    ) -> Result<Reply, LlmError> {
+        let asked = self.effective(mode);
+        let (result, asked) = match self.once(messages, tools, asked, deltas).await {
+            Err(e) if asked != ToolCallMode::JsonAction && rejects_tools(&e) => {
+                self.no_tools.store(true, Ordering::SeqCst);
+                let json = ToolCallMode::JsonAction;
+                (self.once(messages, tools, json, deltas).await, json)
+            }
+            other => (other, asked),
+        };
+        let mut r = result.map_err(|e| self.error(e))?;
+        r.mode = (asked != mode).then_some(asked);
+        Ok(r)
+    }
+
     fn error(&self, e: OpenAIError) -> LlmError {
         match e {
             OpenAIError::InvalidArgument(detail) => LlmError::Api {
@@ -541,23 +557,7 @@ impl ChatModel for OpenAiModel {
         tools: &[ToolSpec],
         mode: ToolCallMode,
     ) -> Result<Reply, LlmError> {
-        let asked = self.effective(mode);
-        match self.once(messages, tools, asked).await {
-            Ok(mut r) => {
-                r.mode = (asked != mode).then_some(asked);
-                Ok(r)
-            }
-            Err(e) if asked != ToolCallMode::JsonAction && rejects_tools(&e) => {
-                self.no_tools.store(true, Ordering::SeqCst);
-                let mut r = self
-                    .once(messages, tools, ToolCallMode::JsonAction)
-                    .await
-                    .map_err(|e| self.error(e))?;
-                r.mode = Some(ToolCallMode::JsonAction);
-                Ok(r)
-            }
-            Err(e) => Err(self.error(e)),
-        }
+        self.ask(messages, tools, mode, None).await
     }
 
     async fn chat_streamed(
@@ -567,23 +567,7 @@ impl ChatModel for OpenAiModel {
         mode: ToolCallMode,
         deltas: Deltas,
     ) -> Result<Reply, LlmError> {
-        let asked = self.effective(mode);
-        match self.once_streamed(messages, tools, asked, &deltas).await {
-            Ok(mut r) => {
-                r.mode = (asked != mode).then_some(asked);
-                Ok(r)
-            }
-            Err(e) if asked != ToolCallMode::JsonAction && rejects_tools(&e) => {
-                self.no_tools.store(true, Ordering::SeqCst);
-                let mut r = self
-                    .once_streamed(messages, tools, ToolCallMode::JsonAction, &deltas)
-                    .await
-                    .map_err(|e| self.error(e))?;
-                r.mode = Some(ToolCallMode::JsonAction);
-                Ok(r)
-            }
-            Err(e) => Err(self.error(e)),
-        }
+        self.ask(messages, tools, mode, Some(&deltas)).await
     }
 }
 

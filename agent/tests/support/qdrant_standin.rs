@@ -97,6 +97,39 @@ impl QdrantStandIn {
     }
 }
 
+/// Implements a service trait: the given methods, and UNIMPLEMENTED for
+/// every RPC listed (the stand-in answers only what `QdrantIndex` uses).
+macro_rules! stand_in {
+    ($tr:path, unimplemented: [$($name:ident: $req:ty => $resp:ty),* $(,)?], $($body:item)*) => {
+        #[tonic::async_trait]
+        impl $tr for Shared {
+            $($body)*
+            $(
+                async fn $name(&self, _: Request<$req>) -> Result<Response<$resp>, Status> {
+                    Err(Status::unimplemented(concat!(stringify!($name), ": not in the Qdrant stand-in")))
+                }
+            )*
+        }
+    };
+}
+
+impl Shared {
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Collection>>, Status> {
+        self.collections
+            .lock()
+            .map_err(|_| Status::internal("stand-in state poisoned"))
+    }
+}
+
+/// A collection by name, NOT_FOUND as Qdrant answers.
+fn collection<'a>(
+    cols: &'a mut HashMap<String, Collection>,
+    name: &str,
+) -> Result<&'a mut Collection, Status> {
+    cols.get_mut(name)
+        .ok_or_else(|| Status::not_found(format!("collection `{name}` not found")))
+}
+
 fn num_id(id: Option<&PointId>) -> Result<u64, Status> {
     match id.and_then(|i| i.point_id_options.as_ref()) {
         Some(PointIdOptions::Num(n)) => Ok(*n),
@@ -171,20 +204,43 @@ fn done() -> PointsOperationResponse {
     }
 }
 
-#[tonic::async_trait]
-impl points_server::Points for Shared {
+stand_in! {
+    points_server::Points,
+    unimplemented: [
+        get: GetPoints => GetResponse,
+        update_vectors: UpdatePointVectors => PointsOperationResponse,
+        delete_vectors: DeletePointVectors => PointsOperationResponse,
+        set_payload: SetPayloadPoints => PointsOperationResponse,
+        overwrite_payload: SetPayloadPoints => PointsOperationResponse,
+        delete_payload: DeletePayloadPoints => PointsOperationResponse,
+        clear_payload: ClearPayloadPoints => PointsOperationResponse,
+        create_field_index: CreateFieldIndexCollection => PointsOperationResponse,
+        delete_field_index: DeleteFieldIndexCollection => PointsOperationResponse,
+        create_vector_name: CreateVectorNameRequest => PointsOperationResponse,
+        delete_vector_name: DeleteVectorNameRequest => PointsOperationResponse,
+        search: SearchPoints => SearchResponse,
+        search_batch: SearchBatchPoints => SearchBatchResponse,
+        search_groups: SearchPointGroups => SearchGroupsResponse,
+        recommend: RecommendPoints => RecommendResponse,
+        recommend_batch: RecommendBatchPoints => RecommendBatchResponse,
+        recommend_groups: RecommendPointGroups => RecommendGroupsResponse,
+        discover: DiscoverPoints => DiscoverResponse,
+        discover_batch: DiscoverBatchPoints => DiscoverBatchResponse,
+        count: CountPoints => CountResponse,
+        update_batch: UpdateBatchPoints => UpdateBatchResponse,
+        query_batch: QueryBatchPoints => QueryBatchResponse,
+        query_groups: QueryPointGroups => QueryGroupsResponse,
+        facet: FacetCounts => FacetResponse,
+        search_matrix_pairs: SearchMatrixPoints => SearchMatrixPairsResponse,
+        search_matrix_offsets: SearchMatrixPoints => SearchMatrixOffsetsResponse,
+    ],
     async fn upsert(
         &self,
         request: Request<UpsertPoints>,
     ) -> Result<Response<PointsOperationResponse>, Status> {
         let r = request.into_inner();
-        let mut cols = self
-            .collections
-            .lock()
-            .map_err(|_| Status::internal("poisoned"))?;
-        let col = cols.get_mut(&r.collection_name).ok_or_else(|| {
-            Status::not_found(format!("collection `{}` not found", r.collection_name))
-        })?;
+        let mut cols = self.lock()?;
+        let col = collection(&mut cols, &r.collection_name)?;
         for p in r.points {
             let id = num_id(p.id.as_ref())?;
             let v = dense(p.vectors.as_ref())?;
@@ -205,13 +261,8 @@ impl points_server::Points for Shared {
         request: Request<DeletePoints>,
     ) -> Result<Response<PointsOperationResponse>, Status> {
         let r = request.into_inner();
-        let mut cols = self
-            .collections
-            .lock()
-            .map_err(|_| Status::internal("poisoned"))?;
-        let col = cols.get_mut(&r.collection_name).ok_or_else(|| {
-            Status::not_found(format!("collection `{}` not found", r.collection_name))
-        })?;
+        let mut cols = self.lock()?;
+        let col = collection(&mut cols, &r.collection_name)?;
         let ids = match r.points.and_then(|s| s.points_selector_one_of) {
             Some(PointsSelectorOneOf::Points(list)) => list.ids,
             _ => {
@@ -225,108 +276,6 @@ impl points_server::Points for Shared {
         }
         Ok(Response::new(done()))
     }
-    async fn get(&self, _: Request<GetPoints>) -> Result<Response<GetResponse>, Status> {
-        Err(Status::unimplemented("Points/get: not in the stand-in"))
-    }
-    async fn update_vectors(
-        &self,
-        _: Request<UpdatePointVectors>,
-    ) -> Result<Response<PointsOperationResponse>, Status> {
-        Err(Status::unimplemented(
-            "Points/update_vectors: not in the stand-in",
-        ))
-    }
-    async fn delete_vectors(
-        &self,
-        _: Request<DeletePointVectors>,
-    ) -> Result<Response<PointsOperationResponse>, Status> {
-        Err(Status::unimplemented(
-            "Points/delete_vectors: not in the stand-in",
-        ))
-    }
-    async fn set_payload(
-        &self,
-        _: Request<SetPayloadPoints>,
-    ) -> Result<Response<PointsOperationResponse>, Status> {
-        Err(Status::unimplemented(
-            "Points/set_payload: not in the stand-in",
-        ))
-    }
-    async fn overwrite_payload(
-        &self,
-        _: Request<SetPayloadPoints>,
-    ) -> Result<Response<PointsOperationResponse>, Status> {
-        Err(Status::unimplemented(
-            "Points/overwrite_payload: not in the stand-in",
-        ))
-    }
-    async fn delete_payload(
-        &self,
-        _: Request<DeletePayloadPoints>,
-    ) -> Result<Response<PointsOperationResponse>, Status> {
-        Err(Status::unimplemented(
-            "Points/delete_payload: not in the stand-in",
-        ))
-    }
-    async fn clear_payload(
-        &self,
-        _: Request<ClearPayloadPoints>,
-    ) -> Result<Response<PointsOperationResponse>, Status> {
-        Err(Status::unimplemented(
-            "Points/clear_payload: not in the stand-in",
-        ))
-    }
-    async fn create_field_index(
-        &self,
-        _: Request<CreateFieldIndexCollection>,
-    ) -> Result<Response<PointsOperationResponse>, Status> {
-        Err(Status::unimplemented(
-            "Points/create_field_index: not in the stand-in",
-        ))
-    }
-    async fn delete_field_index(
-        &self,
-        _: Request<DeleteFieldIndexCollection>,
-    ) -> Result<Response<PointsOperationResponse>, Status> {
-        Err(Status::unimplemented(
-            "Points/delete_field_index: not in the stand-in",
-        ))
-    }
-    async fn create_vector_name(
-        &self,
-        _: Request<CreateVectorNameRequest>,
-    ) -> Result<Response<PointsOperationResponse>, Status> {
-        Err(Status::unimplemented(
-            "Points/create_vector_name: not in the stand-in",
-        ))
-    }
-    async fn delete_vector_name(
-        &self,
-        _: Request<DeleteVectorNameRequest>,
-    ) -> Result<Response<PointsOperationResponse>, Status> {
-        Err(Status::unimplemented(
-            "Points/delete_vector_name: not in the stand-in",
-        ))
-    }
-    async fn search(&self, _: Request<SearchPoints>) -> Result<Response<SearchResponse>, Status> {
-        Err(Status::unimplemented("Points/search: not in the stand-in"))
-    }
-    async fn search_batch(
-        &self,
-        _: Request<SearchBatchPoints>,
-    ) -> Result<Response<SearchBatchResponse>, Status> {
-        Err(Status::unimplemented(
-            "Points/search_batch: not in the stand-in",
-        ))
-    }
-    async fn search_groups(
-        &self,
-        _: Request<SearchPointGroups>,
-    ) -> Result<Response<SearchGroupsResponse>, Status> {
-        Err(Status::unimplemented(
-            "Points/search_groups: not in the stand-in",
-        ))
-    }
     async fn scroll(
         &self,
         request: Request<ScrollPoints>,
@@ -337,13 +286,8 @@ impl points_server::Points for Shared {
                 "the stand-in scrolls without a filter only",
             ));
         }
-        let cols = self
-            .collections
-            .lock()
-            .map_err(|_| Status::internal("poisoned"))?;
-        let col = cols.get(&r.collection_name).ok_or_else(|| {
-            Status::not_found(format!("collection `{}` not found", r.collection_name))
-        })?;
+        let mut cols = self.lock()?;
+        let col = collection(&mut cols, &r.collection_name)?;
         let from = match r.offset.as_ref() {
             Some(o) => num_id(Some(o))?,
             None => 0,
@@ -372,57 +316,6 @@ impl points_server::Points for Shared {
             ..ScrollResponse::default()
         }))
     }
-    async fn recommend(
-        &self,
-        _: Request<RecommendPoints>,
-    ) -> Result<Response<RecommendResponse>, Status> {
-        Err(Status::unimplemented(
-            "Points/recommend: not in the stand-in",
-        ))
-    }
-    async fn recommend_batch(
-        &self,
-        _: Request<RecommendBatchPoints>,
-    ) -> Result<Response<RecommendBatchResponse>, Status> {
-        Err(Status::unimplemented(
-            "Points/recommend_batch: not in the stand-in",
-        ))
-    }
-    async fn recommend_groups(
-        &self,
-        _: Request<RecommendPointGroups>,
-    ) -> Result<Response<RecommendGroupsResponse>, Status> {
-        Err(Status::unimplemented(
-            "Points/recommend_groups: not in the stand-in",
-        ))
-    }
-    async fn discover(
-        &self,
-        _: Request<DiscoverPoints>,
-    ) -> Result<Response<DiscoverResponse>, Status> {
-        Err(Status::unimplemented(
-            "Points/discover: not in the stand-in",
-        ))
-    }
-    async fn discover_batch(
-        &self,
-        _: Request<DiscoverBatchPoints>,
-    ) -> Result<Response<DiscoverBatchResponse>, Status> {
-        Err(Status::unimplemented(
-            "Points/discover_batch: not in the stand-in",
-        ))
-    }
-    async fn count(&self, _: Request<CountPoints>) -> Result<Response<CountResponse>, Status> {
-        Err(Status::unimplemented("Points/count: not in the stand-in"))
-    }
-    async fn update_batch(
-        &self,
-        _: Request<UpdateBatchPoints>,
-    ) -> Result<Response<UpdateBatchResponse>, Status> {
-        Err(Status::unimplemented(
-            "Points/update_batch: not in the stand-in",
-        ))
-    }
     async fn query(
         &self,
         request: Request<QueryPoints>,
@@ -439,13 +332,8 @@ impl points_server::Points for Shared {
             }
         };
         let allowed = keyword_filter(r.filter.as_ref())?;
-        let cols = self
-            .collections
-            .lock()
-            .map_err(|_| Status::internal("poisoned"))?;
-        let col = cols.get(&r.collection_name).ok_or_else(|| {
-            Status::not_found(format!("collection `{}` not found", r.collection_name))
-        })?;
+        let mut cols = self.lock()?;
+        let col = collection(&mut cols, &r.collection_name)?;
         if q.len() != col.dim {
             return Err(Status::invalid_argument("wrong query dimension"));
         }
@@ -485,60 +373,23 @@ impl points_server::Points for Shared {
             ..QueryResponse::default()
         }))
     }
-    async fn query_batch(
-        &self,
-        _: Request<QueryBatchPoints>,
-    ) -> Result<Response<QueryBatchResponse>, Status> {
-        Err(Status::unimplemented(
-            "Points/query_batch: not in the stand-in",
-        ))
-    }
-    async fn query_groups(
-        &self,
-        _: Request<QueryPointGroups>,
-    ) -> Result<Response<QueryGroupsResponse>, Status> {
-        Err(Status::unimplemented(
-            "Points/query_groups: not in the stand-in",
-        ))
-    }
-    async fn facet(&self, _: Request<FacetCounts>) -> Result<Response<FacetResponse>, Status> {
-        Err(Status::unimplemented("Points/facet: not in the stand-in"))
-    }
-    async fn search_matrix_pairs(
-        &self,
-        _: Request<SearchMatrixPoints>,
-    ) -> Result<Response<SearchMatrixPairsResponse>, Status> {
-        Err(Status::unimplemented(
-            "Points/search_matrix_pairs: not in the stand-in",
-        ))
-    }
-    async fn search_matrix_offsets(
-        &self,
-        _: Request<SearchMatrixPoints>,
-    ) -> Result<Response<SearchMatrixOffsetsResponse>, Status> {
-        Err(Status::unimplemented(
-            "Points/search_matrix_offsets: not in the stand-in",
-        ))
-    }
 }
-#[tonic::async_trait]
-impl collections_server::Collections for Shared {
-    async fn get(
-        &self,
-        _: Request<GetCollectionInfoRequest>,
-    ) -> Result<Response<GetCollectionInfoResponse>, Status> {
-        Err(Status::unimplemented(
-            "Collections/get: not in the stand-in",
-        ))
-    }
-    async fn list(
-        &self,
-        _: Request<ListCollectionsRequest>,
-    ) -> Result<Response<ListCollectionsResponse>, Status> {
-        Err(Status::unimplemented(
-            "Collections/list: not in the stand-in",
-        ))
-    }
+stand_in! {
+    collections_server::Collections,
+    unimplemented: [
+        get: GetCollectionInfoRequest => GetCollectionInfoResponse,
+        list: ListCollectionsRequest => ListCollectionsResponse,
+        update: UpdateCollection => CollectionOperationResponse,
+        delete: DeleteCollection => CollectionOperationResponse,
+        update_aliases: ChangeAliases => CollectionOperationResponse,
+        list_collection_aliases: ListCollectionAliasesRequest => ListAliasesResponse,
+        list_aliases: ListAliasesRequest => ListAliasesResponse,
+        collection_cluster_info: CollectionClusterInfoRequest => CollectionClusterInfoResponse,
+        update_collection_cluster_setup: UpdateCollectionClusterSetupRequest => UpdateCollectionClusterSetupResponse,
+        create_shard_key: CreateShardKeyRequest => CreateShardKeyResponse,
+        delete_shard_key: DeleteShardKeyRequest => DeleteShardKeyResponse,
+        list_shard_keys: ListShardKeysRequest => ListShardKeysResponse,
+    ],
     async fn create(
         &self,
         request: Request<CreateCollection>,
@@ -552,10 +403,7 @@ impl collections_server::Collections for Shared {
                 ));
             }
         };
-        let mut cols = self
-            .collections
-            .lock()
-            .map_err(|_| Status::internal("poisoned"))?;
+        let mut cols = self.lock()?;
         if cols.contains_key(&r.collection_name) {
             return Err(Status::already_exists(format!(
                 "collection `{}` already exists",
@@ -574,99 +422,15 @@ impl collections_server::Collections for Shared {
             time: 0.0,
         }))
     }
-    async fn update(
-        &self,
-        _: Request<UpdateCollection>,
-    ) -> Result<Response<CollectionOperationResponse>, Status> {
-        Err(Status::unimplemented(
-            "Collections/update: not in the stand-in",
-        ))
-    }
-    async fn delete(
-        &self,
-        _: Request<DeleteCollection>,
-    ) -> Result<Response<CollectionOperationResponse>, Status> {
-        Err(Status::unimplemented(
-            "Collections/delete: not in the stand-in",
-        ))
-    }
-    async fn update_aliases(
-        &self,
-        _: Request<ChangeAliases>,
-    ) -> Result<Response<CollectionOperationResponse>, Status> {
-        Err(Status::unimplemented(
-            "Collections/update_aliases: not in the stand-in",
-        ))
-    }
-    async fn list_collection_aliases(
-        &self,
-        _: Request<ListCollectionAliasesRequest>,
-    ) -> Result<Response<ListAliasesResponse>, Status> {
-        Err(Status::unimplemented(
-            "Collections/list_collection_aliases: not in the stand-in",
-        ))
-    }
-    async fn list_aliases(
-        &self,
-        _: Request<ListAliasesRequest>,
-    ) -> Result<Response<ListAliasesResponse>, Status> {
-        Err(Status::unimplemented(
-            "Collections/list_aliases: not in the stand-in",
-        ))
-    }
-    async fn collection_cluster_info(
-        &self,
-        _: Request<CollectionClusterInfoRequest>,
-    ) -> Result<Response<CollectionClusterInfoResponse>, Status> {
-        Err(Status::unimplemented(
-            "Collections/collection_cluster_info: not in the stand-in",
-        ))
-    }
     async fn collection_exists(
         &self,
         request: Request<CollectionExistsRequest>,
     ) -> Result<Response<CollectionExistsResponse>, Status> {
         let r = request.into_inner();
-        let exists = self
-            .collections
-            .lock()
-            .map_err(|_| Status::internal("poisoned"))?
-            .contains_key(&r.collection_name);
+        let exists = self.lock()?.contains_key(&r.collection_name);
         Ok(Response::new(CollectionExistsResponse {
             result: Some(CollectionExists { exists }),
             time: 0.0,
         }))
-    }
-    async fn update_collection_cluster_setup(
-        &self,
-        _: Request<UpdateCollectionClusterSetupRequest>,
-    ) -> Result<Response<UpdateCollectionClusterSetupResponse>, Status> {
-        Err(Status::unimplemented(
-            "Collections/update_collection_cluster_setup: not in the stand-in",
-        ))
-    }
-    async fn create_shard_key(
-        &self,
-        _: Request<CreateShardKeyRequest>,
-    ) -> Result<Response<CreateShardKeyResponse>, Status> {
-        Err(Status::unimplemented(
-            "Collections/create_shard_key: not in the stand-in",
-        ))
-    }
-    async fn delete_shard_key(
-        &self,
-        _: Request<DeleteShardKeyRequest>,
-    ) -> Result<Response<DeleteShardKeyResponse>, Status> {
-        Err(Status::unimplemented(
-            "Collections/delete_shard_key: not in the stand-in",
-        ))
-    }
-    async fn list_shard_keys(
-        &self,
-        _: Request<ListShardKeysRequest>,
-    ) -> Result<Response<ListShardKeysResponse>, Status> {
-        Err(Status::unimplemented(
-            "Collections/list_shard_keys: not in the stand-in",
-        ))
     }
 }

@@ -41,14 +41,10 @@ pub async fn run(cfg: &Config, cmd: EventsCommand) -> Result<ExitCode> {
                     a.subject
                 );
             }
-            let source = a.source.clone().unwrap_or_else(|| {
-                format!(
-                    "opscli/{}",
-                    std::fs::read_to_string("/proc/sys/kernel/hostname")
-                        .map(|h| h.trim().to_owned())
-                        .unwrap_or_else(|_| "localhost".into())
-                )
-            });
+            let source = a
+                .source
+                .clone()
+                .unwrap_or_else(ops_tools::events::default_source);
             let mut e = CloudEvent::new(source, a.kind, a.subject, data);
             e.cluster = a.cluster;
             log::record(&store, &e).await?;

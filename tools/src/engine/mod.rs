@@ -304,14 +304,10 @@ impl Engine {
         observer: &dyn RunObserver,
         cancel: tokio_util::sync::CancellationToken,
     ) -> Result<RunRecord, EngineError> {
-        let (events, writer) = crate::events::runs::RunEvents::to_log(Arc::clone(self.store()));
-        let result = {
-            let tee = crate::events::runs::Tee::new(observer, &events);
-            run::run_task(self, req, &tee, cancel).await
-        };
         // Every event of the run is written before the run is reported.
-        drop(events);
-        let _ = writer.await;
+        let tee = crate::events::runs::Tee::to_log(observer, Arc::clone(self.store()));
+        let result = run::run_task(self, req, &tee, cancel).await;
+        tee.finish().await;
         result
     }
 
@@ -322,13 +318,10 @@ impl Engine {
         observer: &dyn RunObserver,
         cancel: tokio_util::sync::CancellationToken,
     ) -> Result<RunRecord, EngineError> {
-        let (events, writer) = crate::events::runs::RunEvents::to_log(Arc::clone(self.store()));
-        let result = {
-            let tee = crate::events::runs::Tee::new(observer, &events);
-            run::run_pipeline(self, req, &tee, cancel).await
-        };
-        drop(events);
-        let _ = writer.await;
+        // Every event of the run is written before the run is reported.
+        let tee = crate::events::runs::Tee::to_log(observer, Arc::clone(self.store()));
+        let result = run::run_pipeline(self, req, &tee, cancel).await;
+        tee.finish().await;
         result
     }
 }

@@ -3,12 +3,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -25,19 +24,8 @@ fn now() -> String {
 
 /// `NAME-xxxxxxxx`: unique across processes and calls.
 pub(super) fn new_run_id(name: &str) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = Sha256::new();
-    h.update(name.as_bytes());
-    h.update(
-        Utc::now()
-            .timestamp_nanos_opt()
-            .unwrap_or_default()
-            .to_le_bytes(),
-    );
-    h.update(std::process::id().to_le_bytes());
-    h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
     let short: String = name.chars().take(40).collect();
-    format!("{short}-{}", crate::exec::hex(&h.finalize()[..4]))
+    format!("{short}-{}", crate::id::unique_hex(name, 4))
 }
 
 fn redacted_vars(vars: &BTreeMap<String, String>) -> BTreeMap<String, String> {

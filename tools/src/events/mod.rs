@@ -54,23 +54,17 @@ fn json_type() -> String {
     "application/json".into()
 }
 
+/// The `source` of events this process produces: `opscli/HOSTNAME`.
+pub fn default_source() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("opscli/{host}")
+}
+
 /// A new event id: 32 hex digits, unique per process and time.
 pub fn new_id() -> String {
-    use sha2::{Digest, Sha256};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let mut h = Sha256::new();
-    h.update(nanos.to_be_bytes());
-    h.update(std::process::id().to_be_bytes());
-    h.update(N.fetch_add(1, Ordering::Relaxed).to_be_bytes());
-    h.finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::id::unique_hex("event", 16)
 }
 
 impl CloudEvent {

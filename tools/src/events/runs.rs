@@ -2,8 +2,8 @@
 //! event per finished (or skipped) step with its phase and exit code, and
 //! `finished` with the per-step results, on
 //! `ops.clusters.local.namespaces.{ns}.{taskruns|pipelineruns}.{name}.status`.
-//! The engine tees its observer into [`RunEvents`]; a writer task records
-//! the events in order and the run returns only after all are written.
+//! The engine tees its observer ([`Tee::to_log`]); a writer task records
+//! the events in order and [`Tee::finish`] waits until all are written.
 //! Step output is not put in events (it may hold secrets; the run record
 //! keeps it).
 
@@ -23,39 +23,12 @@ pub const LOCAL_CLUSTER: &str = "local";
 
 /// Turns a run's progress into events.
 #[derive(Debug, Clone)]
-pub struct RunEvents {
+struct RunEvents {
     tx: mpsc::UnboundedSender<CloudEvent>,
     source: String,
 }
 
 impl RunEvents {
-    /// Events recorded in `store`'s log by a background task; await the
-    /// returned handle (after dropping every `RunEvents`) to know they are
-    /// all written.
-    pub fn to_log(store: Arc<dyn Store>) -> (Self, tokio::task::JoinHandle<usize>) {
-        let (tx, mut rx) = mpsc::unbounded_channel::<CloudEvent>();
-        let writer = tokio::spawn(async move {
-            let mut written = 0;
-            while let Some(e) = rx.recv().await {
-                match log::record(&store, &e).await {
-                    Ok(_) => written += 1,
-                    Err(err) => eprintln!("warning: event {} not recorded: {err}", e.subject),
-                }
-            }
-            written
-        });
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_else(|_| "localhost".into());
-        (
-            RunEvents {
-                tx,
-                source: format!("opscli/{host}"),
-            },
-            writer,
-        )
-    }
-
     fn subject(run: &RunRecord) -> String {
         let kind = if run.kind == "PipelineRun" {
             "pipelineruns"
@@ -92,12 +65,11 @@ fn step_json(s: &StepRecord) -> serde_json::Value {
 
 /// An observer that tells `inner` and records events.
 pub struct Tee<'a> {
-    /// The caller's observer.
-    pub inner: &'a dyn RunObserver,
-    /// Where events go.
-    pub events: &'a RunEvents,
-    /// The run's subject, once started.
-    pub run: std::sync::Mutex<Option<(String, String)>>,
+    inner: &'a dyn RunObserver,
+    events: RunEvents,
+    writer: tokio::task::JoinHandle<()>,
+    /// The run's subject and id, once started.
+    run: std::sync::Mutex<Option<(String, String)>>,
 }
 
 impl std::fmt::Debug for Tee<'_> {
@@ -109,13 +81,33 @@ impl std::fmt::Debug for Tee<'_> {
 }
 
 impl<'a> Tee<'a> {
-    /// Tees `inner` into `events`.
-    pub fn new(inner: &'a dyn RunObserver, events: &'a RunEvents) -> Self {
+    /// Tees `inner` into events recorded in `store`'s log by a background
+    /// task, in order.
+    pub fn to_log(inner: &'a dyn RunObserver, store: Arc<dyn Store>) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<CloudEvent>();
+        let writer = tokio::spawn(async move {
+            while let Some(e) = rx.recv().await {
+                if let Err(err) = log::record(&store, &e).await {
+                    eprintln!("warning: event {} not recorded: {err}", e.subject);
+                }
+            }
+        });
         Tee {
             inner,
-            events,
+            events: RunEvents {
+                tx,
+                source: super::default_source(),
+            },
+            writer,
             run: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Waits until every event of the run is written.
+    pub async fn finish(self) {
+        let Tee { events, writer, .. } = self;
+        drop(events);
+        let _ = writer.await;
     }
 }
 

@@ -8,14 +8,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::StoreError;
 use super::records::{ChunkRecord, RunbookChange, RunbookRecord};
-use super::sqlite::now;
-
-fn db(loc: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-    move |source| StoreError::Database {
-        path: loc.to_owned(),
-        source,
-    }
-}
+use super::sqlite::{db_err as db, now};
 
 fn chunk_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChunkRecord> {
     Ok(ChunkRecord {

@@ -193,7 +193,7 @@ impl SqliteStore {
     }
 }
 
-fn db_err(loc: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+pub(crate) fn db_err(loc: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
     move |source| StoreError::Database {
         path: loc.to_owned(),
         source,

@@ -99,24 +99,32 @@ fn task_plan(
     }
 }
 
-/// What a `task_run` or `pipeline_run` call will run, step by step, with
-/// its variables resolved, for the approver; `None` for other calls.
-pub async fn plan(ctx: &ToolContext, p: &Prepared) -> Result<Option<String>, ToolError> {
+/// The Tasks a `task_run` / `pipeline_run` call runs, each with its
+/// given variables (a Pipeline entry's own variables under the call's),
+/// and the Pipeline's name; `None` for other calls.
+async fn work_of(
+    ctx: &ToolContext,
+    p: &Prepared,
+) -> Result<
+    Option<(
+        Option<String>,
+        Vec<(crate::model::Task, BTreeMap<String, String>)>,
+    )>,
+    ToolError,
+> {
     let given: BTreeMap<String, String> = p
         .args
         .get("variables")
         .and_then(|v| serde_json::from_value(v.clone()).ok())
         .unwrap_or_default();
-    let mut out = String::new();
     if let Some(name) = &p.facts.task {
         if let Object::Task(t) = ctx.object(Kind::Task, name).await? {
-            task_plan(&mut out, &t, &given, "");
-            return Ok(Some(out));
+            return Ok(Some((None, vec![(t, given)])));
         }
     }
     if let Some(name) = &p.facts.pipeline {
         if let Object::Pipeline(pl) = ctx.object(Kind::Pipeline, name).await? {
-            out.push_str(&format!("Pipeline {name}\n"));
+            let mut tasks = Vec::new();
             for entry in &pl.spec.tasks {
                 let task_name = entry.task_ref.as_deref().unwrap_or(&entry.name);
                 if let Object::Task(t) = ctx.object(Kind::Task, task_name).await? {
@@ -124,13 +132,33 @@ pub async fn plan(ctx: &ToolContext, p: &Prepared) -> Result<Option<String>, Too
                     for (k, v) in entry.variables.iter().flatten() {
                         vars.entry(k.clone()).or_insert_with(|| v.clone());
                     }
-                    task_plan(&mut out, &t, &vars, "  ");
+                    tasks.push((t, vars));
                 }
             }
-            return Ok(Some(out));
+            return Ok(Some((Some(name.clone()), tasks)));
         }
     }
     Ok(None)
+}
+
+/// What a `task_run` or `pipeline_run` call will run, step by step, with
+/// its variables resolved, for the approver; `None` for other calls.
+pub async fn plan(ctx: &ToolContext, p: &Prepared) -> Result<Option<String>, ToolError> {
+    let Some((pipeline, tasks)) = work_of(ctx, p).await? else {
+        return Ok(None);
+    };
+    let mut out = String::new();
+    let indent = match &pipeline {
+        Some(name) => {
+            out.push_str(&format!("Pipeline {name}\n"));
+            "  "
+        }
+        None => "",
+    };
+    for (t, vars) in &tasks {
+        task_plan(&mut out, t, vars, indent);
+    }
+    Ok(Some(out))
 }
 
 /// The target expressions of a call: its own, or those of the Task (or
@@ -139,33 +167,10 @@ async fn expressions(ctx: &ToolContext, p: &Prepared) -> Result<Vec<String>, Too
     if !p.facts.targets.is_empty() {
         return Ok(vec![p.facts.targets.join(",")]);
     }
-    let given: BTreeMap<String, String> = p
-        .args
-        .get("variables")
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .unwrap_or_default();
-    if let Some(name) = &p.facts.task {
-        if let Object::Task(t) = ctx.object(Kind::Task, name).await? {
-            return Ok(vec![task_host(&t, &given)]);
-        }
-    }
-    if let Some(name) = &p.facts.pipeline {
-        if let Object::Pipeline(pl) = ctx.object(Kind::Pipeline, name).await? {
-            let mut out = Vec::new();
-            for entry in &pl.spec.tasks {
-                let task_name = entry.task_ref.as_deref().unwrap_or(&entry.name);
-                if let Object::Task(t) = ctx.object(Kind::Task, task_name).await? {
-                    let mut vars = given.clone();
-                    for (k, v) in entry.variables.iter().flatten() {
-                        vars.entry(k.clone()).or_insert_with(|| v.clone());
-                    }
-                    out.push(task_host(&t, &vars));
-                }
-            }
-            return Ok(out);
-        }
-    }
-    Ok(Vec::new())
+    Ok(work_of(ctx, p)
+        .await?
+        .map(|(_, tasks)| tasks.iter().map(|(t, vars)| task_host(t, vars)).collect())
+        .unwrap_or_default())
 }
 
 /// The hosts `p` will run on, resolved against the inventory, sorted and
