@@ -34,6 +34,10 @@ pub struct GlobalArgs {
     /// Targets worked on at once [env: OPS_FORKS] [default: 50]
     #[arg(long, global = true)]
     pub forks: Option<usize>,
+    /// NATS server(s) of the event feed [env: OPS_NATS_URL] [default: none:
+    /// the store's event log]
+    #[arg(long, global = true, value_name = "URL")]
+    pub nats: Option<String>,
 }
 
 /// Output formats.
@@ -112,6 +116,9 @@ pub enum EventsCommand {
     Query(EventsQueryArgs),
     /// Follow new events (Ctrl-C stops).
     Tail(EventsTailArgs),
+    /// Send what waits in the outbox (events kept while NATS was down) and
+    /// say how many remain.
+    Flush,
 }
 
 #[derive(Debug, Args)]

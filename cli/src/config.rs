@@ -41,6 +41,10 @@ pub mod env {
     pub const EMBED_MODEL: &str = "OPS_EMBED_MODEL";
     /// A Qdrant gRPC endpoint for runbook vectors.
     pub const QDRANT_URL: &str = "OPS_QDRANT_URL";
+    /// A NATS server for the event feed.
+    pub const NATS_URL: &str = "OPS_NATS_URL";
+    /// The JetStream stream's name.
+    pub const NATS_STREAM: &str = "OPS_NATS_STREAM";
 }
 
 /// Where a value came from.
@@ -130,7 +134,20 @@ pub const SETTINGS: &[Setting] = &[
         env: env::QDRANT_URL,
         doc: "Qdrant gRPC endpoint (http://host:6334) for runbook vectors; empty: in-process index",
     },
+    Setting {
+        key: "nats-url",
+        env: env::NATS_URL,
+        doc: "NATS server(s) of the event feed (nats://host:4222, comma-separated for a cluster; JetStream on); empty: the store's event log. Also read as events.nats_url",
+    },
+    Setting {
+        key: "nats-stream",
+        env: env::NATS_STREAM,
+        doc: "JetStream stream holding events on ops.> (created when missing)",
+    },
 ];
+
+/// Older or dotted names accepted in the config file.
+const ALIASES: &[(&str, &str)] = &[("events.nats_url", "nats-url")];
 
 /// Settings whose values are never shown.
 pub const SECRET_SETTINGS: &[&str] = &["model-api-key"];
@@ -180,6 +197,23 @@ fn validate(key: &str, value: &str) -> Result<()> {
             })?;
         }
         "store" if value.trim().is_empty() => bail!("store path is empty"),
+        "nats-url"
+            if !value.is_empty()
+                && !value.split(',').all(|u| {
+                    let u = u.trim();
+                    (u.starts_with("nats://") || u.starts_with("tls://")) && u.len() > 7
+                }) =>
+        {
+            bail!("nats-url `{value}` must be nats://host:port (or tls://), comma-separated");
+        }
+        "nats-stream"
+            if value.is_empty()
+                || !value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
+        {
+            bail!("nats-stream `{value}` must be letters, digits, `-` or `_`");
+        }
         "model-url" | "embed-url" | "qdrant-url"
             if !(value.is_empty()
                 || value.starts_with("http://")
@@ -239,6 +273,10 @@ pub struct Config {
     pub embed_model: String,
     /// Qdrant endpoint for runbook vectors (none: in-process).
     pub qdrant_url: Option<String>,
+    /// NATS server(s) for the event feed (none: the store's event log).
+    pub nats_url: Option<String>,
+    /// JetStream stream name.
+    pub nats_stream: String,
     /// Every setting's value and source, for `config list`.
     pub values: Vec<(&'static str, String, Source)>,
 }
@@ -266,6 +304,10 @@ pub fn read_file(path: &Path) -> Result<BTreeMap<String, String>> {
                 path.display()
             ),
         };
+        let k = ALIASES
+            .iter()
+            .find(|(alias, _)| *alias == k)
+            .map_or(k, |(_, key)| (*key).to_owned());
         out.insert(k, v);
     }
     Ok(out)
@@ -298,7 +340,8 @@ fn default_value(key: &str, home: &Path) -> String {
         "store" => home.join("ops.db").display().to_string(),
         "known-hosts" => "strict".to_owned(),
         "forks" => "50".to_owned(),
-        "model-url" | "model-api-key" | "embed-url" | "qdrant-url" => String::new(),
+        "model-url" | "model-api-key" | "embed-url" | "qdrant-url" | "nats-url" => String::new(),
+        "nats-stream" => "ops".to_owned(),
         "embed-model" => "text-embedding-3-small".to_owned(),
         "model" => "gpt-4o-mini".to_owned(),
         "tool-calls" => "auto".to_owned(),
@@ -340,6 +383,7 @@ impl Config {
                 "store" => global.store.as_ref().map(|p| p.display().to_string()),
                 "known-hosts" => global.known_hosts.clone(),
                 "forks" => global.forks.map(|f| f.to_string()),
+                "nats-url" => global.nats.clone(),
                 _ => None,
             }
         };
@@ -398,6 +442,8 @@ impl Config {
             embed_url: Some(get("embed-url")).filter(|v| !v.is_empty()),
             embed_model: get("embed-model"),
             qdrant_url: Some(get("qdrant-url")).filter(|v| !v.is_empty()),
+            nats_url: Some(get("nats-url")).filter(|v| !v.is_empty()),
+            nats_stream: get("nats-stream"),
             home,
             file,
             values,

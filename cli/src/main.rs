@@ -25,7 +25,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
     let lenient = matches!(cli.command, Command::Config(_));
     let cfg = Config::resolve(&cli.global, !lenient)?;
-    match cli.command {
+    let code = match cli.command {
         Command::Apply(a) => commands::apply::run(&cfg, a).await,
         Command::Get(a) => commands::get::run(&cfg, a).await,
         Command::Describe(a) => commands::describe::run(&cfg, a).await,
@@ -47,7 +47,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Runbook(c) => commands::runbook::run(&cfg, c).await,
         Command::Events(c) => commands::events::run(&cfg, c).await,
         Command::Completion(_) => Ok(ExitCode::SUCCESS),
-    }
+    };
+    commands::flush_feed().await;
+    code
 }
 
 /// `opscli get tasks | head` closes stdout early; printing then panics

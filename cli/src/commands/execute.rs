@@ -34,14 +34,17 @@ pub async fn engine(cfg: &Config) -> Result<(Engine, Arc<SshPool>)> {
     let mut ssh = SshOptions::new(&cfg.home);
     ssh.policy = cfg.known_hosts;
     let pool = SshPool::new(ssh);
+    let store = store as Arc<dyn Store>;
+    let feed = crate::commands::open_feed(cfg, Arc::clone(&store)).await?;
     let engine = Engine::new(
-        store as Arc<dyn Store>,
+        store,
         Arc::clone(&pool),
         EngineOptions {
             forks: cfg.forks,
             ..EngineOptions::default()
         },
-    );
+    )
+    .with_feed(feed);
     Ok((engine, pool))
 }
 

@@ -32,6 +32,50 @@ pub fn open_store(cfg: &Config) -> Result<SqliteStore> {
     })
 }
 
+static FEED: std::sync::OnceLock<ops_tools::events::feed::Feed> = std::sync::OnceLock::new();
+
+/// The event feed this process publishes to (opened once): NATS JetStream
+/// when `nats-url` is set, else the store's event log.
+pub async fn open_feed(
+    cfg: &Config,
+    store: std::sync::Arc<dyn ops_tools::store::Store>,
+) -> Result<ops_tools::events::feed::Feed> {
+    use ops_tools::events::feed::{Feed, FeedConfig};
+    use ops_tools::events::nats::NatsConfig;
+    if let Some(f) = FEED.get() {
+        return Ok(f.clone());
+    }
+    let nats = cfg.nats_url.as_ref().map(|url| NatsConfig {
+        stream: cfg.nats_stream.clone(),
+        ..NatsConfig::new(url.clone())
+    });
+    let feed = Feed::open(
+        FeedConfig {
+            nats,
+            ..FeedConfig::default()
+        },
+        store,
+    )
+    .await
+    .context("cannot open the event feed (nats-url)")?;
+    Ok(FEED.get_or_init(|| feed).clone())
+}
+
+/// Before exiting: waits (10 s at most) until this process's events are
+/// acked by NATS or kept in the outbox, and says what is left.
+pub async fn flush_feed() {
+    let Some(feed) = FEED.get() else {
+        return;
+    };
+    match feed.flush(std::time::Duration::from_secs(10)).await {
+        Ok(Some(0)) | Err(_) => {}
+        Ok(Some(n)) => eprintln!(
+            "note: NATS is not reachable; {n} event(s) wait in the outbox and are sent when it is (`opscli events flush`)"
+        ),
+        Ok(None) => eprintln!("warning: events not yet handed to NATS after 10 s"),
+    }
+}
+
 /// `k=v` pairs from repeated flags.
 pub fn parse_pairs(
     pairs: &[String],

@@ -166,16 +166,31 @@ pub struct Engine {
     store: Arc<dyn Store>,
     pool: Arc<SshPool>,
     options: EngineOptions,
+    feed: crate::events::feed::Feed,
 }
 
 impl Engine {
     /// An engine recording into `store` and reaching hosts through `pool`.
+    /// Run events go to the store's embedded event log until
+    /// [`Engine::with_feed`] says otherwise.
     pub fn new(store: Arc<dyn Store>, pool: Arc<SshPool>, options: EngineOptions) -> Self {
         Engine {
+            feed: crate::events::feed::Feed::embedded(Arc::clone(&store)),
             store,
             pool,
             options,
         }
+    }
+
+    /// Publishes run events to `feed`.
+    pub fn with_feed(mut self, feed: crate::events::feed::Feed) -> Self {
+        self.feed = feed;
+        self
+    }
+
+    /// Where run events are published.
+    pub fn feed(&self) -> &crate::events::feed::Feed {
+        &self.feed
     }
 
     /// The store.
@@ -304,8 +319,8 @@ impl Engine {
         observer: &dyn RunObserver,
         cancel: tokio_util::sync::CancellationToken,
     ) -> Result<RunRecord, EngineError> {
-        // Every event of the run is written before the run is reported.
-        let tee = crate::events::runs::Tee::to_log(observer, Arc::clone(self.store()));
+        // Every event of the run is published before the run is reported.
+        let tee = crate::events::runs::Tee::to_feed(observer, self.feed.clone());
         let result = run::run_task(self, req, &tee, cancel).await;
         tee.finish().await;
         result
@@ -318,8 +333,8 @@ impl Engine {
         observer: &dyn RunObserver,
         cancel: tokio_util::sync::CancellationToken,
     ) -> Result<RunRecord, EngineError> {
-        // Every event of the run is written before the run is reported.
-        let tee = crate::events::runs::Tee::to_log(observer, Arc::clone(self.store()));
+        // Every event of the run is published before the run is reported.
+        let tee = crate::events::runs::Tee::to_feed(observer, self.feed.clone());
         let result = run::run_pipeline(self, req, &tee, cancel).await;
         tee.finish().await;
         result

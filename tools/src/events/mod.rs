@@ -1,15 +1,15 @@
 //! The event feed's vocabulary: CloudEvents 1.0 envelopes ([`CloudEvent`])
 //! on the anchor's subject scheme ([`subject`]), keyword filters for
-//! EventHooks ([`filter`]), and the embedded defaults used when no NATS URL
-//! is configured: the in-process [`Bus`] and the event log in the store
-//! ([`log`]). Every TaskRun and PipelineRun records its events there
-//! ([`runs`]).
-//!
-//! Not here yet (see the project's open issue on the event feed): the
-//! JetStream publisher with its on-disk outbox, heartbeats and hook sinks.
+//! EventHooks ([`filter`]), and [`feed::Feed`], where every event is
+//! published: embedded (no NATS URL) into the in-process [`Bus`] and the
+//! event log in the store ([`log`]); at scale into NATS JetStream
+//! ([`nats`]) with an on-disk outbox for outages. Every TaskRun and
+//! PipelineRun publishes its events ([`runs`]).
 
+pub mod feed;
 pub mod filter;
 pub mod log;
+pub mod nats;
 pub mod runs;
 pub mod subject;
 

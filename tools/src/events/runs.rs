@@ -2,21 +2,21 @@
 //! event per finished (or skipped) step with its phase and exit code, and
 //! `finished` with the per-step results, on
 //! `ops.clusters.local.namespaces.{ns}.{taskruns|pipelineruns}.{name}.status`.
-//! The engine tees its observer ([`Tee::to_log`]); a writer task records
-//! the events in order and [`Tee::finish`] waits until all are written.
+//! The engine tees its observer ([`Tee::to_feed`]); a writer task publishes
+//! the events in order and [`Tee::finish`] waits until all are published.
 //! Step output is not put in events (it may hold secrets; the run record
 //! keeps it).
 
-use std::sync::Arc;
 
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use super::{CloudEvent, log, subject};
+use super::feed::Feed;
+use super::{CloudEvent, subject};
 use crate::engine::RunObserver;
 use crate::exec::Stream;
 use crate::model::RunPhase;
-use crate::store::{RunRecord, StepRecord, Store};
+use crate::store::{RunRecord, StepRecord};
 
 /// The cluster token for runs on hosts (not a Kubernetes cluster).
 pub const LOCAL_CLUSTER: &str = "local";
@@ -81,14 +81,15 @@ impl std::fmt::Debug for Tee<'_> {
 }
 
 impl<'a> Tee<'a> {
-    /// Tees `inner` into events recorded in `store`'s log by a background
-    /// task, in order.
-    pub fn to_log(inner: &'a dyn RunObserver, store: Arc<dyn Store>) -> Self {
+    /// Tees `inner` into events published to `feed` by a background task,
+    /// in order.
+    pub fn to_feed(inner: &'a dyn RunObserver, feed: Feed) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<CloudEvent>();
         let writer = tokio::spawn(async move {
             while let Some(e) = rx.recv().await {
-                if let Err(err) = log::record(&store, &e).await {
-                    eprintln!("warning: event {} not recorded: {err}", e.subject);
+                let subject = e.subject.clone();
+                if let Err(err) = feed.publish(e).await {
+                    eprintln!("warning: event {subject} not published: {err}");
                 }
             }
         });

@@ -139,4 +139,33 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX events_by_time ON events (time);
     "#,
+    // 6: the event feed's outbox (events waiting for NATS, in order), the
+    // embedded hook consumers' positions, and hook delivery records.
+    r#"
+    CREATE TABLE outbox (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        id          TEXT NOT NULL,
+        subject     TEXT NOT NULL,
+        time        TEXT NOT NULL,
+        body        TEXT NOT NULL
+    );
+    CREATE TABLE hook_cursors (
+        hook        TEXT PRIMARY KEY,
+        seq         INTEGER NOT NULL,
+        updated_at  TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE hook_deliveries (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        hook        TEXT NOT NULL,
+        event_id    TEXT NOT NULL,
+        subject     TEXT NOT NULL,
+        sink        TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        attempts    INTEGER NOT NULL,
+        code        INTEGER,
+        detail      TEXT NOT NULL DEFAULT '',
+        at          TEXT NOT NULL
+    );
+    CREATE INDEX hook_deliveries_by_hook ON hook_deliveries (hook, seq);
+    "#,
 ];

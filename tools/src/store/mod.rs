@@ -7,6 +7,7 @@
 //! the same trait. This module owns persistence only: it never runs
 //! anything, and it stores secrets as given (callers redact for display).
 
+mod feed;
 mod migrations;
 mod records;
 mod runbooks;
@@ -17,7 +18,8 @@ use async_trait::async_trait;
 use crate::model::{Kind, LabelSelector, Object, ObjectKey, RunPhase};
 
 pub use records::{
-    AUDIT_GENESIS, ApplyOutcome, ApprovalRecord, AuditCheck, AuditRecord, ChunkRecord, EventRecord,
+    AUDIT_GENESIS, ApplyOutcome, ApprovalRecord, AuditCheck, AuditRecord, ChunkRecord, DeliveryRecord,
+    EventRecord,
     RunFilter, RunRecord, RunbookChange, RunbookRecord, StepRecord, StoredObject, audit_hash,
 };
 pub use sqlite::SqliteStore;
@@ -288,4 +290,34 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         since: Option<&str>,
         limit: usize,
     ) -> Result<Vec<EventRecord>, StoreError>;
+
+    /// Appends events to the outbox (events waiting for NATS), in order,
+    /// while it holds fewer than `max`; returns how many were taken (the
+    /// rest did not fit).
+    async fn outbox_push(&self, events: &[EventRecord], max: usize) -> Result<usize, StoreError>;
+
+    /// The oldest `limit` outbox entries (their `seq` is the outbox's).
+    async fn outbox_peek(&self, limit: usize) -> Result<Vec<EventRecord>, StoreError>;
+
+    /// Removes outbox entries up to and including `upto_seq`.
+    async fn outbox_remove(&self, upto_seq: i64) -> Result<(), StoreError>;
+
+    /// How many events wait in the outbox.
+    async fn outbox_len(&self) -> Result<usize, StoreError>;
+
+    /// An embedded hook consumer's position in the event log.
+    async fn hook_cursor(&self, hook: &str) -> Result<Option<i64>, StoreError>;
+
+    /// Moves an embedded hook consumer to `seq`.
+    async fn set_hook_cursor(&self, hook: &str, seq: i64) -> Result<(), StoreError>;
+
+    /// Records what a hook's sink did with an event.
+    async fn record_delivery(&self, d: &DeliveryRecord) -> Result<(), StoreError>;
+
+    /// The newest `limit` deliveries (of `hook` when given), oldest first.
+    async fn list_deliveries(
+        &self,
+        hook: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>, StoreError>;
 }

@@ -290,3 +290,28 @@ pub struct EventRecord {
     /// The whole CloudEvent, JSON.
     pub body: String,
 }
+
+/// One hook delivery attempt series: what a sink did with one event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    /// Position in the delivery log.
+    pub seq: i64,
+    /// The hook (`namespace/name`).
+    pub hook: String,
+    /// The event's id.
+    pub event_id: String,
+    /// The event's subject.
+    pub subject: String,
+    /// Sink type (`webhook`, `slack`, ...).
+    pub sink: String,
+    /// `delivered`, `failed`, `filtered`, `awaiting_approval`, ...
+    pub status: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// HTTP status of the last attempt, when there was one.
+    pub code: Option<u16>,
+    /// What happened (an error, a re-published subject, a run id).
+    pub detail: String,
+    /// When it was recorded (RFC 3339).
+    pub at: String,
+}

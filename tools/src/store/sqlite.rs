@@ -16,9 +16,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::migrations::MIGRATIONS;
 use super::{
-    AUDIT_GENESIS, ApplyOutcome, ApprovalRecord, AuditCheck, AuditRecord, ChunkRecord, EventRecord,
+    AUDIT_GENESIS, ApplyOutcome, ApprovalRecord, AuditCheck, AuditRecord, ChunkRecord, DeliveryRecord, EventRecord,
     RunFilter, RunRecord, RunbookChange, RunbookRecord, StepRecord, Store, StoreError,
-    StoredObject, audit_hash, runbooks,
+    StoredObject, audit_hash, feed, runbooks,
 };
 use crate::model::{Kind, LabelSelector, Object, ObjectKey, RunPhase};
 
@@ -1067,6 +1067,54 @@ impl Store for SqliteStore {
             rows.collect::<Result<Vec<_>, _>>().map_err(db_err(loc))
         })
         .await
+    }
+
+    async fn outbox_push(&self, events: &[EventRecord], max: usize) -> Result<usize, StoreError> {
+        let events = events.to_vec();
+        self.with(move |conn, loc| feed::outbox_push(conn, loc, &events, max))
+            .await
+    }
+
+    async fn outbox_peek(&self, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
+        self.with(move |conn, loc| feed::outbox_peek(conn, loc, limit))
+            .await
+    }
+
+    async fn outbox_remove(&self, upto_seq: i64) -> Result<(), StoreError> {
+        self.with(move |conn, loc| feed::outbox_remove(conn, loc, upto_seq))
+            .await
+    }
+
+    async fn outbox_len(&self) -> Result<usize, StoreError> {
+        self.with(feed::outbox_len).await
+    }
+
+    async fn hook_cursor(&self, hook: &str) -> Result<Option<i64>, StoreError> {
+        let hook = hook.to_owned();
+        self.with(move |conn, loc| feed::hook_cursor(conn, loc, &hook))
+            .await
+    }
+
+    async fn set_hook_cursor(&self, hook: &str, seq: i64) -> Result<(), StoreError> {
+        let hook = hook.to_owned();
+        self.with(move |conn, loc| feed::set_hook_cursor(conn, loc, &hook, seq))
+            .await
+    }
+
+    async fn record_delivery(&self, d: &DeliveryRecord) -> Result<(), StoreError> {
+        let d = d.clone();
+        self.with(move |conn, loc| feed::record_delivery(conn, loc, &d))
+            .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        hook: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let hook = hook.map(str::to_owned);
+        self.with(move |conn, loc| feed::list_deliveries(conn, loc, hook.as_deref(), limit))
+            .await
     }
 }
 

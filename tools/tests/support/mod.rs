@@ -4,4 +4,5 @@
 
 pub mod isolated;
 pub mod kube_standin;
+pub mod nats;
 pub mod sshd;

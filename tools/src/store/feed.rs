@@ -1,0 +1,157 @@
+//! Event feed tables of the SQLite store: the outbox (events waiting for
+//! NATS, in publish order), embedded hook consumers' positions, and hook
+//! delivery records.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::StoreError;
+use super::records::{DeliveryRecord, EventRecord};
+use super::sqlite::{db_err as db, now};
+
+pub(crate) fn outbox_push(
+    conn: &mut Connection,
+    loc: &str,
+    events: &[EventRecord],
+    max: usize,
+) -> Result<usize, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db(loc))?;
+    let held: i64 = tx
+        .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
+        .map_err(db(loc))?;
+    let room = max.saturating_sub(held.max(0) as usize);
+    let take = events.len().min(room);
+    {
+        let mut stmt = tx
+            .prepare_cached("INSERT INTO outbox (id, subject, time, body) VALUES (?1, ?2, ?3, ?4)")
+            .map_err(db(loc))?;
+        for e in &events[..take] {
+            stmt.execute(params![e.id, e.subject, e.time, e.body])
+                .map_err(db(loc))?;
+        }
+    }
+    tx.commit().map_err(db(loc))?;
+    Ok(take)
+}
+
+pub(crate) fn outbox_peek(
+    conn: &mut Connection,
+    loc: &str,
+    limit: usize,
+) -> Result<Vec<EventRecord>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT seq, id, subject, time, body FROM outbox ORDER BY seq LIMIT ?1")
+        .map_err(db(loc))?;
+    let rows = stmt
+        .query_map(params![limit as i64], |r| {
+            Ok(EventRecord {
+                seq: r.get(0)?,
+                id: r.get(1)?,
+                subject: r.get(2)?,
+                time: r.get(3)?,
+                body: r.get(4)?,
+            })
+        })
+        .map_err(db(loc))?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(db(loc))
+}
+
+pub(crate) fn outbox_remove(conn: &mut Connection, loc: &str, upto: i64) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM outbox WHERE seq <= ?1", params![upto])
+        .map_err(db(loc))?;
+    Ok(())
+}
+
+pub(crate) fn outbox_len(conn: &mut Connection, loc: &str) -> Result<usize, StoreError> {
+    let n: i64 = conn
+        .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
+        .map_err(db(loc))?;
+    Ok(n.max(0) as usize)
+}
+
+pub(crate) fn hook_cursor(
+    conn: &mut Connection,
+    loc: &str,
+    hook: &str,
+) -> Result<Option<i64>, StoreError> {
+    conn.query_row(
+        "SELECT seq FROM hook_cursors WHERE hook = ?1",
+        params![hook],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(db(loc))
+}
+
+pub(crate) fn set_hook_cursor(
+    conn: &mut Connection,
+    loc: &str,
+    hook: &str,
+    seq: i64,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO hook_cursors (hook, seq, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (hook) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
+        params![hook, seq, now()],
+    )
+    .map_err(db(loc))?;
+    Ok(())
+}
+
+pub(crate) fn record_delivery(
+    conn: &mut Connection,
+    loc: &str,
+    d: &DeliveryRecord,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO hook_deliveries (hook, event_id, subject, sink, status, attempts, code, detail, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            d.hook,
+            d.event_id,
+            d.subject,
+            d.sink,
+            d.status,
+            d.attempts,
+            d.code,
+            d.detail,
+            if d.at.is_empty() { now() } else { d.at.clone() }
+        ],
+    )
+    .map_err(db(loc))?;
+    Ok(())
+}
+
+pub(crate) fn list_deliveries(
+    conn: &mut Connection,
+    loc: &str,
+    hook: Option<&str>,
+    limit: usize,
+) -> Result<Vec<DeliveryRecord>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT seq, hook, event_id, subject, sink, status, attempts, code, detail, at
+             FROM hook_deliveries WHERE (?1 IS NULL OR hook = ?1) ORDER BY seq DESC LIMIT ?2",
+        )
+        .map_err(db(loc))?;
+    let rows = stmt
+        .query_map(params![hook, limit as i64], |r| {
+            Ok(DeliveryRecord {
+                seq: r.get(0)?,
+                hook: r.get(1)?,
+                event_id: r.get(2)?,
+                subject: r.get(3)?,
+                sink: r.get(4)?,
+                status: r.get(5)?,
+                attempts: r.get(6)?,
+                code: r.get(7)?,
+                detail: r.get(8)?,
+                at: r.get(9)?,
+            })
+        })
+        .map_err(db(loc))?;
+    let mut out = rows.collect::<Result<Vec<_>, _>>().map_err(db(loc))?;
+    out.reverse();
+    Ok(out)
+}
