@@ -69,3 +69,26 @@ pub async fn query(
     }
     Ok((out, pos))
 }
+
+/// Like [`query`], with each event's log position: events on subjects
+/// matching `pattern` after `after`, at most `limit`, and the position of
+/// the last record looked at (matching or not).
+pub async fn read(
+    store: &Arc<dyn Store>,
+    pattern: &str,
+    after: i64,
+    limit: usize,
+) -> Result<(Vec<(i64, CloudEvent)>, i64), LogError> {
+    let mut out = Vec::new();
+    let mut pos = after;
+    let page = store.list_events(after, None, limit).await?;
+    for r in page {
+        pos = r.seq;
+        if subject::matches(pattern, &r.subject) {
+            if let Ok(e) = serde_json::from_str::<CloudEvent>(&r.body) {
+                out.push((r.seq, e));
+            }
+        }
+    }
+    Ok((out, pos))
+}

@@ -6,8 +6,10 @@
 //! ([`nats`]) with an on-disk outbox for outages. Every TaskRun and
 //! PipelineRun publishes its events ([`runs`]).
 
+pub mod dispatch;
 pub mod feed;
 pub mod filter;
+pub mod hooks;
 pub mod log;
 pub mod nats;
 pub mod runs;

@@ -99,28 +99,44 @@ pub(crate) fn set_hook_cursor(
     Ok(())
 }
 
-pub(crate) fn record_delivery(
+pub(crate) fn record_deliveries(
     conn: &mut Connection,
     loc: &str,
-    d: &DeliveryRecord,
+    ds: &[DeliveryRecord],
 ) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO hook_deliveries (hook, event_id, subject, sink, status, attempts, code, detail, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
-            d.hook,
-            d.event_id,
-            d.subject,
-            d.sink,
-            d.status,
-            d.attempts,
-            d.code,
-            d.detail,
-            if d.at.is_empty() { now() } else { d.at.clone() }
-        ],
-    )
-    .map_err(db(loc))?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db(loc))?;
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO hook_deliveries (hook, event_id, subject, sink, status, attempts, code, detail, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .map_err(db(loc))?;
+        let stamp = now();
+        for d in ds {
+            stmt.execute(params![
+                d.hook,
+                d.event_id,
+                d.subject,
+                d.sink,
+                d.status,
+                d.attempts,
+                d.code,
+                d.detail,
+                if d.at.is_empty() { &stamp } else { &d.at }
+            ])
+            .map_err(db(loc))?;
+        }
+    }
+    tx.commit().map_err(db(loc))?;
     Ok(())
+}
+
+pub(crate) fn last_event_seq(conn: &mut Connection, loc: &str) -> Result<i64, StoreError> {
+    conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))
+        .map_err(db(loc))
 }
 
 pub(crate) fn list_deliveries(

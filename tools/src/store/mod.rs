@@ -311,8 +311,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Moves an embedded hook consumer to `seq`.
     async fn set_hook_cursor(&self, hook: &str, seq: i64) -> Result<(), StoreError>;
 
-    /// Records what a hook's sink did with an event.
-    async fn record_delivery(&self, d: &DeliveryRecord) -> Result<(), StoreError>;
+    /// Records what hooks' sinks did with events (one transaction).
+    async fn record_deliveries(&self, d: &[DeliveryRecord]) -> Result<(), StoreError>;
+
+    /// The embedded event log's last position (0 when empty).
+    async fn last_event_seq(&self) -> Result<i64, StoreError>;
 
     /// The newest `limit` deliveries (of `hook` when given), oldest first.
     async fn list_deliveries(

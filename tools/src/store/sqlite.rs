@@ -1101,10 +1101,14 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn record_delivery(&self, d: &DeliveryRecord) -> Result<(), StoreError> {
-        let d = d.clone();
-        self.with(move |conn, loc| feed::record_delivery(conn, loc, &d))
+    async fn record_deliveries(&self, d: &[DeliveryRecord]) -> Result<(), StoreError> {
+        let d = d.to_vec();
+        self.with(move |conn, loc| feed::record_deliveries(conn, loc, &d))
             .await
+    }
+
+    async fn last_event_seq(&self) -> Result<i64, StoreError> {
+        self.with(feed::last_event_seq).await
     }
 
     async fn list_deliveries(

@@ -1,0 +1,611 @@
+//! EventHooks delivery: a [`Hook`] is an EventHooks object compiled once
+//! (subject pattern, keyword filter, sink); [`Deliverer::deliver`] hands
+//! one event to its sink and returns the [`DeliveryRecord`] the caller
+//! stores. Sinks:
+//!
+//! - `webhook`: POST of the CloudEvent (structured JSON, the hook's
+//!   `additional` as an extension attribute), signed with HMAC-SHA256 of
+//!   the body when the hook has `options.secret` (header
+//!   `X-Ops-Signature-256: sha256=HEX`), `X-Ops-Event-Id` and `X-Ops-Hook`
+//!   headers, extra headers from `options.header.NAME`; retried with
+//!   exponential backoff on connection errors, timeouts, 429 and 5xx
+//!   (`options.retries`, default 4), never on other 4xx.
+//! - `slack`: an incoming-webhook message in Block Kit (title, severity,
+//!   subject, key fields, a link from `options.link` or the event's).
+//! - `xiezuo`: the anchor's chat-bot webhook, a text message
+//!   (`{"msgtype":"text","text":{"content":...}}`, as WeCom-style bots take).
+//! - `event`: re-publish to `url` rewritten from the source subject (each
+//!   `*` filled from the same position: the anchor's findings -> alerts
+//!   conversion), with an id derived from hook and event, so a redelivery
+//!   is deduplicated like any re-send.
+//! - `elasticsearch`: the event as a document in a dated index
+//!   `{options.index or ops-events}-YYYY.MM.DD`, written with PUT under the
+//!   event id (a redelivery overwrites instead of duplicating); basic auth
+//!   from `options.username` / `options.password`.
+//! - `task`, `pipeline`, `copilot`: handed to an [`ActionSink`] the
+//!   process provides (it starts a run or a triage session; anything
+//!   mutating still goes through the approval gate there).
+//!
+//! Secrets in options (`secret`, `password`, and the URL itself) may be
+//! `${env:NAME}` / `${file:PATH}` references.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::feed::Feed;
+use super::filter::{KeywordFilter, render};
+use super::{CloudEvent, subject};
+use crate::model::EventHooks;
+use crate::store::DeliveryRecord;
+
+/// What a hook does with a matching event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sink {
+    /// POST the event as JSON.
+    Webhook {
+        /// Where.
+        url: String,
+    },
+    /// A Slack incoming webhook (Block Kit).
+    Slack {
+        /// Where.
+        url: String,
+    },
+    /// The anchor's `xiezuo` chat bot: a text message.
+    Xiezuo {
+        /// Where.
+        url: String,
+    },
+    /// Re-publish on a rewritten subject.
+    Event {
+        /// Target subject (`*` filled from the source).
+        subject: String,
+    },
+    /// Index the event in Elasticsearch.
+    Elasticsearch {
+        /// Base URL.
+        url: String,
+        /// Index name prefix.
+        index: String,
+    },
+    /// Start a Task run, a Pipeline run or a copilot triage session.
+    Action {
+        /// `task`, `pipeline` or `copilot`.
+        kind: String,
+        /// The Task / Pipeline name, or for `copilot` a prompt prefix.
+        target: String,
+    },
+}
+
+impl Sink {
+    /// The sink's type name.
+    pub fn kind(&self) -> &str {
+        match self {
+            Sink::Webhook { .. } => "webhook",
+            Sink::Slack { .. } => "slack",
+            Sink::Xiezuo { .. } => "xiezuo",
+            Sink::Event { .. } => "event",
+            Sink::Elasticsearch { .. } => "elasticsearch",
+            Sink::Action { kind, .. } => kind,
+        }
+    }
+}
+
+/// A compiled EventHooks object.
+#[derive(Debug, Clone)]
+pub struct Hook {
+    /// `namespace/name`.
+    pub key: String,
+    /// Subject pattern.
+    pub subject: String,
+    /// Keyword filter.
+    pub filter: KeywordFilter,
+    /// Where matching events go.
+    pub sink: Sink,
+    /// `spec.options`.
+    pub options: BTreeMap<String, String>,
+    /// `spec.additional`.
+    pub additional: Option<String>,
+}
+
+impl Hook {
+    /// Compiles an EventHooks object; the error names the hook and the
+    /// field.
+    pub fn compile(h: &EventHooks) -> Result<Hook, String> {
+        let key = format!(
+            "{}/{}",
+            h.metadata.namespace.as_deref().unwrap_or("default"),
+            h.metadata.name
+        );
+        let spec = &h.spec;
+        let subject = spec
+            .subject
+            .clone()
+            .ok_or_else(|| format!("EventHooks {key}: spec.subject is missing"))?;
+        if !subject::valid_pattern(&subject) {
+            return Err(format!(
+                "EventHooks {key}: spec.subject `{subject}` is not a valid subject pattern"
+            ));
+        }
+        let filter = KeywordFilter::new(spec.keywords.as_ref())
+            .map_err(|e| format!("EventHooks {key}: spec.keywords: {e}"))?;
+        let kind = spec
+            .type_
+            .as_deref()
+            .ok_or_else(|| format!("EventHooks {key}: spec.type is missing"))?
+            .to_lowercase();
+        let url = || {
+            spec.url
+                .clone()
+                .filter(|u| !u.trim().is_empty())
+                .ok_or_else(|| format!("EventHooks {key}: spec.url is missing (type {kind})"))
+        };
+        let http = |u: String| -> Result<String, String> {
+            if u.starts_with("http://") || u.starts_with("https://") || u.starts_with("${") {
+                Ok(u)
+            } else {
+                Err(format!(
+                    "EventHooks {key}: spec.url `{u}` must start with http:// or https://"
+                ))
+            }
+        };
+        let options = spec.options.clone().unwrap_or_default();
+        let sink = match kind.as_str() {
+            "webhook" => Sink::Webhook { url: http(url()?)? },
+            "slack" => Sink::Slack { url: http(url()?)? },
+            "xiezuo" => Sink::Xiezuo { url: http(url()?)? },
+            "event" => {
+                let target = url()?;
+                if !subject::valid_pattern(&target) || !target.starts_with("ops.") {
+                    return Err(format!(
+                        "EventHooks {key}: spec.url `{target}` must be a subject under ops. (with `*` / `>` filled from the event's)"
+                    ));
+                }
+                Sink::Event { subject: target }
+            }
+            "elasticsearch" => Sink::Elasticsearch {
+                url: http(url()?)?.trim_end_matches('/').to_owned(),
+                index: options
+                    .get("index")
+                    .cloned()
+                    .unwrap_or_else(|| "ops-events".into()),
+            },
+            "task" | "pipeline" | "copilot" => Sink::Action {
+                target: spec
+                    .url
+                    .clone()
+                    .or_else(|| options.get(kind.as_str()).cloned())
+                    .unwrap_or_default(),
+                kind: kind.clone(),
+            },
+            other => {
+                return Err(format!(
+                    "EventHooks {key}: spec.type `{other}` is not one of webhook, slack, xiezuo, event, elasticsearch, task, pipeline, copilot"
+                ));
+            }
+        };
+        if let Sink::Action { kind, target } = &sink {
+            if kind != "copilot" && target.is_empty() {
+                return Err(format!(
+                    "EventHooks {key}: type {kind} needs the {kind}'s name in spec.url"
+                ));
+            }
+        }
+        Ok(Hook {
+            key,
+            subject,
+            filter,
+            sink,
+            options,
+            additional: spec.additional.clone(),
+        })
+    }
+
+    /// Whether the event is for this hook: subject and keywords.
+    pub fn wants(&self, e: &CloudEvent) -> bool {
+        subject::matches(&self.subject, &e.subject) && self.filter.passes(&render(e))
+    }
+}
+
+/// Starts runs or triage sessions for `task` / `pipeline` / `copilot`
+/// hooks. The implementation owns the approval gate.
+#[async_trait]
+pub trait ActionSink: Send + Sync + std::fmt::Debug {
+    /// Handles `e` for `hook`; `Ok((status, detail))` such as
+    /// `("started", "run tr-...")` or `("awaiting_approval", "ap-...")`.
+    async fn start(&self, hook: &Hook, e: &CloudEvent) -> Result<(String, String), String>;
+}
+
+/// Retry schedule of HTTP sinks.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    /// Retries after the first attempt.
+    pub retries: u32,
+    /// First backoff (doubled each time).
+    pub base: Duration,
+    /// Longest backoff.
+    pub max: Duration,
+    /// One attempt's time limit.
+    pub timeout: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            retries: 4,
+            base: Duration::from_millis(500),
+            max: Duration::from_secs(10),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Delivers events to sinks.
+#[derive(Debug, Clone)]
+pub struct Deliverer {
+    http: reqwest::Client,
+    feed: Feed,
+    actions: Option<Arc<dyn ActionSink>>,
+    retry: Retry,
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// `sha256=HEX` of HMAC-SHA256(`secret`, `body`): the webhook signature.
+pub fn signature(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = match HmacSha256::new_from_slice(secret) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    mac.update(body);
+    format!("sha256={}", hex(&mac.finalize().into_bytes()))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn resolve(v: &str) -> Result<String, String> {
+    crate::secret::resolve(v).map_err(|e| e.to_string())
+}
+
+/// The outcome of one HTTP attempt.
+enum Attempt {
+    Ok(u16),
+    Retry(Option<u16>, String),
+    Fail(u16, String),
+}
+
+impl Deliverer {
+    /// A deliverer publishing `event` sinks to `feed`.
+    pub fn new(feed: Feed, actions: Option<Arc<dyn ActionSink>>, retry: Retry) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(retry.timeout)
+            .pool_max_idle_per_host(32)
+            .build()
+            .unwrap_or_default();
+        Deliverer {
+            http,
+            feed,
+            actions,
+            retry,
+        }
+    }
+
+    /// Hands `e` to `hook`'s sink (the caller checked [`Hook::wants`]).
+    pub async fn deliver(&self, hook: &Hook, e: &CloudEvent) -> DeliveryRecord {
+        let mut rec = DeliveryRecord {
+            seq: 0,
+            hook: hook.key.clone(),
+            event_id: e.id.clone(),
+            subject: e.subject.clone(),
+            sink: hook.sink.kind().to_owned(),
+            status: String::new(),
+            attempts: 0,
+            code: None,
+            detail: String::new(),
+            at: String::new(),
+        };
+        let result = match &hook.sink {
+            Sink::Webhook { url } => self.webhook(hook, url, e, &mut rec).await,
+            Sink::Slack { url } => {
+                let body = slack_message(hook, e).to_string();
+                self.post(hook, url, &body, &[], &mut rec).await
+            }
+            Sink::Xiezuo { url } => {
+                let mut text = render(e);
+                if let Some(a) = &hook.additional {
+                    text.push_str(a);
+                    text.push('\n');
+                }
+                let body = json!({"msgtype": "text", "text": {"content": text}});
+                self.post(hook, url, &body.to_string(), &[], &mut rec).await
+            }
+            Sink::Event { subject } => self.republish(hook, subject, e).await,
+            Sink::Elasticsearch { url, index } => {
+                self.elasticsearch(hook, url, index, e, &mut rec).await
+            }
+            Sink::Action { .. } => match &self.actions {
+                Some(a) => {
+                    rec.attempts = 1;
+                    a.start(hook, e).await
+                }
+                None => Err(format!(
+                    "{} hooks are handled by `opscli hook run` (no action runner here)",
+                    hook.sink.kind()
+                )),
+            },
+        };
+        match result {
+            Ok((status, detail)) => {
+                rec.status = status;
+                rec.detail = detail;
+            }
+            Err(detail) => {
+                rec.status = "failed".into();
+                rec.detail = crate::tool::clip(&detail, 500);
+            }
+        }
+        rec
+    }
+
+    async fn webhook(
+        &self,
+        hook: &Hook,
+        url: &str,
+        e: &CloudEvent,
+        rec: &mut DeliveryRecord,
+    ) -> Result<(String, String), String> {
+        let mut doc = serde_json::to_value(e).map_err(|x| x.to_string())?;
+        if let Some(a) = &hook.additional {
+            doc["additional"] = json!(a);
+        }
+        let body = doc.to_string();
+        let mut headers: Vec<(String, String)> = vec![
+            ("X-Ops-Event-Id".into(), e.id.clone()),
+            ("X-Ops-Hook".into(), hook.key.clone()),
+        ];
+        if let Some(secret) = hook.options.get("secret") {
+            let secret = resolve(secret)?;
+            headers.push((
+                "X-Ops-Signature-256".into(),
+                signature(secret.as_bytes(), body.as_bytes()),
+            ));
+        }
+        for (k, v) in &hook.options {
+            if let Some(name) = k.strip_prefix("header.") {
+                headers.push((name.to_owned(), resolve(v)?));
+            }
+        }
+        self.post(hook, url, &body, &headers, rec).await
+    }
+
+    async fn republish(
+        &self,
+        hook: &Hook,
+        target: &str,
+        e: &CloudEvent,
+    ) -> Result<(String, String), String> {
+        let to = subject::rewrite(target, &e.subject);
+        if to == e.subject || subject::matches(&hook.subject, &to) {
+            return Err(format!(
+                "re-publishing to {to} would feed the hook its own event"
+            ));
+        }
+        let mut out = e.clone();
+        out.id = hex(&Sha256::digest(format!("{}\n{}", hook.key, e.id)))[..32].to_owned();
+        out.subject = to.clone();
+        out.source = format!("ops/eventhooks/{}", hook.key);
+        if let Some(a) = &hook.additional {
+            if let Value::Object(m) = &mut out.data {
+                m.insert("additional".into(), json!(a));
+            }
+        }
+        self.feed.publish(out).await.map_err(|x| x.to_string())?;
+        Ok(("delivered".into(), format!("published to {to}")))
+    }
+
+    async fn elasticsearch(
+        &self,
+        hook: &Hook,
+        url: &str,
+        index: &str,
+        e: &CloudEvent,
+        rec: &mut DeliveryRecord,
+    ) -> Result<(String, String), String> {
+        let day = chrono::DateTime::parse_from_rfc3339(&e.time)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_else(|_| chrono::Utc::now())
+            .format("%Y.%m.%d");
+        let mut doc = serde_json::to_value(e).map_err(|x| x.to_string())?;
+        doc["@timestamp"] = json!(e.time);
+        if let Some(a) = &hook.additional {
+            doc["additional"] = json!(a);
+        }
+        let target = format!("{url}/{index}-{day}/_doc/{}", e.id);
+        self.send(hook, reqwest::Method::PUT, &target, &doc.to_string(), &[], rec)
+            .await
+    }
+
+    async fn post(
+        &self,
+        hook: &Hook,
+        url: &str,
+        body: &str,
+        headers: &[(String, String)],
+        rec: &mut DeliveryRecord,
+    ) -> Result<(String, String), String> {
+        self.send(hook, reqwest::Method::POST, url, body, headers, rec)
+            .await
+    }
+
+    async fn send(
+        &self,
+        hook: &Hook,
+        method: reqwest::Method,
+        url: &str,
+        body: &str,
+        headers: &[(String, String)],
+        rec: &mut DeliveryRecord,
+    ) -> Result<(String, String), String> {
+        let url = resolve(url)?;
+        let retries = hook
+            .options
+            .get("retries")
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(self.retry.retries);
+        let mut backoff = self.retry.base;
+        loop {
+            rec.attempts += 1;
+            match self.attempt(hook, &method, &url, body, headers).await {
+                Attempt::Ok(code) => {
+                    rec.code = Some(code);
+                    return Ok(("delivered".into(), format!("HTTP {code}")));
+                }
+                Attempt::Fail(code, why) => {
+                    rec.code = Some(code);
+                    return Err(format!("HTTP {code}: {why}"));
+                }
+                Attempt::Retry(code, why) => {
+                    rec.code = code;
+                    if rec.attempts > retries {
+                        return Err(format!("gave up after {} attempts: {why}", rec.attempts));
+                    }
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(self.retry.max);
+        }
+    }
+
+    async fn attempt(
+        &self,
+        hook: &Hook,
+        method: &reqwest::Method,
+        url: &str,
+        body: &str,
+        headers: &[(String, String)],
+    ) -> Attempt {
+        let mut req = self
+            .http
+            .request(method.clone(), url)
+            .header("Content-Type", "application/json")
+            .body(body.to_owned());
+        if let (Some(u), Some(p)) = (hook.options.get("username"), hook.options.get("password")) {
+            match resolve(p) {
+                Ok(p) => req = req.basic_auth(u, Some(p)),
+                Err(e) => return Attempt::Fail(0, e),
+            }
+        }
+        for (k, v) in headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        match req.send().await {
+            Ok(resp) => {
+                let code = resp.status().as_u16();
+                if resp.status().is_success() {
+                    return Attempt::Ok(code);
+                }
+                let text = resp.text().await.unwrap_or_default();
+                let why = crate::tool::clip(text.trim(), 200);
+                if code == 429 || code >= 500 {
+                    Attempt::Retry(Some(code), format!("HTTP {code}: {why}"))
+                } else {
+                    Attempt::Fail(code, why)
+                }
+            }
+            Err(e) => Attempt::Retry(None, error_chain(&e)),
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(x) = src {
+        s.push_str(": ");
+        s.push_str(&x.to_string());
+        src = x.source();
+    }
+    s
+}
+
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// The Slack Block Kit message for `e`.
+pub fn slack_message(hook: &Hook, e: &CloudEvent) -> Value {
+    let d = &e.data;
+    let pick = |keys: &[&str]| {
+        keys.iter()
+            .map(|k| text_of(&d[*k]))
+            .find(|s| !s.is_empty())
+            .unwrap_or_default()
+    };
+    let channel = e.subject.rsplit('.').next().unwrap_or("");
+    let mut severity = pick(&["severity", "level", "status", "phase"]);
+    if severity.is_empty() {
+        severity = match channel {
+            "alerts" => "warning".into(),
+            _ => "info".into(),
+        };
+    }
+    let mut title = pick(&["title", "summary", "message", "reason"]);
+    if title.is_empty() {
+        title = format!("{} on {}", e.kind, e.subject);
+    }
+    let title = crate::tool::clip(&title, 140);
+    let mut fields = vec![
+        json!({"type": "mrkdwn", "text": format!("*Severity*\n{severity}")}),
+        json!({"type": "mrkdwn", "text": format!("*Subject*\n`{}`", e.subject)}),
+    ];
+    if let Some(c) = &e.cluster {
+        fields.push(json!({"type": "mrkdwn", "text": format!("*Cluster*\n{c}")}));
+    }
+    if let Value::Object(m) = d {
+        for (k, v) in m.iter().filter(|(k, _)| {
+            !["title", "summary", "message", "severity", "level"].contains(&k.as_str())
+        }) {
+            if fields.len() >= 10 {
+                break;
+            }
+            let v = text_of(v);
+            if !v.is_empty() {
+                fields.push(json!({"type": "mrkdwn", "text": format!("*{k}*\n{}", crate::tool::clip(&v, 120))}));
+            }
+        }
+    }
+    let mut blocks = vec![
+        json!({"type": "header", "text": {"type": "plain_text", "text": title, "emoji": true}}),
+        json!({"type": "section", "fields": fields}),
+    ];
+    if let Some(a) = &hook.additional {
+        blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": a}}));
+    }
+    let link = hook
+        .options
+        .get("link")
+        .cloned()
+        .or_else(|| Some(pick(&["link", "url", "generatorURL"])).filter(|s| !s.is_empty()));
+    let mut context = vec![json!({"type": "mrkdwn", "text": format!("{} · {} · {}", e.source, e.time, e.id)})];
+    if let Some(l) = link {
+        context.push(json!({"type": "mrkdwn", "text": format!("<{l}|Open>")}));
+    }
+    blocks.push(json!({"type": "context", "elements": context}));
+    json!({
+        "text": format!("[{severity}] {title}"),
+        "blocks": blocks,
+    })
+}

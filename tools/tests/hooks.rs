@@ -1,0 +1,416 @@
+//! EventHooks delivery against local receivers (axum on loopback) and a
+//! real nats-server: webhooks signed and retried (the receiver fails the
+//! first attempts), 4xx not retried, an unreachable sink reported, Slack
+//! Block Kit, Elasticsearch dated indices, the anchor's findings -> alerts
+//! re-publish, and durable consumers that resume after a restart, both on
+//! the embedded log and on JetStream.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
+mod support;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::routing::any;
+use ops_tools::events::dispatch::Dispatcher;
+use ops_tools::events::feed::{Feed, FeedConfig};
+use ops_tools::events::hooks::{Deliverer, Hook, Retry, signature};
+use ops_tools::events::nats::NatsConfig;
+use ops_tools::events::subject::{self, Channel};
+use ops_tools::events::{CloudEvent, log};
+use ops_tools::manifest::load_path;
+use ops_tools::model::{EventHooks, Object};
+use ops_tools::store::{SqliteStore, Store};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+/// What the receiver saw.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+#[derive(Clone, Default)]
+struct Receiver {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    calls: Arc<AtomicUsize>,
+    /// Answer this status to the first `fail_first` calls.
+    fail_first: usize,
+    fail_with: u16,
+}
+
+async fn receive(
+    State(r): State<Receiver>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let n = r.calls.fetch_add(1, Ordering::SeqCst);
+    r.seen.lock().unwrap().push(Seen {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        headers,
+        body: body.to_vec(),
+    });
+    if n < r.fail_first {
+        StatusCode::from_u16(r.fail_with).unwrap()
+    } else {
+        StatusCode::OK
+    }
+}
+
+async fn start(r: Receiver) -> String {
+    let app = Router::new()
+        .fallback(any(receive))
+        .with_state(r);
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    format!("http://{addr}")
+}
+
+fn quick() -> Retry {
+    Retry {
+        retries: 4,
+        base: Duration::from_millis(10),
+        max: Duration::from_millis(50),
+        timeout: Duration::from_secs(5),
+    }
+}
+
+fn store(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+    Arc::new(SqliteStore::open(&dir.path().join("ops.db")).unwrap())
+}
+
+fn hook(yaml: &str) -> Hook {
+    let obj = Object::from_yaml_str(ops_tools::model::Kind::EventHooks, yaml).unwrap();
+    let Object::EventHooks(h) = obj else { panic!() };
+    Hook::compile(&h).unwrap()
+}
+
+fn finding(host: &str, task: &str, status: &str) -> CloudEvent {
+    CloudEvent::new(
+        "opscli/test",
+        "dev.ops.taskrun.report",
+        subject::object("c1", "ops-system", "hosts", host, Channel::Findings),
+        json!({"task": task, "status": status, "message": format!("{task} on {host}"), "severity": "critical"}),
+    )
+    .in_cluster("c1")
+}
+
+#[tokio::test]
+async fn webhooks_are_signed_and_retried_until_the_receiver_takes_them() {
+    let r = Receiver {
+        fail_first: 2,
+        fail_with: 503,
+        ..Receiver::default()
+    };
+    let url = start(r.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = Deliverer::new(Feed::embedded(store(&dir)), None, quick());
+    let h = hook(&format!(
+        r#"
+apiVersion: crd.chenshaowen.com/v1
+kind: EventHooks
+metadata: {{name: disk, namespace: ops-system}}
+spec:
+  type: webhook
+  subject: ops.clusters.*.namespaces.ops-system.hosts.*.findings
+  url: {url}/hook
+  additional: "action: clear-disk"
+  options: {{secret: s3cret, header.X-Team: sre}}
+  keywords: {{include: [alerting, alert-hosts-disk], matchMode: ALL}}
+"#
+    ));
+    let e = finding("web-1", "alert-hosts-disk", "alerting");
+    assert!(h.wants(&e));
+    assert!(!h.wants(&finding("web-1", "alert-hosts-disk", "normal")));
+    let rec = d.deliver(&h, &e).await;
+    assert_eq!(rec.status, "delivered", "{rec:?}");
+    assert_eq!(rec.attempts, 3);
+    assert_eq!(rec.code, Some(200));
+    let seen = r.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3);
+    let last = seen.last().unwrap();
+    assert_eq!(last.path, "/hook");
+    let sig = last.headers["x-ops-signature-256"].to_str().unwrap();
+    assert_eq!(sig, signature(b"s3cret", &last.body));
+    assert_eq!(last.headers["x-ops-event-id"].to_str().unwrap(), e.id);
+    assert_eq!(last.headers["x-team"].to_str().unwrap(), "sre");
+    let body: Value = serde_json::from_slice(&last.body).unwrap();
+    assert_eq!(body["specversion"], "1.0");
+    assert_eq!(body["additional"], "action: clear-disk");
+    assert_eq!(body["data"]["task"], "alert-hosts-disk");
+}
+
+#[tokio::test]
+async fn a_rejected_webhook_is_not_retried_and_an_unreachable_one_says_why() {
+    let r = Receiver {
+        fail_first: 100,
+        fail_with: 400,
+        ..Receiver::default()
+    };
+    let url = start(r.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = Deliverer::new(Feed::embedded(store(&dir)), None, quick());
+    let yaml = |url: &str| {
+        format!(
+            "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: w, namespace: ops-system}}\nspec: {{type: webhook, subject: 'ops.>', url: '{url}'}}\n"
+        )
+    };
+    let e = finding("web-1", "alert-hosts-disk", "alerting");
+    let rec = d.deliver(&hook(&yaml(&url)), &e).await;
+    assert_eq!(
+        (rec.status.as_str(), rec.attempts, rec.code),
+        ("failed", 1, Some(400))
+    );
+    // Nothing listens on this port.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let rec = d
+        .deliver(&hook(&yaml(&format!("http://127.0.0.1:{port}/x"))), &e)
+        .await;
+    assert_eq!(rec.status, "failed");
+    assert_eq!(rec.attempts, 5);
+    assert!(rec.detail.contains("gave up after 5 attempts"), "{rec:?}");
+    assert!(rec.detail.to_lowercase().contains("connect"), "{rec:?}");
+}
+
+#[tokio::test]
+async fn slack_gets_block_kit_and_elasticsearch_a_dated_index() {
+    let r = Receiver::default();
+    let url = start(r.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = Deliverer::new(Feed::embedded(store(&dir)), None, quick());
+    let e = finding("db-1", "alert-hosts-mem", "alerting");
+    let slack = hook(&format!(
+        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: s, namespace: ops-system}}\nspec: {{type: slack, subject: 'ops.>', url: '{url}/services/T0/B0/x', options: {{link: 'https://grafana.example/d/1'}}}}\n"
+    ));
+    assert_eq!(d.deliver(&slack, &e).await.status, "delivered");
+    let es = hook(&format!(
+        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: es, namespace: ops-system}}\nspec: {{type: elasticsearch, subject: 'ops.>', url: '{url}/', options: {{index: ops-findings}}}}\n"
+    ));
+    assert_eq!(d.deliver(&es, &e).await.status, "delivered");
+    let seen = r.seen.lock().unwrap().clone();
+    let msg: Value = serde_json::from_slice(&seen[0].body).unwrap();
+    assert_eq!(msg["blocks"][0]["type"], "header");
+    assert_eq!(
+        msg["blocks"][0]["text"]["text"],
+        "alert-hosts-mem on db-1"
+    );
+    let fields = msg["blocks"][1]["fields"].to_string();
+    assert!(fields.contains("*Severity*\\ncritical"), "{fields}");
+    assert!(fields.contains("*Cluster*\\nc1"), "{fields}");
+    assert!(msg["blocks"].to_string().contains("<https://grafana.example/d/1|Open>"));
+    assert!(msg["text"].as_str().unwrap().starts_with("[critical]"));
+    let day = chrono::Utc::now().format("%Y.%m.%d");
+    assert_eq!(seen[1].method, "PUT");
+    assert_eq!(seen[1].path, format!("/ops-findings-{day}/_doc/{}", e.id));
+    let doc: Value = serde_json::from_slice(&seen[1].body).unwrap();
+    assert_eq!(doc["@timestamp"], json!(e.time));
+}
+
+fn anchor_hooks() -> Vec<EventHooks> {
+    let dir = std::env::var_os("OPS_COMPAT_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/compat/ops-manifests"),
+        PathBuf::from,
+    );
+    load_path(&dir.join("eventhooks"))
+        .files
+        .into_iter()
+        .flat_map(|f| f.documents)
+        .filter_map(|d| match d.object {
+            Object::EventHooks(h) => Some(h),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_anchors_hooks_compile_and_findings_become_alerts() {
+    let hooks: Vec<Hook> = anchor_hooks()
+        .iter()
+        .map(|h| Hook::compile(h).unwrap())
+        .collect();
+    assert_eq!(hooks.len(), 20);
+    let convert = hooks
+        .iter()
+        .find(|h| h.key == "ops-system/convert-hosts-findings-to-alerts")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let st = store(&dir);
+    let d = Deliverer::new(Feed::embedded(Arc::clone(&st)), None, quick());
+    let e = finding("web-1", "alert-hosts-disk", "alerting");
+    assert!(convert.wants(&e));
+    let rec = d.deliver(convert, &e).await;
+    assert_eq!(rec.status, "delivered", "{rec:?}");
+    // Delivered twice (a redelivery after a crash): one alert.
+    d.deliver(convert, &e).await;
+    let (alerts, _) = log::query(&st, "ops.clusters.*.namespaces.*.hosts.*.alerts", 0, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(
+        alerts[0].subject,
+        "ops.clusters.c1.namespaces.ops-system.hosts.web-1.alerts"
+    );
+    assert_eq!(alerts[0].data["task"], "alert-hosts-disk");
+    // A target its own pattern matches would loop: refused.
+    let looping = hook(
+        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {name: loop, namespace: ops-system}\nspec: {type: event, subject: 'ops.clusters.*.nodes.*.findings', url: 'ops.clusters.*.nodes.*.findings'}\n",
+    );
+    let e = CloudEvent::new(
+        "t",
+        "dev.ops.test",
+        subject::node("c1", "n1", Channel::Findings),
+        json!({}),
+    );
+    let rec = d.deliver(&looping, &e).await;
+    assert_eq!(rec.status, "failed");
+    assert!(rec.detail.contains("its own event"), "{rec:?}");
+}
+
+#[test]
+fn bad_hooks_say_what_is_wrong() {
+    let err = |y: &str| {
+        let Object::EventHooks(h) = Object::from_yaml_str(ops_tools::model::Kind::EventHooks, y).unwrap() else {
+            panic!()
+        };
+        Hook::compile(&h).unwrap_err()
+    };
+    let e = err(
+        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {name: a, namespace: x}\nspec: {type: webhook, subject: 'ops.>', url: 'ftp://x'}\n",
+    );
+    assert!(e.contains("x/a") && e.contains("http://"), "{e}");
+    let e = err("apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {name: a}\nspec: {type: pager, subject: 'ops.>', url: 'http://x'}\n");
+    assert!(e.contains("spec.type `pager`"), "{e}");
+    let e = err("apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {name: a}\nspec: {type: webhook, subject: 'ops.>.x', url: 'http://x'}\n");
+    assert!(e.contains("spec.subject"), "{e}");
+    let e = err(
+        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {name: a}\nspec: {type: webhook, subject: 'ops.>', url: 'http://x', keywords: {include: ['(x'], matchType: REGEX}}\n",
+    );
+    assert!(e.contains("spec.keywords") && e.contains("regex"), "{e}");
+    let e = err("apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {name: a}\nspec: {type: task, subject: 'ops.>'}\n");
+    assert!(e.contains("needs the task's name"), "{e}");
+}
+
+async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..400 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Publishes findings, runs a dispatcher with a webhook hook, stops it,
+/// publishes more while it is down, starts it again: every alerting
+/// finding is delivered exactly once, in order, none of the others.
+async fn durable_consumer_resumes(feed: Feed) {
+    let r = Receiver::default();
+    let url = start(r.clone()).await;
+    let h = hook(&format!(
+        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: disk, namespace: ops-system}}\nspec: {{type: webhook, subject: 'ops.clusters.*.namespaces.ops-system.hosts.*.findings', url: '{url}/h', keywords: {{include: ['alerting']}}}}\n"
+    ));
+    let deliverer = Deliverer::new(feed.clone(), None, quick());
+    let count = || r.calls.load(Ordering::SeqCst);
+
+    let run = |feed: Feed| {
+        let d = Dispatcher::new(feed, deliverer.clone());
+        let cancel = CancellationToken::new();
+        let c = cancel.clone();
+        let hooks = vec![h.clone()];
+        let task = tokio::spawn(async move { d.run(hooks, c).await });
+        (cancel, task)
+    };
+    let (cancel, task) = run(feed.clone());
+    // Let the consumer register (a new consumer starts at "now").
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut expected = Vec::new();
+    for i in 0..6 {
+        let status = if i % 2 == 0 { "alerting" } else { "normal" };
+        let e = finding(&format!("h{i}"), "alert-hosts-disk", status);
+        if status == "alerting" {
+            expected.push(e.id.clone());
+        }
+        feed.publish(e).await.unwrap();
+    }
+    // Another subject: never delivered.
+    feed.publish(CloudEvent::new(
+        "t",
+        "dev.ops.test",
+        subject::node("c1", "n1", Channel::Findings),
+        json!({"status": "alerting"}),
+    ))
+    .await
+    .unwrap();
+    feed.flush(Duration::from_secs(10)).await.unwrap();
+    wait_for("3 deliveries", || count() >= 3).await;
+    cancel.cancel();
+    task.await.unwrap();
+
+    // While the dispatcher is down.
+    for i in 6..10 {
+        let e = finding(&format!("h{i}"), "alert-hosts-disk", "alerting");
+        expected.push(e.id.clone());
+        feed.publish(e).await.unwrap();
+    }
+    feed.flush(Duration::from_secs(10)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(count(), 3, "delivered while stopped?");
+    let (cancel, task) = run(feed.clone());
+    wait_for("7 deliveries", || count() >= 7).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cancel.cancel();
+    task.await.unwrap();
+    let got: Vec<String> = r
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.headers["x-ops-event-id"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(got, expected, "each alerting finding once, in order");
+    let recs = feed
+        .store()
+        .list_deliveries(Some("ops-system/disk"), 100)
+        .await
+        .unwrap();
+    assert_eq!(recs.len(), 7);
+    assert!(recs.iter().all(|r| r.status == "delivered" && r.code == Some(200)));
+}
+
+#[tokio::test]
+async fn embedded_hook_consumers_are_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    durable_consumer_resumes(Feed::embedded(store(&dir))).await;
+}
+
+#[tokio::test]
+async fn jetstream_hook_consumers_are_durable() {
+    let server = support::nats::NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let feed = Feed::open(
+        FeedConfig {
+            nats: Some(NatsConfig::new(&server.url)),
+            ..FeedConfig::default()
+        },
+        store(&dir),
+    )
+    .await
+    .unwrap();
+    durable_consumer_resumes(feed).await;
+}
