@@ -106,6 +106,68 @@ pub enum Command {
     /// query, tail. Embedded: the store's event log.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// EventHooks: run them (durable consumers), test one against an
+    /// event, list them with their last delivery, show deliveries.
+    #[command(subcommand)]
+    Hook(HookCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// The namespace's hooks (all with -A) and how their last delivery went.
+    List(HookListArgs),
+    /// Match one event against a hook and deliver it for real (unless
+    /// --dry-run); exit 1 when it does not match or the delivery fails.
+    Test(HookTestArgs),
+    /// Deliver events to hooks until Ctrl-C. Each hook is a durable
+    /// consumer: a restart resumes after the last event it handled.
+    Run(HookRunArgs),
+    /// Recent deliveries, oldest first.
+    Deliveries(HookDeliveriesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HookListArgs {
+    /// Every namespace.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// table or json.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Format>,
+}
+
+#[derive(Debug, Args)]
+pub struct HookTestArgs {
+    /// The EventHooks' name.
+    pub name: String,
+    /// The event: a CloudEvent JSON file (`-` reads standard input);
+    /// missing id, time and source are filled in.
+    #[arg(long, value_name = "FILE")]
+    pub event: PathBuf,
+    /// Show whether it matches and what would be sent; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HookRunArgs {
+    /// Only these hooks [default: every hook of the namespace].
+    pub names: Vec<String>,
+    /// Every namespace's hooks.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HookDeliveriesArgs {
+    /// Only this hook.
+    pub name: Option<String>,
+    /// At most this many (the newest).
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// table or json.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Format>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -71,9 +71,7 @@ async fn receive(
 }
 
 async fn start(r: Receiver) -> String {
-    let app = Router::new()
-        .fallback(any(receive))
-        .with_state(r);
+    let app = Router::new().fallback(any(receive)).with_state(r);
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(l, app).await });
@@ -206,14 +204,15 @@ async fn slack_gets_block_kit_and_elasticsearch_a_dated_index() {
     let seen = r.seen.lock().unwrap().clone();
     let msg: Value = serde_json::from_slice(&seen[0].body).unwrap();
     assert_eq!(msg["blocks"][0]["type"], "header");
-    assert_eq!(
-        msg["blocks"][0]["text"]["text"],
-        "alert-hosts-mem on db-1"
-    );
+    assert_eq!(msg["blocks"][0]["text"]["text"], "alert-hosts-mem on db-1");
     let fields = msg["blocks"][1]["fields"].to_string();
     assert!(fields.contains("*Severity*\\ncritical"), "{fields}");
     assert!(fields.contains("*Cluster*\\nc1"), "{fields}");
-    assert!(msg["blocks"].to_string().contains("<https://grafana.example/d/1|Open>"));
+    assert!(
+        msg["blocks"]
+            .to_string()
+            .contains("<https://grafana.example/d/1|Open>")
+    );
     assert!(msg["text"].as_str().unwrap().starts_with("[critical]"));
     let day = chrono::Utc::now().format("%Y.%m.%d");
     assert_eq!(seen[1].method, "PUT");
@@ -258,9 +257,15 @@ async fn the_anchors_hooks_compile_and_findings_become_alerts() {
     assert_eq!(rec.status, "delivered", "{rec:?}");
     // Delivered twice (a redelivery after a crash): one alert.
     d.deliver(convert, &e).await;
-    let (alerts, _) = log::query(&st, "ops.clusters.*.namespaces.*.hosts.*.alerts", 0, None, 10)
-        .await
-        .unwrap();
+    let (alerts, _) = log::query(
+        &st,
+        "ops.clusters.*.namespaces.*.hosts.*.alerts",
+        0,
+        None,
+        10,
+    )
+    .await
+    .unwrap();
     assert_eq!(alerts.len(), 1);
     assert_eq!(
         alerts[0].subject,
@@ -285,7 +290,9 @@ async fn the_anchors_hooks_compile_and_findings_become_alerts() {
 #[test]
 fn bad_hooks_say_what_is_wrong() {
     let err = |y: &str| {
-        let Object::EventHooks(h) = Object::from_yaml_str(ops_tools::model::Kind::EventHooks, y).unwrap() else {
+        let Object::EventHooks(h) =
+            Object::from_yaml_str(ops_tools::model::Kind::EventHooks, y).unwrap()
+        else {
             panic!()
         };
         Hook::compile(&h).unwrap_err()
@@ -294,15 +301,21 @@ fn bad_hooks_say_what_is_wrong() {
         "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {name: a, namespace: x}\nspec: {type: webhook, subject: 'ops.>', url: 'ftp://x'}\n",
     );
     assert!(e.contains("x/a") && e.contains("http://"), "{e}");
-    let e = err("apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {name: a}\nspec: {type: pager, subject: 'ops.>', url: 'http://x'}\n");
+    let e = err(
+        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {name: a}\nspec: {type: pager, subject: 'ops.>', url: 'http://x'}\n",
+    );
     assert!(e.contains("spec.type `pager`"), "{e}");
-    let e = err("apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {name: a}\nspec: {type: webhook, subject: 'ops.>.x', url: 'http://x'}\n");
+    let e = err(
+        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {name: a}\nspec: {type: webhook, subject: 'ops.>.x', url: 'http://x'}\n",
+    );
     assert!(e.contains("spec.subject"), "{e}");
     let e = err(
         "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {name: a}\nspec: {type: webhook, subject: 'ops.>', url: 'http://x', keywords: {include: ['(x'], matchType: REGEX}}\n",
     );
     assert!(e.contains("spec.keywords") && e.contains("regex"), "{e}");
-    let e = err("apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {name: a}\nspec: {type: task, subject: 'ops.>'}\n");
+    let e = err(
+        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {name: a}\nspec: {type: task, subject: 'ops.>'}\n",
+    );
     assert!(e.contains("needs the task's name"), "{e}");
 }
 
@@ -390,7 +403,10 @@ async fn durable_consumer_resumes(feed: Feed) {
         .await
         .unwrap();
     assert_eq!(recs.len(), 7);
-    assert!(recs.iter().all(|r| r.status == "delivered" && r.code == Some(200)));
+    assert!(
+        recs.iter()
+            .all(|r| r.status == "delivered" && r.code == Some(200))
+    );
 }
 
 #[tokio::test]

@@ -87,7 +87,13 @@ async fn events_land_once_and_resends_are_deduplicated() {
     let n = feed.nats().unwrap();
     let again: Vec<(String, String, Vec<u8>)> = events[..50]
         .iter()
-        .map(|e| (e.id.clone(), e.subject.clone(), serde_json::to_vec(e).unwrap()))
+        .map(|e| {
+            (
+                e.id.clone(),
+                e.subject.clone(),
+                serde_json::to_vec(e).unwrap(),
+            )
+        })
         .collect();
     let out = n.publish_all(&again).await;
     assert_eq!((out.acked, out.duplicates, out.error), (50, 50, None));
@@ -169,7 +175,10 @@ async fn killing_nats_mid_stream_loses_nothing_and_duplicates_nothing() {
     }
     assert_eq!(left, Some(0), "outbox not drained: {:?}", feed.counts());
     let counts = feed.counts();
-    assert!(counts.outboxed > 0, "the outage was not noticed: {counts:?}");
+    assert!(
+        counts.outboxed > 0,
+        "the outage was not noticed: {counts:?}"
+    );
     assert_eq!(counts.dropped, 0);
 
     let got = stream_contents(&server.url).await;

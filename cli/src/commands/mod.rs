@@ -14,6 +14,7 @@ pub mod describe;
 pub mod events;
 pub mod execute;
 pub mod get;
+pub mod hook;
 pub mod runbook;
 pub mod runs;
 

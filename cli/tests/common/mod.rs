@@ -65,6 +65,8 @@ impl Ops {
             .env_remove("OPS_EMBED_URL")
             .env_remove("OPS_EMBED_MODEL")
             .env_remove("OPS_QDRANT_URL")
+            .env_remove("OPS_NATS_URL")
+            .env_remove("OPS_NATS_STREAM")
             .current_dir(fixtures());
         c
     }

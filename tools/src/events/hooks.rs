@@ -430,8 +430,15 @@ impl Deliverer {
             doc["additional"] = json!(a);
         }
         let target = format!("{url}/{index}-{day}/_doc/{}", e.id);
-        self.send(hook, reqwest::Method::PUT, &target, &doc.to_string(), &[], rec)
-            .await
+        self.send(
+            hook,
+            reqwest::Method::PUT,
+            &target,
+            &doc.to_string(),
+            &[],
+            rec,
+        )
+        .await
     }
 
     async fn post(
@@ -599,7 +606,8 @@ pub fn slack_message(hook: &Hook, e: &CloudEvent) -> Value {
         .get("link")
         .cloned()
         .or_else(|| Some(pick(&["link", "url", "generatorURL"])).filter(|s| !s.is_empty()));
-    let mut context = vec![json!({"type": "mrkdwn", "text": format!("{} · {} · {}", e.source, e.time, e.id)})];
+    let mut context =
+        vec![json!({"type": "mrkdwn", "text": format!("{} · {} · {}", e.source, e.time, e.id)})];
     if let Some(l) = link {
         context.push(json!({"type": "mrkdwn", "text": format!("<{l}|Open>")}));
     }

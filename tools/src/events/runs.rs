@@ -7,7 +7,6 @@
 //! Step output is not put in events (it may hold secrets; the run record
 //! keeps it).
 
-
 use serde_json::json;
 use tokio::sync::mpsc;
 

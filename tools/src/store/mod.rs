@@ -18,9 +18,9 @@ use async_trait::async_trait;
 use crate::model::{Kind, LabelSelector, Object, ObjectKey, RunPhase};
 
 pub use records::{
-    AUDIT_GENESIS, ApplyOutcome, ApprovalRecord, AuditCheck, AuditRecord, ChunkRecord, DeliveryRecord,
-    EventRecord,
-    RunFilter, RunRecord, RunbookChange, RunbookRecord, StepRecord, StoredObject, audit_hash,
+    AUDIT_GENESIS, ApplyOutcome, ApprovalRecord, AuditCheck, AuditRecord, ChunkRecord,
+    DeliveryRecord, EventRecord, RunFilter, RunRecord, RunbookChange, RunbookRecord, StepRecord,
+    StoredObject, audit_hash,
 };
 pub use sqlite::SqliteStore;
 

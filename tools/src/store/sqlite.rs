@@ -16,9 +16,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::migrations::MIGRATIONS;
 use super::{
-    AUDIT_GENESIS, ApplyOutcome, ApprovalRecord, AuditCheck, AuditRecord, ChunkRecord, DeliveryRecord, EventRecord,
-    RunFilter, RunRecord, RunbookChange, RunbookRecord, StepRecord, Store, StoreError,
-    StoredObject, audit_hash, feed, runbooks,
+    AUDIT_GENESIS, ApplyOutcome, ApprovalRecord, AuditCheck, AuditRecord, ChunkRecord,
+    DeliveryRecord, EventRecord, RunFilter, RunRecord, RunbookChange, RunbookRecord, StepRecord,
+    Store, StoreError, StoredObject, audit_hash, feed, runbooks,
 };
 use crate::model::{Kind, LabelSelector, Object, ObjectKey, RunPhase};
 

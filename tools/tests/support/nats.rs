@@ -65,7 +65,14 @@ impl NatsServer {
         assert!(self.child.is_none(), "already running");
         let log = std::fs::File::create(self.dir.path().join("server.log")).unwrap();
         let child = Command::new(binary())
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
             .arg(self.dir.path().join("js"))
             .stdout(Stdio::null())
             .stderr(log)
@@ -74,11 +81,15 @@ impl NatsServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let log = std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+            let log =
+                std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
             if log.contains("Server is ready") {
                 return;
             }
-            assert!(Instant::now() < deadline, "nats-server did not start:\n{log}");
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not start:\n{log}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }

@@ -1,0 +1,247 @@
+//! `opscli hook list|test|run|deliveries`: EventHooks at work. Hooks are
+//! the EventHooks objects in the store (`opscli apply -f hooks/`); `run`
+//! consumes the feed (the store's event log, or JetStream with
+//! `nats-url`) with one durable consumer per hook.
+
+use std::io::Read;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use ops_tools::events::CloudEvent;
+use ops_tools::events::dispatch::Dispatcher;
+use ops_tools::events::filter::render;
+use ops_tools::events::hooks::{Deliverer, Hook, Retry};
+use ops_tools::events::subject;
+use ops_tools::model::{Kind, LabelSelector, Object};
+use ops_tools::store::{DeliveryRecord, Store};
+use tokio_util::sync::CancellationToken;
+
+use crate::args::{Format, HookCommand};
+use crate::config::Config;
+use crate::table::{Table, cell};
+
+/// The hooks of `namespace` (every namespace with `None`), compiled; a
+/// hook that does not compile is an error naming it.
+async fn hooks(store: &Arc<dyn Store>, namespace: Option<&str>) -> Result<Vec<Hook>> {
+    let objs = store
+        .list(Kind::EventHooks, namespace, &LabelSelector::default())
+        .await?;
+    objs.into_iter()
+        .filter_map(|o| match o.object {
+            Object::EventHooks(h) => Some(h),
+            _ => None,
+        })
+        .map(|h| Hook::compile(&h).map_err(|e| anyhow!(e)))
+        .collect()
+}
+
+fn read_event(path: &std::path::Path) -> Result<CloudEvent> {
+    let text = if path.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s)?;
+        s
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
+    };
+    let mut v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let Some(obj) = v.as_object_mut() else {
+        bail!("{}: an event is a JSON object", path.display());
+    };
+    let fill = |obj: &mut serde_json::Map<String, serde_json::Value>, k: &str, val: String| {
+        obj.entry(k.to_owned())
+            .or_insert_with(|| serde_json::Value::String(val));
+    };
+    fill(obj, "specversion", ops_tools::events::SPEC_VERSION.into());
+    fill(obj, "id", ops_tools::events::new_id());
+    fill(obj, "source", ops_tools::events::default_source());
+    fill(obj, "type", "dev.ops.test".into());
+    fill(
+        obj,
+        "time",
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    );
+    let e: CloudEvent = serde_json::from_value(v)
+        .with_context(|| format!("{}: not a CloudEvent", path.display()))?;
+    e.validate()
+        .map_err(|x| anyhow!("{}: {x}", path.display()))?;
+    Ok(e)
+}
+
+fn delivery_table(recs: &[DeliveryRecord]) -> Table {
+    let mut t = Table::new([
+        "AT", "HOOK", "SINK", "STATUS", "TRIES", "CODE", "SUBJECT", "DETAIL",
+    ]);
+    for r in recs {
+        t.row([
+            r.at.clone(),
+            r.hook.clone(),
+            r.sink.clone(),
+            r.status.clone(),
+            r.attempts.to_string(),
+            r.code.map(|c| c.to_string()).unwrap_or_default(),
+            r.subject.clone(),
+            cell(&r.detail, 60),
+        ]);
+    }
+    t
+}
+
+pub async fn run(cfg: &Config, cmd: HookCommand) -> Result<ExitCode> {
+    let store: Arc<dyn Store> = Arc::new(crate::commands::open_store(cfg)?);
+    match cmd {
+        HookCommand::List(a) => {
+            let ns = (!a.all_namespaces).then_some(cfg.namespace.as_str());
+            let hooks = hooks(&store, ns).await?;
+            let mut rows = Vec::new();
+            for h in &hooks {
+                let last = store.list_deliveries(Some(&h.key), 1).await?.pop();
+                rows.push((h, last));
+            }
+            if a.output == Some(Format::Json) {
+                let out: Vec<_> = rows
+                    .iter()
+                    .map(|(h, last)| {
+                        serde_json::json!({
+                            "hook": h.key, "type": h.sink.kind(), "subject": h.subject,
+                            "last_delivery": last,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&out)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            if rows.is_empty() {
+                eprintln!("No EventHooks (apply some with `opscli apply -f FILE`).");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut t = Table::new(["HOOK", "TYPE", "SUBJECT", "LAST DELIVERY"]);
+            for (h, last) in rows {
+                t.row([
+                    h.key.clone(),
+                    h.sink.kind().to_owned(),
+                    h.subject.clone(),
+                    last.map(|d| format!("{} {} ({})", d.at, d.status, cell(&d.detail, 40)))
+                        .unwrap_or_else(|| "-".into()),
+                ]);
+            }
+            print!("{t}");
+            Ok(ExitCode::SUCCESS)
+        }
+        HookCommand::Test(a) => {
+            let all = hooks(&store, Some(&cfg.namespace)).await?;
+            let key = format!("{}/{}", cfg.namespace, a.name);
+            let Some(h) = all.into_iter().find(|h| h.key == key) else {
+                bail!(
+                    "no EventHooks `{}` in namespace {} (opscli hook list)",
+                    a.name,
+                    cfg.namespace
+                );
+            };
+            let e = read_event(&a.event)?;
+            let subject_ok = subject::matches(&h.subject, &e.subject);
+            let text = render(&e);
+            let keywords_ok = h.filter.passes(&text);
+            println!(
+                "subject   {}  ({} against {})",
+                if subject_ok {
+                    "matches"
+                } else {
+                    "does not match"
+                },
+                e.subject,
+                h.subject
+            );
+            println!(
+                "keywords  {}",
+                if keywords_ok { "pass" } else { "filtered out" }
+            );
+            println!("rendered as:\n{}", indent(&text));
+            if !(subject_ok && keywords_ok) {
+                return Ok(ExitCode::FAILURE);
+            }
+            if a.dry_run {
+                println!("sink      {} (dry run: nothing sent)", h.sink.kind());
+                return Ok(ExitCode::SUCCESS);
+            }
+            let feed = crate::commands::open_feed(cfg, Arc::clone(&store)).await?;
+            let d = Deliverer::new(feed, None, Retry::default());
+            let mut rec = d.deliver(&h, &e).await;
+            rec.detail = format!("(hook test) {}", rec.detail);
+            store.record_deliveries(std::slice::from_ref(&rec)).await?;
+            println!(
+                "delivery  {} after {} attempt(s){}: {}",
+                rec.status,
+                rec.attempts,
+                rec.code.map(|c| format!(", HTTP {c}")).unwrap_or_default(),
+                rec.detail
+            );
+            Ok(if rec.status == "failed" {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        HookCommand::Run(a) => {
+            let ns = (!a.all_namespaces).then_some(cfg.namespace.as_str());
+            let mut hooks = hooks(&store, ns).await?;
+            if !a.names.is_empty() {
+                for n in &a.names {
+                    if !hooks.iter().any(|h| h.key.ends_with(&format!("/{n}"))) {
+                        bail!("no EventHooks `{n}` in namespace {}", cfg.namespace);
+                    }
+                }
+                hooks.retain(|h| a.names.iter().any(|n| h.key.ends_with(&format!("/{n}"))));
+            }
+            if hooks.is_empty() {
+                bail!("no EventHooks to run (apply some with `opscli apply -f FILE`)");
+            }
+            let feed = crate::commands::open_feed(cfg, Arc::clone(&store)).await?;
+            let backend = match &cfg.nats_url {
+                Some(u) => format!("JetStream at {u}, stream {}", cfg.nats_stream),
+                None => "the store's event log".into(),
+            };
+            eprintln!(
+                "running {} hook(s) on {backend}; Ctrl-C stops (each resumes where it stopped)",
+                hooks.len()
+            );
+            for h in &hooks {
+                eprintln!("  {}  {} <- {}", h.key, h.sink.kind(), h.subject);
+            }
+            let d = Dispatcher::new(feed.clone(), Deliverer::new(feed, None, Retry::default()));
+            let cancel = CancellationToken::new();
+            let c = cancel.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    c.cancel();
+                }
+            });
+            d.run(hooks, cancel).await;
+            let (seen, matched, delivered, failed) = d.stats().snapshot();
+            eprintln!(
+                "stopped: {seen} event(s) seen, {matched} matched, {delivered} delivered, {failed} failed"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        HookCommand::Deliveries(a) => {
+            let key = a.name.as_ref().map(|n| format!("{}/{n}", cfg.namespace));
+            let recs = store.list_deliveries(key.as_deref(), a.limit).await?;
+            if a.output == Some(Format::Json) {
+                println!("{}", serde_json::to_string_pretty(&recs)?);
+            } else if recs.is_empty() {
+                eprintln!("No deliveries yet.");
+            } else {
+                print!("{}", delivery_table(&recs));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,0 +1,242 @@
+//! `opscli hook` and `opscli --nats`: a webhook hook tested against a
+//! local receiver, `hook run` delivering events another process publishes
+//! (and stopping cleanly on Ctrl-C), deliveries recorded and listed; the
+//! event commands against a real nats-server, including an outage that
+//! parks events in the outbox until `events flush` sends them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
+mod common;
+#[path = "../../tools/tests/support/nats.rs"]
+mod nats;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::Ops;
+
+const DISK: &str = "ops.clusters.c1.namespaces.ops-system.hosts.web-1.findings";
+
+/// A tiny HTTP receiver: records each request's headers and body,
+/// answers 200.
+fn receiver() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(c.try_clone().unwrap());
+                loop {
+                    let mut head = String::new();
+                    let mut len = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if let Some(v) = line.to_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        head.push_str(&line);
+                    }
+                    let mut body = vec![0; len];
+                    r.read_exact(&mut body).unwrap();
+                    s.lock()
+                        .unwrap()
+                        .push((head, String::from_utf8_lossy(&body).into_owned()));
+                    let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn hook_test_run_and_deliveries() {
+    let ops = Ops::new();
+    let (url, seen) = receiver();
+    let hooks = format!(
+        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: alert-hosts-disk}}\nspec:\n  type: webhook\n  subject: ops.clusters.*.namespaces.ops-system.hosts.*.findings\n  url: {url}/hook\n  options: {{secret: '${{env:HOOK_SECRET}}'}}\n  keywords: {{include: [alerting, alert-hosts-disk], matchMode: ALL}}\n"
+    );
+    ops.run_stdin(&["apply", "-f", "-"], &hooks).ok();
+    let ev = ops.home().join("event.json");
+    std::fs::write(
+        &ev,
+        format!(
+            r#"{{"subject":"{DISK}","data":{{"task":"alert-hosts-disk","status":"alerting"}}}}"#
+        ),
+    )
+    .unwrap();
+    let t = ops.run_env(
+        &[
+            "hook",
+            "test",
+            "alert-hosts-disk",
+            "--event",
+            ev.to_str().unwrap(),
+        ],
+        &[("HOOK_SECRET", "k1")],
+    );
+    assert_eq!(t.code, 0, "{}{}", t.stdout, t.stderr);
+    assert!(t.stdout.contains("subject   matches"), "{}", t.stdout);
+    assert!(
+        t.stdout
+            .contains("delivery  delivered after 1 attempt(s), HTTP 200"),
+        "{}",
+        t.stdout
+    );
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        assert!(
+            seen[0]
+                .0
+                .to_lowercase()
+                .contains("x-ops-signature-256: sha256="),
+            "{}",
+            seen[0].0
+        );
+    }
+    // A healthy finding does not pass the keywords: nothing sent, exit 1.
+    std::fs::write(
+        &ev,
+        format!(r#"{{"subject":"{DISK}","data":{{"task":"alert-hosts-disk","status":"normal"}}}}"#),
+    )
+    .unwrap();
+    let t = ops.run(&[
+        "hook",
+        "test",
+        "alert-hosts-disk",
+        "--event",
+        ev.to_str().unwrap(),
+    ]);
+    assert_eq!(t.code, 1);
+    assert!(t.stdout.contains("keywords  filtered out"), "{}", t.stdout);
+    let t = ops.run(&["hook", "test", "nope", "--event", ev.to_str().unwrap()]);
+    assert!(t.stderr.contains("no EventHooks `nope`"), "{}", t.stderr);
+
+    // `hook run` delivers what another process publishes.
+    let mut run = ops
+        .command()
+        .args(["hook", "run"])
+        .env("HOOK_SECRET", "k1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    for status in ["alerting", "normal", "alerting"] {
+        ops.run(&[
+            "events",
+            "publish",
+            DISK,
+            "-d",
+            &format!(r#"{{"task":"alert-hosts-disk","status":"{status}"}}"#),
+        ])
+        .ok();
+    }
+    wait_until("two deliveries", || seen.lock().unwrap().len() >= 3);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(run.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let mut err = String::new();
+    run.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(run.wait().unwrap().success(), "{err}");
+    assert!(
+        err.contains("running 1 hook(s) on the store's event log"),
+        "{err}"
+    );
+    assert!(err.contains("2 delivered, 0 failed"), "{err}");
+    assert_eq!(seen.lock().unwrap().len(), 3);
+
+    let d = ops.run(&["hook", "deliveries", "-o", "json"]).ok();
+    let recs: Vec<serde_json::Value> = serde_json::from_str(&d.stdout).unwrap();
+    assert_eq!(recs.len(), 3);
+    assert!(
+        recs[0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("(hook test)")
+    );
+    assert!(recs.iter().all(|r| r["status"] == "delivered"));
+    let l = ops.run(&["hook", "list"]).ok();
+    assert!(
+        l.stdout.contains("ops-system/alert-hosts-disk"),
+        "{}",
+        l.stdout
+    );
+    assert!(l.stdout.contains("delivered"), "{}", l.stdout);
+}
+
+#[test]
+fn events_over_nats_with_an_outage() {
+    let mut server = nats::NatsServer::start();
+    let ops = Ops::new();
+    let url = server.url.clone();
+    let publish = |n: u32| {
+        ops.run(&[
+            "--nats",
+            &url,
+            "events",
+            "publish",
+            DISK,
+            "-d",
+            &format!(r#"{{"n":{n}}}"#),
+        ])
+    };
+    publish(1).ok();
+    let q = ops
+        .run_env(
+            &["events", "query", "ops.>", "-o", "json"],
+            &[("OPS_NATS_URL", &url)],
+        )
+        .ok();
+    assert_eq!(q.stdout.lines().count(), 1, "{}", q.stdout);
+    assert!(q.stdout.contains(r#""n":1"#));
+    // Not in the embedded log: the stream is the feed now.
+    let local = ops.run(&["events", "query", "ops.>"]).ok();
+    assert!(local.stdout.is_empty(), "{}", local.stdout);
+
+    server.kill();
+    let p = publish(2).ok();
+    assert!(
+        p.stderr.contains("1 event(s) wait in the outbox"),
+        "{}",
+        p.stderr
+    );
+    let f = ops.run(&["--nats", &url, "events", "flush"]);
+    assert_eq!(f.code, 1, "{}", f.stdout);
+    assert!(f.stdout.contains("1 waiting in the outbox"), "{}", f.stdout);
+    server.restart();
+    let f = ops.run(&["--nats", &url, "events", "flush"]).ok();
+    assert!(f.stdout.contains("0 waiting in the outbox"), "{}", f.stdout);
+    let q = ops
+        .run(&["--nats", &url, "events", "query", "ops.>", "-o", "json"])
+        .ok();
+    assert_eq!(q.stdout.lines().count(), 2, "{}", q.stdout);
+    assert!(q.stdout.contains(r#""n":2"#));
+
+    let bad = ops.run(&["--nats", "http://x", "events", "query"]);
+    assert!(bad.stderr.contains("must be nats://"), "{}", bad.stderr);
+}
