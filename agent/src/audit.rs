@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use ops_tools::events::CloudEvent;
+use ops_tools::events::feed::Feed;
 use ops_tools::store::{AuditRecord, Store, StoreError};
 use serde::Serialize;
 
@@ -97,10 +99,17 @@ impl AuditEvent {
     }
 }
 
-/// Appends redacted events to the store's audit log.
+/// Appends redacted events to the store's audit log and, with a feed,
+/// publishes each record as an event: approvals on
+/// `ops.clusters.local.namespaces.{ns}.approvals.{id}.status`
+/// (`dev.ops.approval.requested` / `dev.ops.approval.decided`), everything
+/// else on `ops.clusters.local.namespaces.{ns}.sessions.{session}.events`
+/// (`dev.ops.audit.{kind}`). The event carries the record as written
+/// (redacted) with its sequence number and hash.
 #[derive(Clone)]
 pub struct Audit {
     store: Arc<dyn Store>,
+    feed: Option<(Feed, String)>,
 }
 
 impl std::fmt::Debug for Audit {
@@ -112,7 +121,13 @@ impl std::fmt::Debug for Audit {
 impl Audit {
     /// An audit trail in `store`.
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Audit { store }
+        Audit { store, feed: None }
+    }
+
+    /// Also publishes every record to `feed` (subjects in `namespace`).
+    pub fn with_feed(mut self, feed: Feed, namespace: impl Into<String>) -> Self {
+        self.feed = Some((feed, namespace.into()));
+        self
     }
 
     /// Records `event` for `session` (redacted first).
@@ -125,8 +140,53 @@ impl Audit {
             key: format!("audit {}", event.kind()),
             detail: e.to_string(),
         })?;
-        self.store
+        let rec = self
+            .store
             .append_audit(session, event.kind(), &redact_text(&json))
-            .await
+            .await?;
+        if let Some((feed, ns)) = &self.feed {
+            let e = audit_event(&rec, event, ns);
+            if let Err(err) = feed.publish(e).await {
+                eprintln!("warning: audit record {} not published: {err}", rec.seq);
+            }
+        }
+        Ok(rec)
     }
 }
+
+/// The event for an audit record.
+fn audit_event(rec: &AuditRecord, event: &AuditEvent, ns: &str) -> CloudEvent {
+    use ops_tools::events::runs::LOCAL_CLUSTER;
+    use ops_tools::events::subject::{Channel, object};
+    let payload: serde_json::Value = serde_json::from_str(&rec.payload).unwrap_or_default();
+    let session = rec.session_id.clone().unwrap_or_else(|| "none".into());
+    let (kind, subject) = match event {
+        AuditEvent::ApprovalRequested { id, .. } => (
+            "dev.ops.approval.requested".to_owned(),
+            object(LOCAL_CLUSTER, ns, "approvals", id, Channel::Status),
+        ),
+        AuditEvent::ApprovalDecided { id, .. } => (
+            "dev.ops.approval.decided".to_owned(),
+            object(LOCAL_CLUSTER, ns, "approvals", id, Channel::Status),
+        ),
+        other => (
+            format!("dev.ops.audit.{}", other.kind()),
+            object(LOCAL_CLUSTER, ns, "sessions", &session, Channel::Events),
+        ),
+    };
+    CloudEvent::new(
+        ops_tools::events::default_source(),
+        kind,
+        subject,
+        serde_json::json!({
+            "seq": rec.seq,
+            "session": rec.session_id,
+            "kind": rec.kind,
+            "at": rec.at,
+            "record": payload,
+            "hash": rec.hash,
+        }),
+    )
+    .in_cluster(LOCAL_CLUSTER)
+}
+

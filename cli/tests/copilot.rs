@@ -210,6 +210,39 @@ async fn the_chat_asks_and_honours_the_answer() {
     assert!(stdout.contains("not run: denied by"), "{stdout}");
     assert!(stdout.contains("Done."), "{stdout}");
     assert!(marker.exists(), "approved the second time");
+    // Approvals requested and decided, and the rest of the audit trail,
+    // are events on the feed.
+    let ev = ops
+        .run(&[
+            "events",
+            "query",
+            "ops.clusters.local.namespaces.ops-system.approvals.>",
+            "-o",
+            "json",
+        ])
+        .ok();
+    let kinds: Vec<String> = ev
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "dev.ops.approval.requested",
+            "dev.ops.approval.decided",
+            "dev.ops.approval.requested",
+            "dev.ops.approval.decided"
+        ],
+        "{}",
+        ev.stdout
+    );
+    assert!(ev.stdout.contains(r#""decision":"denied""#), "{}", ev.stdout);
+    let audit = ops
+        .run(&["events", "query", "ops.clusters.local.namespaces.*.sessions.*.events", "--limit", "1000"])
+        .ok();
+    assert!(audit.stdout.contains("dev.ops.audit.user_input"), "{}", audit.stdout);
+    assert!(audit.stdout.contains("dev.ops.audit.tool_result"), "{}", audit.stdout);
 }
 
 #[test]

@@ -167,6 +167,7 @@ pub async fn run(cfg: &Config, a: CopilotArgs) -> Result<ExitCode> {
             )))
             .map_err(|e| anyhow::anyhow!(e))?;
     }
+    let feed = engine.feed().clone();
     let agent = Agent {
         model: Arc::new(model),
         registry,
@@ -176,7 +177,7 @@ pub async fn run(cfg: &Config, a: CopilotArgs) -> Result<ExitCode> {
             cancel: tokio_util::sync::CancellationToken::new(),
         },
         approvals: Approvals::new(store.clone(), Duration::from_secs(15 * 60)),
-        audit: Audit::new(store),
+        audit: Audit::new(store).with_feed(feed, cfg.namespace.clone()),
     };
     let mut sc = SessionConfig::new(a.session.clone().unwrap_or_else(new_session_id));
     sc.mode = mode;
