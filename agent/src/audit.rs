@@ -189,4 +189,3 @@ fn audit_event(rec: &AuditRecord, event: &AuditEvent, ns: &str) -> CloudEvent {
     )
     .in_cluster(LOCAL_CLUSTER)
 }
-

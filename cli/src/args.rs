@@ -106,10 +106,27 @@ pub enum Command {
     /// query, tail. Embedded: the store's event log.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Heartbeats: probe every Host and Cluster, write their status and
+    /// publish it (every 5 minutes, or once).
+    Heartbeat(HeartbeatArgs),
     /// EventHooks: run them (durable consumers), test one against an
     /// event, list them with their last delivery, show deliveries.
     #[command(subcommand)]
     Hook(HookCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct HeartbeatArgs {
+    /// One round, print the results, exit 1 if anything was unreachable.
+    #[arg(long)]
+    pub once: bool,
+    /// Seconds between rounds (each started at a random offset of up to a
+    /// tenth of this).
+    #[arg(long, default_value_t = 300)]
+    pub interval: u64,
+    /// Every namespace's Hosts and Clusters.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -579,6 +596,9 @@ pub struct SchedulerArgs {
     /// schedule).
     #[arg(long, default_value_t = 30)]
     pub jitter: u64,
+    /// Seconds between heartbeats of every Host and Cluster (0: none).
+    #[arg(long, default_value_t = 300)]
+    pub heartbeat: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -224,7 +224,12 @@ async fn the_chat_asks_and_honours_the_answer() {
     let kinds: Vec<String> = ev
         .stdout
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["type"].as_str().unwrap().to_owned())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(
         kinds,
@@ -237,12 +242,30 @@ async fn the_chat_asks_and_honours_the_answer() {
         "{}",
         ev.stdout
     );
-    assert!(ev.stdout.contains(r#""decision":"denied""#), "{}", ev.stdout);
+    assert!(
+        ev.stdout.contains(r#""decision":"denied""#),
+        "{}",
+        ev.stdout
+    );
     let audit = ops
-        .run(&["events", "query", "ops.clusters.local.namespaces.*.sessions.*.events", "--limit", "1000"])
+        .run(&[
+            "events",
+            "query",
+            "ops.clusters.local.namespaces.*.sessions.*.events",
+            "--limit",
+            "1000",
+        ])
         .ok();
-    assert!(audit.stdout.contains("dev.ops.audit.user_input"), "{}", audit.stdout);
-    assert!(audit.stdout.contains("dev.ops.audit.tool_result"), "{}", audit.stdout);
+    assert!(
+        audit.stdout.contains("dev.ops.audit.user_input"),
+        "{}",
+        audit.stdout
+    );
+    assert!(
+        audit.stdout.contains("dev.ops.audit.tool_result"),
+        "{}",
+        audit.stdout
+    );
 }
 
 #[test]

@@ -299,6 +299,7 @@ pub async fn pipeline_run(cfg: &Config, args: PipelineRunArgs) -> Result<ExitCod
 pub async fn scheduler(cfg: &Config, args: SchedulerArgs) -> Result<ExitCode> {
     use ops_tools::engine::schedule::{Scheduler, TickEvent, describe};
     let (engine, pool) = engine(cfg).await?;
+    let beat_engine = engine.clone();
     let mut s = Scheduler::new(engine, Duration::from_secs(args.jitter));
     if args.once {
         let events = s.tick(chrono::Utc::now()).await?;
@@ -313,9 +314,23 @@ pub async fn scheduler(cfg: &Config, args: SchedulerArgs) -> Result<ExitCode> {
     }
     let stop = ctrl_c();
     eprintln!(
-        "scheduler: checking every {}s (Ctrl-C to stop)",
-        args.interval
+        "scheduler: checking every {}s (Ctrl-C to stop){}",
+        args.interval,
+        if args.heartbeat > 0 {
+            format!("; heartbeats every {}s", args.heartbeat)
+        } else {
+            String::new()
+        }
     );
+    let beats = (args.heartbeat > 0).then(|| {
+        let (engine, stop) = (beat_engine, stop.clone());
+        let (ns, forks) = (cfg.namespace.clone(), cfg.forks);
+        let every = Duration::from_secs(args.heartbeat);
+        tokio::spawn(async move {
+            let feed = engine.feed().clone();
+            ops_tools::events::heartbeat::run(&engine, &feed, Some(&ns), forks, every, &stop).await;
+        })
+    });
     loop {
         let now = chrono::Utc::now();
         for e in s.tick(now).await? {
@@ -340,6 +355,53 @@ pub async fn scheduler(cfg: &Config, args: SchedulerArgs) -> Result<ExitCode> {
     }
     s.cancel_runs();
     s.wait_idle().await;
+    if let Some(b) = beats {
+        let _ = b.await;
+    }
+    pool.close_all().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `opscli heartbeat`: rounds of Host and Cluster heartbeats.
+pub async fn heartbeat(cfg: &Config, args: crate::args::HeartbeatArgs) -> Result<ExitCode> {
+    use ops_tools::events::heartbeat;
+    let (engine, pool) = engine(cfg).await?;
+    let feed = engine.feed().clone();
+    let ns = (!args.all_namespaces).then_some(cfg.namespace.as_str());
+    let stop = ctrl_c();
+    if args.once {
+        let r = heartbeat::round(&engine, &feed, ns, cfg.forks, &stop).await?;
+        pool.close_all().await;
+        let mut t = crate::table::Table::new(["OBJECT", "HEARTBEAT"]);
+        for (k, ok) in &r.results {
+            t.row([
+                k.clone(),
+                if *ok { "successed" } else { "failed" }.to_owned(),
+            ]);
+        }
+        print!("{t}");
+        if r.results.is_empty() {
+            eprintln!("No Hosts or Clusters.");
+        }
+        return Ok(if r.results.iter().all(|(_, ok)| *ok) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    eprintln!(
+        "heartbeat: every {}s (Ctrl-C to stop)",
+        args.interval.max(1)
+    );
+    heartbeat::run(
+        &engine,
+        &feed,
+        ns,
+        cfg.forks,
+        Duration::from_secs(args.interval.max(1)),
+        &stop,
+    )
+    .await;
     pool.close_all().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@
 pub mod dispatch;
 pub mod feed;
 pub mod filter;
+pub mod heartbeat;
 pub mod hooks;
 pub mod log;
 pub mod nats;

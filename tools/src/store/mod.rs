@@ -311,6 +311,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Moves an embedded hook consumer to `seq`.
     async fn set_hook_cursor(&self, hook: &str, seq: i64) -> Result<(), StoreError>;
 
+    /// Replaces an object's `status` (heartbeats): the spec, generation
+    /// and labels are untouched, so it never races an `apply`. `false`
+    /// when the object does not exist.
+    async fn set_status(
+        &self,
+        key: &ObjectKey,
+        status: &serde_json::Value,
+    ) -> Result<bool, StoreError>;
+
     /// Records what hooks' sinks did with events (one transaction).
     async fn record_deliveries(&self, d: &[DeliveryRecord]) -> Result<(), StoreError>;
 

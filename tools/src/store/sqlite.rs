@@ -1107,6 +1107,26 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn set_status(
+        &self,
+        key: &ObjectKey,
+        status: &serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        let key = key.clone();
+        let status = status.to_string();
+        self.with(move |conn, loc| {
+            let n = conn
+                .execute(
+                    "UPDATE objects SET body = json_set(body, '$.status', json(?4)), updated_at = ?5
+                     WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
+                    params![key.kind.as_str(), key.namespace, key.name, status, now()],
+                )
+                .map_err(db_err(loc))?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
     async fn last_event_seq(&self) -> Result<i64, StoreError> {
         self.with(feed::last_event_seq).await
     }

@@ -3,6 +3,7 @@
 //! real API paths and JSON (k8s-openapi types) for what ops uses:
 //! - discovery (`/api/v1`, `/apis`, `/apis/apps/v1`, with short names and
 //!   subresources, as a real server lists them);
+//! - `/version`;
 //! - nodes (list, get), pods (create, get, list, log, delete, exec);
 //! - any seeded object (configmaps, secrets, deployments, events, ...):
 //!   get, list per namespace or across all, label selectors (equality) and
@@ -841,6 +842,16 @@ impl KubeStandIn {
             execs: Arc::default(),
         };
         let app = Router::new()
+            .route(
+                "/version",
+                get(|| async {
+                    axum::Json(serde_json::json!({
+                        "major": "1", "minor": "31", "gitVersion": "v1.31.0-standin",
+                        "gitCommit": "", "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
+                        "goVersion": "go1.23", "compiler": "gc", "platform": "linux/amd64"
+                    }))
+                }),
+            )
             .route("/api/v1/nodes", get(list_nodes))
             .route("/api/v1/nodes/{name}", get(get_node))
             .route(

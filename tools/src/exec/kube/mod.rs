@@ -55,6 +55,12 @@ fn err(cluster: &str, detail: impl std::fmt::Display) -> ExecError {
 /// A client for a Cluster: its kubeconfig file, inline kubeconfig (plain
 /// or base64, as the anchor stores it), or server URL and token.
 pub async fn client(cluster: &Cluster) -> Result<kube::Client, ExecError> {
+    let config = config(cluster).await?;
+    kube::Client::try_from(config).map_err(|e| err(&cluster.metadata.name, e))
+}
+
+/// The client configuration [`client`] uses (with its timeouts).
+pub async fn config(cluster: &Cluster) -> Result<kube::Config, ExecError> {
     let name = cluster.metadata.name.as_str();
     let s = &cluster.spec;
     let resolve = |v: &str| {
@@ -105,7 +111,7 @@ pub async fn client(cluster: &Cluster) -> Result<kube::Client, ExecError> {
     config.connect_timeout = Some(Duration::from_secs(10));
     config.read_timeout = Some(Duration::from_secs(60));
     config.write_timeout = Some(Duration::from_secs(60));
-    kube::Client::try_from(config).map_err(|e| err(name, e))
+    Ok(config)
 }
 
 fn is_master(n: &Node) -> bool {

@@ -157,7 +157,7 @@ pub struct DiskUsage {
     pub inodes_percent: Option<u32>,
 }
 
-const STATUS_SCRIPT: &str = r#"echo "hostname=$(hostname)"
+pub(crate) const STATUS_SCRIPT: &str = r#"echo "hostname=$(hostname)"
 echo "kernel=$(uname -r)"
 . /etc/os-release 2>/dev/null; echo "os=${PRETTY_NAME:-unknown}"
 echo "uptime=$(cut -d' ' -f1 /proc/uptime)"
@@ -169,7 +169,7 @@ df -P -i -x tmpfs -x devtmpfs -x overlay -x squashfs 2>/dev/null | awk 'NR>1{pri
 if command -v systemctl >/dev/null 2>&1; then systemctl list-units --failed --no-legend --plain 2>/dev/null | awk '{print "failed="$1}'; fi
 true"#;
 
-fn parse_status(text: &str) -> HostStatusReport {
+pub(crate) fn parse_status(text: &str) -> HostStatusReport {
     let mut r = HostStatusReport::default();
     let mut inodes: BTreeMap<String, u32> = BTreeMap::new();
     for line in text.lines() {

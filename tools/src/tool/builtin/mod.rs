@@ -3,7 +3,7 @@
 //! the shell classifier says for their command) and go through the gate.
 
 mod cluster;
-mod hosts;
+pub(crate) mod hosts;
 mod work;
 
 use std::sync::Arc;
