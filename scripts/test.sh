@@ -13,6 +13,10 @@ echo "==> built-in model (scripts/local-model.sh)"
 bash scripts/local-model.sh
 echo "==> runbook embedding model (scripts/embed-model.sh)"
 bash scripts/embed-model.sh
+# A real nats-server (JetStream) for the event feed's tests.
+echo "==> nats-server (scripts/nats-server.sh)"
+OPS_NATS_SERVER=$(bash scripts/nats-server.sh)
+export OPS_NATS_SERVER
 
 # Snapshot tests must match the committed snapshots, never rewrite them.
 export INSTA_UPDATE=no

@@ -20,9 +20,12 @@ use common::Ops;
 
 const DISK: &str = "ops.clusters.c1.namespaces.ops-system.hosts.web-1.findings";
 
+/// Requests seen: (head, body).
+type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
 /// A tiny HTTP receiver: records each request's headers and body,
 /// answers 200.
-fn receiver() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+fn receiver() -> (String, Seen) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", l.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Vec::new()));

@@ -7,9 +7,9 @@
 //!   end of the log (events from now on). The log is polled every 250 ms
 //!   and at once when this process publishes.
 //! - NATS: a JetStream durable pull consumer per hook
-//!   (`hook_{namespace}_{name}`, filtered by the hook's subject, explicit
-//!   acks); an event is acked after its delivery is recorded, so one that
-//!   was being delivered when the process died is delivered again.
+//!   (`hook_{namespace}_{name}`, filtered by the hook's subject,
+//!   cumulative acks); a batch is acked after its deliveries are recorded,
+//!   so events being delivered when the process died are delivered again.
 //!
 //! Events pass the hook's subject pattern and keyword filter, then go to
 //! its sink ([`Deliverer`]); every delivery (delivered or failed after its
@@ -28,6 +28,9 @@ use super::feed::Feed;
 use super::hooks::{Deliverer, Hook};
 use super::{CloudEvent, log, nats};
 use crate::store::{DeliveryRecord, Store};
+
+/// How long a chunk waits for more events after its first.
+const CHUNK_WAIT: Duration = Duration::from_millis(5);
 
 /// Counters of one dispatcher.
 #[derive(Debug, Default)]
@@ -200,31 +203,56 @@ impl Dispatcher {
             }
         };
         loop {
-            let batch = tokio::select! {
+            let stream = tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
-                b = nats::next_batch(n, &consumer, 500, Duration::from_secs(1)) => b,
+                s = nats::messages(n, &consumer) => s,
             };
-            let batch = match batch {
-                Ok(b) => b,
+            let mut stream = match stream {
+                Ok(s) => s,
                 Err(e) => {
                     eprintln!("warning: hook {}: {e}", hook.key);
                     tokio::time::sleep(Duration::from_millis(500)).await;
                     continue;
                 }
             };
-            if batch.is_empty() {
-                continue;
-            }
-            let (events, msgs): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-            self.handle(hook, events.into_iter().flatten().collect())
-                .await?;
-            // Acked once handled and recorded; the last ack is awaited so a
-            // batch is settled before the next is fetched.
-            if let Some((last, rest)) = msgs.split_last() {
-                for m in rest {
-                    let _ = m.ack().await;
+            loop {
+                let first = tokio::select! {
+                    _ = cancel.cancelled() => return Ok(()),
+                    c = stream.next() => c,
+                };
+                // The stream ended (connection lost for good): open another.
+                let Some(first) = first else { break };
+                // A chunk: what arrives within a few milliseconds of the
+                // first event, up to 500 (one record write and one ack per
+                // chunk instead of per event).
+                let mut chunk = vec![first];
+                let until = tokio::time::Instant::now() + CHUNK_WAIT;
+                while chunk.len() < 500 {
+                    match tokio::time::timeout_at(until, stream.next()).await {
+                        Ok(Some(m)) => chunk.push(m),
+                        _ => break,
+                    }
                 }
-                let _ = last.double_ack().await;
+                let mut events = Vec::with_capacity(chunk.len());
+                let mut last = None;
+                for m in chunk {
+                    match m {
+                        Ok(m) => {
+                            events.extend(nats::decode(&m));
+                            last = Some(m);
+                        }
+                        Err(e) => eprintln!("warning: hook {}: {e}", hook.key),
+                    }
+                }
+                self.handle(hook, events).await?;
+                // Acked once handled and recorded: the chunk's last event,
+                // which acks the whole chunk (cumulative acks), confirmed by
+                // the server.
+                if let Some(last) = last {
+                    if let Err(e) = last.double_ack().await {
+                        eprintln!("warning: hook {}: ack: {e}", hook.key);
+                    }
+                }
             }
         }
     }

@@ -2,7 +2,8 @@
 //!
 //! - Embedded (no NATS URL): the event is recorded in the store's event
 //!   log and handed to in-process subscribers ([`super::Bus`]).
-//! - NATS: the event is queued to one publisher task per process, which
+//! - NATS: the event is serialised by the caller and queued to one
+//!   publisher task per process (in-process readers consume NATS), which
 //!   publishes batches to JetStream pipelined and awaits the acks. When
 //!   NATS is down (not connected, or an ack times out) the event and every
 //!   later one go to the store's **outbox**, a bounded on-disk queue; the
@@ -114,8 +115,12 @@ pub enum FeedError {
     Closed,
 }
 
+/// An event ready to send: id, subject, JSON body (serialised once, by
+/// the publishing task).
+type Wire = (String, String, Vec<u8>);
+
 enum Cmd {
-    Event(CloudEvent),
+    Event(Wire),
     Flush(oneshot::Sender<usize>),
 }
 
@@ -212,8 +217,9 @@ impl Feed {
                 let _ = self.bus.publish(e);
             }
             Some((_, tx)) => {
-                let _ = self.bus.publish(e.clone());
-                tx.send(Cmd::Event(e))
+                // In-process subscribers hear NATS events through NATS.
+                let body = serde_json::to_vec(&e).map_err(|x| FeedError::Invalid(x.to_string()))?;
+                tx.send(Cmd::Event((e.id, e.subject, body)))
                     .await
                     .map_err(|_| FeedError::Closed)?;
             }
@@ -252,13 +258,13 @@ struct Publisher {
 
 const BATCH: usize = 512;
 
-fn record(e: &CloudEvent) -> EventRecord {
+fn record((id, subject, body): &Wire) -> EventRecord {
     EventRecord {
         seq: 0,
-        id: e.id.clone(),
-        subject: e.subject.clone(),
-        time: e.time.clone(),
-        body: serde_json::to_string(e).unwrap_or_default(),
+        id: id.clone(),
+        subject: subject.clone(),
+        time: String::new(),
+        body: String::from_utf8_lossy(body).into_owned(),
     }
 }
 
@@ -308,7 +314,7 @@ impl Publisher {
                 events.drain(..sent);
             }
             if !events.is_empty() {
-                outbox += self.to_outbox(&events).await;
+                outbox += self.park(&events).await;
             }
             if outbox > 0 && online {
                 self.drain(&mut outbox).await;
@@ -339,18 +345,8 @@ impl Publisher {
     }
 
     /// Publishes `events`; how many from the start were acked.
-    async fn send(&mut self, events: &[CloudEvent]) -> usize {
-        let items: Vec<(String, String, Vec<u8>)> = events
-            .iter()
-            .map(|e| {
-                (
-                    e.id.clone(),
-                    e.subject.clone(),
-                    serde_json::to_vec(e).unwrap_or_default(),
-                )
-            })
-            .collect();
-        let out = self.nats.publish_all(&items).await;
+    async fn send(&mut self, events: &[Wire]) -> usize {
+        let out = self.nats.publish_all(events).await;
         self.stats
             .duplicates
             .fetch_add(out.duplicates as u64, Ordering::Relaxed);
@@ -362,7 +358,7 @@ impl Publisher {
     }
 
     /// Appends to the outbox; how many fitted.
-    async fn to_outbox(&mut self, events: &[CloudEvent]) -> usize {
+    async fn park(&mut self, events: &[Wire]) -> usize {
         let recs: Vec<EventRecord> = events.iter().map(record).collect();
         match self.store.outbox_push(&recs, self.outbox_max).await {
             Ok(n) => {

@@ -197,7 +197,8 @@ pub struct PublishOutcome {
     pub error: Option<String>,
 }
 
-fn decode(m: &jetstream::Message) -> Option<CloudEvent> {
+/// The CloudEvent in a message (`None`: not one).
+pub fn decode(m: &jetstream::Message) -> Option<CloudEvent> {
     serde_json::from_slice::<CloudEvent>(&m.payload).ok()
 }
 
@@ -258,7 +259,9 @@ pub async fn query(
 
 /// A durable consumer named `name` on `pattern`: a new one starts with
 /// events published from now on; an existing one resumes after the last
-/// event it acked. Unacked events are redelivered after `ack_wait`.
+/// event it acked. Acks are cumulative (acking an event acks every
+/// earlier one: one ack per handled batch); unacked events are
+/// redelivered after `ack_wait`.
 pub async fn durable(
     nats: &Nats,
     name: &str,
@@ -273,7 +276,7 @@ pub async fn durable(
                 durable_name: Some(name.to_owned()),
                 filter_subject: pattern.to_owned(),
                 deliver_policy: consumer::DeliverPolicy::New,
-                ack_policy: consumer::AckPolicy::Explicit,
+                ack_policy: consumer::AckPolicy::All,
                 ack_wait,
                 ..Default::default()
             },
@@ -282,27 +285,14 @@ pub async fn durable(
         .map_err(|e| nats.server_err(&format!("durable consumer `{name}`"), e))
 }
 
-/// The next batch (up to `max`) from a durable consumer, waiting at most
-/// `wait` for the first: each event with the message to ack once handled.
-pub async fn next_batch(
+/// A durable consumer's messages as they arrive (continuous pulls).
+pub async fn messages(
     nats: &Nats,
     c: &consumer::PullConsumer,
-    max: usize,
-    wait: Duration,
-) -> Result<Vec<(Option<CloudEvent>, jetstream::Message)>, NatsError> {
-    let mut batch = c
-        .batch()
-        .max_messages(max)
-        .expires(wait)
-        .messages()
+) -> Result<consumer::pull::Stream, NatsError> {
+    c.messages()
         .await
-        .map_err(|e| nats.server_err("fetch", e))?;
-    let mut out = Vec::new();
-    while let Some(m) = batch.next().await {
-        let m = m.map_err(|e| nats.server_err("fetch", e))?;
-        out.push((decode(&m), m));
-    }
-    Ok(out)
+        .map_err(|e| nats.server_err("consume", e))
 }
 
 /// A durable consumer's name for a hook: `hook_{namespace}_{name}`, in

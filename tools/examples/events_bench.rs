@@ -1,0 +1,238 @@
+//! Benchmark (not a test): events per second from publish, through an
+//! EventHooks with a REGEX keyword filter, to a sink, against the raw
+//! async-nats publish rate measured in the same run on the same
+//! nats-server (JetStream, file storage, started here on loopback).
+//!
+//! - raw core: `client.publish` of N payloads of the same size, then flush
+//!   (no stream acks; the physical limit of the connection);
+//! - raw JetStream: the same N to the stream, acks awaited, pipelined;
+//! - ops: `Feed::publish` of N CloudEvents (queue, batch, JetStream with
+//!   message ids and acks) while a `Dispatcher` runs one hook (durable
+//!   consumer, regex filter on the rendered event) whose sink is (a) an
+//!   `event` re-publish or (b) a webhook to a local HTTP receiver; the
+//!   clock stops when the sink has all N.
+//!
+//!   bash scripts/nats-server.sh
+//!   cargo run --release -p ops-tools --example events_bench [-- N]
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark may panic
+
+#[path = "../tests/support/nats.rs"]
+mod nats_server;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use ops_tools::events::CloudEvent;
+use ops_tools::events::dispatch::Dispatcher;
+use ops_tools::events::feed::{Feed, FeedConfig};
+use ops_tools::events::hooks::{Deliverer, Hook, Retry};
+use ops_tools::events::nats::{Nats, NatsConfig};
+use ops_tools::model::{Kind, Object};
+use ops_tools::store::{SqliteStore, Store};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+fn event(i: usize) -> CloudEvent {
+    CloudEvent::new(
+        "bench",
+        "dev.ops.taskrun.report",
+        format!("ops.clusters.c1.nodes.gpu-{}.findings", i % 64),
+        json!({"task": "alert-gpu-xid", "status": "alerting", "message": format!("Xid 79 on GPU {}", i % 8), "i": i}),
+    )
+}
+
+fn hook(kind: &str, url: &str, concurrency: usize) -> Hook {
+    let yaml = format!(
+        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: bench-{kind}, namespace: ops-system}}\nspec:\n  type: {kind}\n  subject: ops.clusters.*.nodes.*.findings\n  url: '{url}'\n  options: {{concurrency: '{concurrency}'}}\n  keywords: {{include: [alerting, '.*alert-gpu-.*'], matchMode: ALL, matchType: REGEX}}\n"
+    );
+    let Object::EventHooks(h) = Object::from_yaml_str(Kind::EventHooks, &yaml).unwrap() else {
+        unreachable!()
+    };
+    Hook::compile(&h).unwrap()
+}
+
+async fn raw_core(url: &str, payloads: &[Vec<u8>]) -> f64 {
+    let client = async_nats::connect(url).await.unwrap();
+    let t = Instant::now();
+    for (i, p) in payloads.iter().enumerate() {
+        client
+            .publish(format!("raw.core.{}", i % 64), p.clone().into())
+            .await
+            .unwrap();
+    }
+    client.flush().await.unwrap();
+    payloads.len() as f64 / t.elapsed().as_secs_f64()
+}
+
+async fn raw_jetstream(url: &str, payloads: &[Vec<u8>]) -> f64 {
+    let n = Nats::connect(
+        NatsConfig {
+            stream: "raw".into(),
+            ..NatsConfig::new(url)
+        },
+        true,
+    )
+    .await
+    .unwrap();
+    n.js.get_or_create_stream(async_nats::jetstream::stream::Config {
+        name: "raw".into(),
+        subjects: vec!["raw.js.>".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let t = Instant::now();
+    for chunk in payloads.chunks(512) {
+        let mut acks = Vec::with_capacity(chunk.len());
+        for (i, p) in chunk.iter().enumerate() {
+            acks.push(
+                n.js.publish(format!("raw.js.{}", i % 64), p.clone().into())
+                    .await
+                    .unwrap(),
+            );
+        }
+        for a in acks {
+            a.await.unwrap();
+        }
+    }
+    payloads.len() as f64 / t.elapsed().as_secs_f64()
+}
+
+async fn receiver(count: Arc<AtomicUsize>) -> String {
+    use axum::Router;
+    use axum::routing::post;
+    let app = Router::new().route(
+        "/hook",
+        post(move |_body: axum::body::Bytes| {
+            let count = Arc::clone(&count);
+            async move {
+                count.fetch_add(1, Ordering::Relaxed);
+                "ok"
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await });
+    url
+}
+
+/// Publishes `n` events through a feed while a dispatcher delivers them;
+/// returns events/s end to end (publish start to the last delivery).
+async fn through_hook(url: &str, n: usize, sink: &str, conc: usize) -> (f64, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("ops.db")).unwrap());
+    let feed = Feed::open(
+        FeedConfig {
+            nats: Some(NatsConfig::new(url)),
+            ..FeedConfig::default()
+        },
+        Arc::clone(&store),
+    )
+    .await
+    .unwrap();
+    let got = Arc::new(AtomicUsize::new(0));
+    let h = match sink {
+        "webhook" => hook("webhook", &receiver(Arc::clone(&got)).await, conc),
+        _ => hook("event", "ops.clusters.*.nodes.*.alerts", conc),
+    };
+    let d = Dispatcher::new(
+        feed.clone(),
+        Deliverer::new(feed.clone(), None, Retry::default()),
+    );
+    let cancel = CancellationToken::new();
+    let (d2, c2, hooks) = (d.clone(), cancel.clone(), vec![h]);
+    let task = tokio::spawn(async move { d2.run(hooks, c2).await });
+    // The alerts the `event` sink re-publishes, counted on the bus.
+    if sink == "event" {
+        let client = async_nats::connect(url).await.unwrap();
+        let mut sub = client
+            .subscribe("ops.clusters.*.nodes.*.alerts")
+            .await
+            .unwrap();
+        client.flush().await.unwrap();
+        let g = Arc::clone(&got);
+        tokio::spawn(async move {
+            while sub.next().await.is_some() {
+                g.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let t = Instant::now();
+    for i in 0..n {
+        feed.publish(event(i)).await.unwrap();
+    }
+    let published = n as f64 / t.elapsed().as_secs_f64();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while got.load(Ordering::Relaxed) < n {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} delivered",
+            got.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let rate = n as f64 / t.elapsed().as_secs_f64();
+    cancel.cancel();
+    let _ = task.await;
+    (published, rate)
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(50_000);
+    let server = nats_server::NatsServer::start();
+    let sample = serde_json::to_vec(&event(12345)).unwrap();
+    let payloads: Vec<Vec<u8>> = (0..n)
+        .map(|i| serde_json::to_vec(&event(i)).unwrap())
+        .collect();
+    println!(
+        "events_bench: {n} events of ~{} bytes, nats-server 2.15.1 on loopback, {} CPUs",
+        sample.len(),
+        std::thread::available_parallelism().map_or(0, |p| p.get())
+    );
+    let core = raw_core(&server.url, &payloads).await;
+    println!("raw async-nats core publish          {core:>10.0} events/s");
+    let js = raw_jetstream(&server.url, &payloads).await;
+    println!("raw async-nats JetStream publish+ack {js:>10.0} events/s");
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&dir.path().join("ops.db")).unwrap());
+        let feed = Feed::open(
+            FeedConfig {
+                nats: Some(NatsConfig::new(&server.url)),
+                ..FeedConfig::default()
+            },
+            store,
+        )
+        .await
+        .unwrap();
+        let t = Instant::now();
+        for i in 0..n {
+            feed.publish(event(i)).await.unwrap();
+        }
+        feed.flush(Duration::from_secs(600)).await.unwrap();
+        let rate = n as f64 / t.elapsed().as_secs_f64();
+        println!(
+            "ops Feed publish, acked (no hook)    {rate:>10.0} events/s; {:.2}x raw JetStream",
+            rate / js
+        );
+    }
+    for (sink, conc) in [("event", 1), ("webhook", 1), ("webhook", 32)] {
+        let (published, rate) = through_hook(&server.url, n, sink, conc).await;
+        println!(
+            "ops publish -> regex hook -> {sink:<7} (concurrency {conc:>2}) {rate:>10.0} events/s end to end (publish alone {published:.0}/s); {:.2}x raw JetStream, {:.2}x raw core",
+            rate / js,
+            rate / core
+        );
+    }
+}
