@@ -106,6 +106,11 @@ pub enum Command {
     /// query, tail. Embedded: the store's event log.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Approvals waiting for a person (hook-started runs and sessions):
+    /// list, approve, deny. The session that asked checks the decision
+    /// against the exact call before anything runs.
+    #[command(subcommand)]
+    Approval(ApprovalCommand),
     /// Heartbeats: probe every Host and Cluster, write their status and
     /// publish it (every 5 minutes, or once).
     Heartbeat(HeartbeatArgs),
@@ -113,6 +118,41 @@ pub enum Command {
     /// event, list them with their last delivery, show deliveries.
     #[command(subcommand)]
     Hook(HookCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApprovalCommand {
+    /// Pending approvals (every approval with --all), newest first.
+    List(ApprovalListArgs),
+    /// Approve one call (once; --session: identical calls of that session too).
+    Approve(ApprovalDecideArgs),
+    /// Deny it, with a reason the session is told.
+    Deny(ApprovalDecideArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ApprovalListArgs {
+    /// Decided ones too.
+    #[arg(long)]
+    pub all: bool,
+    /// table or json.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Format>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApprovalDecideArgs {
+    /// Approval id (`ap-...`).
+    pub id: String,
+    /// Approve for the rest of that session (approve only).
+    #[arg(long)]
+    pub session: bool,
+    /// Why (a denial's reason goes back to the session).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Who decides, as recorded [default: $USER].
+    #[arg(long)]
+    pub by: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -46,6 +46,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Copilot(a) => commands::copilot::run(&cfg, a).await,
         Command::Runbook(c) => commands::runbook::run(&cfg, c).await,
         Command::Events(c) => commands::events::run(&cfg, c).await,
+        Command::Approval(c) => commands::approval::run(&cfg, c).await,
         Command::Heartbeat(a) => commands::execute::heartbeat(&cfg, a).await,
         Command::Hook(c) => commands::hook::run(&cfg, c).await,
         Command::Completion(_) => Ok(ExitCode::SUCCESS),

@@ -243,3 +243,104 @@ fn events_over_nats_with_an_outage() {
     let bad = ops.run(&["--nats", "http://x", "events", "query"]);
     assert!(bad.stderr.contains("must be nats://"), "{}", bad.stderr);
 }
+
+/// A `task` hook: the Task changes the host, so its run waits for an
+/// approval decided with `opscli approval` from another terminal; an
+/// approved run goes ahead, a denied one does not, and both outcomes are
+/// recorded as deliveries.
+#[test]
+fn task_hooks_go_through_the_approval_gate() {
+    let ops = Ops::new();
+    let marker = ops.home().join("marker");
+    let objs = format!(
+        "apiVersion: ops.dev/v1\nkind: Host\nmetadata: {{name: here}}\nspec: {{address: 127.0.0.1}}\n---\napiVersion: crd.chenshaowen.com/v1\nkind: Task\nmetadata: {{name: clear-disk}}\nspec:\n  steps:\n    - name: mark\n      content: echo ${{reason}} >> {}\n---\napiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: auto-clear}}\nspec:\n  type: task\n  subject: ops.clusters.*.namespaces.ops-system.hosts.*.findings\n  url: clear-disk\n  options: {{var.reason: disk-full}}\n  keywords: {{include: [alerting]}}\n",
+        marker.display()
+    );
+    ops.run_stdin(&["apply", "-f", "-"], &objs).ok();
+    let mut run = ops
+        .command()
+        .args(["hook", "run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let here = "ops.clusters.c1.namespaces.ops-system.hosts.here.findings";
+    let pending = || -> Vec<serde_json::Value> {
+        let l = ops.run(&["approval", "list", "-o", "json"]).ok();
+        serde_json::from_str(&l.stdout).unwrap()
+    };
+    for round in ["approve", "deny"] {
+        ops.run(&["events", "publish", here, "-d", r#"{"status":"alerting"}"#])
+            .ok();
+        wait_until("an approval request", || !pending().is_empty());
+        let p = pending();
+        assert_eq!(p.len(), 1, "{p:?}");
+        let id = p[0]["id"].as_str().unwrap().to_owned();
+        assert!(
+            p[0]["session_id"]
+                .as_str()
+                .unwrap()
+                .starts_with("hook-auto-clear-")
+        );
+        let req = p[0]["request"].as_str().unwrap();
+        assert!(
+            req.contains("clear-disk") && req.contains("\"here\""),
+            "{req}"
+        );
+        if round == "approve" {
+            // Nothing ran before the decision.
+            assert!(!marker.exists());
+            ops.run(&["approval", "approve", &id, "--by", "alice"]).ok();
+            wait_until("the approved run", || marker.exists());
+            assert_eq!(
+                std::fs::read_to_string(&marker).unwrap().trim(),
+                "disk-full"
+            );
+        } else {
+            ops.run(&[
+                "approval", "deny", &id, "--by", "bob", "--reason", "not now",
+            ])
+            .ok();
+        }
+        wait_until("the session's result", || {
+            let d = ops
+                .run(&["hook", "deliveries", "auto-clear", "-o", "json"])
+                .ok();
+            let recs: Vec<serde_json::Value> = serde_json::from_str(&d.stdout).unwrap();
+            recs.iter().filter(|r| r["status"] != "started").count()
+                == if round == "approve" { 1 } else { 2 }
+        });
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(run.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let mut err = String::new();
+    run.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert!(run.wait().unwrap().success(), "{err}");
+    // Ran once: the denied call did not run.
+    assert_eq!(std::fs::read_to_string(&marker).unwrap().lines().count(), 1);
+    let d = ops
+        .run(&["hook", "deliveries", "auto-clear", "-o", "json"])
+        .ok();
+    let recs: Vec<serde_json::Value> = serde_json::from_str(&d.stdout).unwrap();
+    let statuses: Vec<&str> = recs.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(
+        statuses,
+        ["started", "done", "started", "refused"],
+        "{recs:?}"
+    );
+    assert!(
+        recs[3]["detail"].as_str().unwrap().contains("not now"),
+        "{recs:?}"
+    );
+    // The decisions are audited in the hook's sessions.
+    let audit = ops.run(&["audit", "show", "-o", "json"]).ok();
+    assert!(
+        audit.stdout.contains("alice") && audit.stdout.contains("bob"),
+        "{}",
+        audit.stdout
+    );
+}

@@ -30,7 +30,9 @@ use crate::config::Config;
 
 /// The configured endpoint, or the built-in local model started here (and
 /// stopped when the returned server is dropped).
-async fn model(cfg: &Config) -> Result<(OpenAiModel, Option<LocalServer>, ToolCallMode)> {
+pub(crate) async fn model(
+    cfg: &Config,
+) -> Result<(OpenAiModel, Option<LocalServer>, ToolCallMode)> {
     let Some(url) = cfg.model_url.clone() else {
         let local = LocalModel::under(&cfg.home);
         if !local.present() {

@@ -36,6 +36,214 @@ async fn hooks(store: &Arc<dyn Store>, namespace: Option<&str>) -> Result<Vec<Ho
         .collect()
 }
 
+/// Starts what `task`, `pipeline` and `copilot` hooks ask for: a session
+/// with no one at the keyboard (`ops_agent::headless`), so the call goes
+/// through the policy and, where it asks, waits for `opscli approval`.
+struct HookActions {
+    cfg: Config,
+    engine: ops_tools::engine::Engine,
+    feed: ops_tools::events::feed::Feed,
+    rules: ops_agent::policy::Rules,
+    /// The copilot's model, started on the first `copilot` event (the
+    /// built-in server stays up while hooks run).
+    model: tokio::sync::Mutex<Option<CopilotModel>>,
+}
+
+/// The copilot's model, its tool-call mode, and the built-in server when
+/// that is what answers.
+type CopilotModel = (
+    Arc<dyn ops_agent::llm::ChatModel>,
+    ops_agent::llm::ToolCallMode,
+    Option<ops_agent::llm::local::LocalServer>,
+);
+
+impl std::fmt::Debug for HookActions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookActions").finish_non_exhaustive()
+    }
+}
+
+/// The host a subject is about (`...hosts.{name}.{channel}`), if any.
+fn host_of(subject: &str) -> Option<String> {
+    let t: Vec<&str> = subject.split('.').collect();
+    t.iter()
+        .position(|x| *x == "hosts")
+        .and_then(|i| t.get(i + 1))
+        .filter(|_| t.len() >= 8)
+        .map(|s| (*s).to_owned())
+}
+
+impl HookActions {
+    async fn new(cfg: &Config, feed: ops_tools::events::feed::Feed) -> Result<Self> {
+        let (engine, _pool) = crate::commands::execute::engine(cfg).await?;
+        let engine = engine.with_feed(feed.clone());
+        let path = cfg.home.join("rules.yaml");
+        let rules = if path.is_file() {
+            ops_agent::policy::Rules::load(&path)?
+        } else {
+            ops_agent::policy::Rules::default()
+        };
+        Ok(HookActions {
+            cfg: cfg.clone(),
+            engine,
+            feed,
+            rules,
+            model: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    async fn copilot_model(
+        &self,
+    ) -> Result<
+        (
+            Arc<dyn ops_agent::llm::ChatModel>,
+            ops_agent::llm::ToolCallMode,
+        ),
+        String,
+    > {
+        let mut m = self.model.lock().await;
+        if m.is_none() {
+            let (model, server, mode) = crate::commands::copilot::model(&self.cfg)
+                .await
+                .map_err(|e| format!("{e:#}"))?;
+            *m = Some((Arc::new(model), mode, server));
+        }
+        let (model, mode, _) = m.as_ref().ok_or("no model")?;
+        Ok((Arc::clone(model), *mode))
+    }
+}
+
+#[async_trait::async_trait]
+impl ops_tools::events::hooks::ActionSink for HookActions {
+    async fn start(&self, hook: &Hook, e: &CloudEvent) -> Result<(String, String), String> {
+        use ops_agent::session::{Agent, SessionConfig};
+        use ops_tools::events::hooks::Sink;
+        let Sink::Action { kind, target } = &hook.sink else {
+            return Err("not an action hook".into());
+        };
+        let (ns, name) = hook.key.split_once('/').unwrap_or(("default", &hook.key));
+        let session = format!(
+            "hook-{}-{}",
+            subject::token(name),
+            &e.id[..e.id.len().min(12)]
+        );
+        let text = render(e);
+        let reason = format!("EventHooks {} on event {} ({})", hook.key, e.id, e.subject);
+        let (model, tool_calls, input, steps): (Arc<dyn ops_agent::llm::ChatModel>, _, _, _) =
+            match kind.as_str() {
+                "copilot" => {
+                    let (m, mode) = self.copilot_model().await?;
+                    let mut input = format!(
+                        "An event arrived ({reason}). Find its cause with read-only tools and say what you would do; anything that changes a system needs approval.\n\n{text}"
+                    );
+                    if !target.is_empty() {
+                        input = format!("{target}\n\n{input}");
+                    }
+                    if let Some(a) = &hook.additional {
+                        input.push_str(a);
+                    }
+                    (m, mode, input, 12)
+                }
+                kind => {
+                    let tool = if kind == "task" {
+                        "task_run"
+                    } else {
+                        "pipeline_run"
+                    };
+                    let variables: std::collections::BTreeMap<String, String> = hook
+                        .options
+                        .iter()
+                        .filter_map(|(k, v)| {
+                            k.strip_prefix("var.").map(|k| (k.to_owned(), v.clone()))
+                        })
+                        .collect();
+                    let hosts = hook
+                        .options
+                        .get("hosts")
+                        .cloned()
+                        .or_else(|| host_of(&e.subject));
+                    let mut args = serde_json::json!({"name": target, "variables": variables, "reason": reason});
+                    if let Some(h) = hosts {
+                        args["hosts"] = serde_json::json!(h);
+                    }
+                    let m: Arc<dyn ops_agent::llm::ChatModel> =
+                        Arc::new(ops_agent::headless::FixedCall::new(tool, &args));
+                    (m, ops_agent::llm::ToolCallMode::Native, text, 3)
+                }
+            };
+        let mode: ops_agent::policy::Mode = match hook.options.get("mode") {
+            Some(m) => m.parse()?,
+            None => ops_agent::policy::Mode::Ask,
+        };
+        let ttl = hook
+            .options
+            .get("approval-ttl")
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(3600);
+        let store = Arc::clone(self.engine.store());
+        let registry = ops_tools::tool::builtin::registry().map_err(|e| e.to_string())?;
+        let agent = Agent {
+            model,
+            registry,
+            ctx: ops_tools::tool::ToolContext {
+                engine: Arc::new(self.engine.clone()),
+                namespace: ns.to_owned(),
+                cancel: CancellationToken::new(),
+            },
+            approvals: ops_agent::approvals::Approvals::new(
+                Arc::clone(&store),
+                std::time::Duration::from_secs(ttl),
+            ),
+            audit: ops_agent::audit::Audit::new(Arc::clone(&store))
+                .with_feed(self.feed.clone(), ns.to_owned()),
+        };
+        let mut sc = SessionConfig::new(session.clone());
+        sc.mode = mode;
+        sc.rules = self.rules.clone();
+        sc.tool_calls = tool_calls;
+        sc.max_steps = steps;
+        let mut rec = DeliveryRecord {
+            seq: 0,
+            hook: hook.key.clone(),
+            event_id: e.id.clone(),
+            subject: e.subject.clone(),
+            sink: kind.clone(),
+            status: String::new(),
+            attempts: 1,
+            code: None,
+            detail: String::new(),
+            at: String::new(),
+        };
+        let started = format!(
+            "session {session} (audit: opscli audit show --session {session}; approvals: opscli approval list)"
+        );
+        tokio::spawn(async move {
+            let out =
+                ops_agent::headless::run(agent, sc, input, std::time::Duration::from_secs(1)).await;
+            rec.status = out.status().to_owned();
+            let mut detail = format!("session {session}");
+            if !out.approvals.is_empty() {
+                detail.push_str(&format!("; approvals {}", out.approvals.join(", ")));
+            }
+            for r in &out.refused {
+                detail.push_str(&format!("; refused {r}"));
+            }
+            for e in &out.errors {
+                detail.push_str(&format!("; error {e}"));
+            }
+            if !out.answer.is_empty() {
+                detail.push_str(&format!("; {}", out.answer));
+            }
+            rec.detail = ops_tools::tool::clip(&detail, 1000);
+            if let Err(e) = store.record_deliveries(std::slice::from_ref(&rec)).await {
+                eprintln!("warning: hook {}: result not recorded: {e}", rec.hook);
+            }
+            eprintln!("hook {} {}: {}", rec.hook, rec.status, rec.detail);
+        });
+        Ok(("started".into(), started))
+    }
+}
+
 fn read_event(path: &std::path::Path) -> Result<CloudEvent> {
     let text = if path.as_os_str() == "-" {
         let mut s = String::new();
@@ -166,7 +374,9 @@ pub async fn run(cfg: &Config, cmd: HookCommand) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let feed = crate::commands::open_feed(cfg, Arc::clone(&store)).await?;
-            let d = Deliverer::new(feed, None, Retry::default());
+            let actions: Arc<dyn ops_tools::events::hooks::ActionSink> =
+                Arc::new(HookActions::new(cfg, feed.clone()).await?);
+            let d = Deliverer::new(feed, Some(actions), Retry::default());
             let mut rec = d.deliver(&h, &e).await;
             rec.detail = format!("(hook test) {}", rec.detail);
             store.record_deliveries(std::slice::from_ref(&rec)).await?;
@@ -209,7 +419,12 @@ pub async fn run(cfg: &Config, cmd: HookCommand) -> Result<ExitCode> {
             for h in &hooks {
                 eprintln!("  {}  {} <- {}", h.key, h.sink.kind(), h.subject);
             }
-            let d = Dispatcher::new(feed.clone(), Deliverer::new(feed, None, Retry::default()));
+            let actions: Arc<dyn ops_tools::events::hooks::ActionSink> =
+                Arc::new(HookActions::new(cfg, feed.clone()).await?);
+            let d = Dispatcher::new(
+                feed.clone(),
+                Deliverer::new(feed, Some(actions), Retry::default()),
+            );
             let cancel = CancellationToken::new();
             let c = cancel.clone();
             tokio::spawn(async move {

@@ -3,6 +3,7 @@
 //! printed by `main`.
 
 pub mod apply;
+pub mod approval;
 pub mod audit;
 pub mod cluster;
 pub mod completion;

@@ -62,12 +62,22 @@ impl SqliteStore {
                 restrict(dir, 0o700).map_err(io)?;
             }
         }
+        // Create a missing file with mode 0600. An existing one is never
+        // opened outside SQLite: closing any descriptor of a file drops
+        // every POSIX lock this process holds on it, so a second store on
+        // the same file in one process would silently lose the first
+        // one's locks (another process could then checkpoint and delete
+        // the WAL under it, and it would stop seeing new writes).
         {
             let mut opts = std::fs::OpenOptions::new();
-            opts.create(true).append(true);
+            opts.create_new(true).write(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            opts.open(path).map_err(io)?;
+            match opts.open(path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io(e)),
+            }
         }
         restrict(path, 0o600).map_err(io)?;
         let conn = Connection::open(path).map_err(|source| StoreError::Database {

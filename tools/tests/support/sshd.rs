@@ -88,7 +88,7 @@ impl Sshd {
         for attempt in 0..5 {
             let port = free_port(addr);
             let config = format!(
-                "ListenAddress {addr}:{port}\nHostKey {hk}\nPidFile {pid}\nAuthorizedKeysFile {ak}\nStrictModes no\nPermitRootLogin yes\nPasswordAuthentication yes\nKbdInteractiveAuthentication yes\nUsePAM yes\nLogLevel ERROR\nMaxSessions 50\nMaxStartups 200:30:400\nSubsystem sftp internal-sftp\nAcceptEnv LANG\n",
+                "ListenAddress {addr}:{port}\nHostKey {hk}\nPidFile {pid}\nAuthorizedKeysFile {ak}\nStrictModes no\nPermitRootLogin yes\nPasswordAuthentication yes\nKbdInteractiveAuthentication yes\nUsePAM yes\nLogLevel ERROR\nMaxSessions 50\nMaxStartups 200:30:400\nSubsystem sftp internal-sftp\nAcceptEnv LANG\nSetEnv SHLVL=1\n",
                 hk = host_key.display(),
                 pid = d.join("sshd.pid").display(),
                 ak = d.join("authorized_keys").display(),
