@@ -213,6 +213,9 @@ pub struct HookRunArgs {
     /// Every namespace's hooks.
     #[arg(short = 'A', long)]
     pub all_namespaces: bool,
+    /// Seconds between checks for applied, changed or deleted hooks.
+    #[arg(long, default_value_t = 10)]
+    pub reload: u64,
 }
 
 #[derive(Debug, Args)]

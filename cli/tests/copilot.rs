@@ -350,3 +350,82 @@ async fn the_copilot_searches_runbooks_when_there_are_some() {
             .any(|t| t["function"]["name"] == "runbook_search")
     );
 }
+
+/// A `copilot` hook: an event starts a triage session on the configured
+/// model (here the scripted server) with the event as input; reads run,
+/// a change waits for an approval nobody gives (refused when it expires),
+/// and the answer is recorded with the delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copilot_hook_triages_an_event_through_the_gate() {
+    let ops = Ops::new();
+    with_host(&ops);
+    let marker = ops.home().join("marker");
+    let (url, s) = server(vec![
+        call("host_run_shell", json!({"hosts": "here", "command": "echo disk-$((90+7))"})),
+        call("host_run_shell", json!({"hosts": "here", "command": format!("touch {}", marker.display()), "reason": "clean"})),
+        say("Disk at 97%; cleaning needs approval."),
+    ])
+    .await;
+    ops.run_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {name: triage}\nspec:\n  type: copilot\n  subject: ops.clusters.*.namespaces.*.hosts.*.alerts\n  url: You are on call.\n  options: {approval-ttl: '2'}\n",
+    )
+    .ok();
+    let env = [
+        ("OPENAI_BASE_URL", url.as_str()),
+        ("OPS_TOOL_CALLS", "native"),
+    ];
+    let mut run = {
+        let mut c = ops.command();
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.args(["hook", "run"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    tokio::task::block_in_place(|| {
+        ops.run(&[
+            "events",
+            "publish",
+            "ops.clusters.c1.namespaces.ops-system.hosts.here.alerts",
+            "-d",
+            r#"{"message":"/var 97% used"}"#,
+        ])
+        .ok()
+    });
+    let mut recs: Vec<Value> = Vec::new();
+    for _ in 0..300 {
+        let d = tokio::task::block_in_place(|| {
+            ops.run(&["hook", "deliveries", "triage", "-o", "json"])
+                .ok()
+        });
+        recs = serde_json::from_str(&d.stdout).unwrap();
+        if recs.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(run.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let _ = tokio::task::block_in_place(|| run.wait());
+    assert_eq!(recs.len(), 2, "{recs:?}");
+    assert_eq!(recs[0]["status"], "started");
+    assert_eq!(recs[1]["status"], "refused", "{recs:?}");
+    let detail = recs[1]["detail"].as_str().unwrap();
+    assert!(detail.contains("expired unanswered"), "{detail}");
+    assert!(detail.contains("Disk at 97%"), "{detail}");
+    assert!(!marker.exists(), "nothing changed without approval");
+    let reqs = s.requests.lock().unwrap();
+    let first = reqs[0]["messages"].to_string();
+    assert!(first.contains("You are on call."), "{first}");
+    assert!(first.contains("/var 97% used"), "{first}");
+    // The read ran and its result went back to the model.
+    assert!(reqs[1]["messages"].to_string().contains("disk-97"));
+}

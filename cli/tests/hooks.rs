@@ -140,7 +140,7 @@ fn hook_test_run_and_deliveries() {
     // `hook run` delivers what another process publishes.
     let mut run = ops
         .command()
-        .args(["hook", "run"])
+        .args(["hook", "run", "--reload", "1"])
         .env("HOOK_SECRET", "k1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -158,6 +158,31 @@ fn hook_test_run_and_deliveries() {
         .ok();
     }
     wait_until("two deliveries", || seen.lock().unwrap().len() >= 3);
+    // A hook applied while it runs is picked up.
+    ops.run_stdin(
+        &["apply", "-f", "-"],
+        &format!(
+            "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: gpu}}\nspec: {{type: webhook, subject: 'ops.clusters.*.nodes.*.findings', url: '{url}/gpu'}}\n"
+        ),
+    )
+    .ok();
+    std::thread::sleep(Duration::from_millis(2500));
+    ops.run(&[
+        "events",
+        "publish",
+        "ops.clusters.c1.nodes.gpu-1.findings",
+        "-d",
+        "{}",
+    ])
+    .ok();
+    wait_until("the new hook's delivery", || {
+        seen.lock().unwrap().len() >= 4
+    });
+    assert!(
+        seen.lock().unwrap()[3].0.starts_with("POST /gpu "),
+        "{:?}",
+        seen.lock().unwrap()[3].0
+    );
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(run.id() as i32),
         nix::sys::signal::Signal::SIGINT,
@@ -170,12 +195,13 @@ fn hook_test_run_and_deliveries() {
         err.contains("running 1 hook(s) on the store's event log"),
         "{err}"
     );
-    assert!(err.contains("2 delivered, 0 failed"), "{err}");
-    assert_eq!(seen.lock().unwrap().len(), 3);
+    assert!(err.contains("hooks changed: reloading"), "{err}");
+    assert!(err.contains("3 delivered, 0 failed"), "{err}");
+    assert_eq!(seen.lock().unwrap().len(), 4);
 
     let d = ops.run(&["hook", "deliveries", "-o", "json"]).ok();
     let recs: Vec<serde_json::Value> = serde_json::from_str(&d.stdout).unwrap();
-    assert_eq!(recs.len(), 3);
+    assert_eq!(recs.len(), 4);
     assert!(
         recs[0]["detail"]
             .as_str()

@@ -244,6 +244,22 @@ impl ops_tools::events::hooks::ActionSink for HookActions {
     }
 }
 
+/// The hooks and a fingerprint of their versions (to notice changes).
+async fn hooks_with_fingerprint(
+    store: &Arc<dyn Store>,
+    namespace: Option<&str>,
+) -> Result<(Vec<Hook>, String)> {
+    let objs = store
+        .list(Kind::EventHooks, namespace, &LabelSelector::default())
+        .await?;
+    let fingerprint = objs
+        .iter()
+        .map(|o| format!("{}@{}", o.key, o.generation))
+        .collect::<Vec<_>>()
+        .join(",");
+    Ok((hooks(store, namespace).await?, fingerprint))
+}
+
 fn read_event(path: &std::path::Path) -> Result<CloudEvent> {
     let text = if path.as_os_str() == "-" {
         let mut s = String::new();
@@ -395,15 +411,19 @@ pub async fn run(cfg: &Config, cmd: HookCommand) -> Result<ExitCode> {
         }
         HookCommand::Run(a) => {
             let ns = (!a.all_namespaces).then_some(cfg.namespace.as_str());
-            let mut hooks = hooks(&store, ns).await?;
-            if !a.names.is_empty() {
-                for n in &a.names {
-                    if !hooks.iter().any(|h| h.key.ends_with(&format!("/{n}"))) {
-                        bail!("no EventHooks `{n}` in namespace {}", cfg.namespace);
-                    }
+            let select = |mut hooks: Vec<Hook>| {
+                if !a.names.is_empty() {
+                    hooks.retain(|h| a.names.iter().any(|n| h.key.ends_with(&format!("/{n}"))));
                 }
-                hooks.retain(|h| a.names.iter().any(|n| h.key.ends_with(&format!("/{n}"))));
+                hooks
+            };
+            let (all, mut fingerprint) = hooks_with_fingerprint(&store, ns).await?;
+            for n in &a.names {
+                if !all.iter().any(|h| h.key.ends_with(&format!("/{n}"))) {
+                    bail!("no EventHooks `{n}` in namespace {}", cfg.namespace);
+                }
             }
+            let mut hooks = select(all);
             if hooks.is_empty() {
                 bail!("no EventHooks to run (apply some with `opscli apply -f FILE`)");
             }
@@ -412,27 +432,76 @@ pub async fn run(cfg: &Config, cmd: HookCommand) -> Result<ExitCode> {
                 Some(u) => format!("JetStream at {u}, stream {}", cfg.nats_stream),
                 None => "the store's event log".into(),
             };
-            eprintln!(
-                "running {} hook(s) on {backend}; Ctrl-C stops (each resumes where it stopped)",
-                hooks.len()
-            );
-            for h in &hooks {
-                eprintln!("  {}  {} <- {}", h.key, h.sink.kind(), h.subject);
-            }
             let actions: Arc<dyn ops_tools::events::hooks::ActionSink> =
                 Arc::new(HookActions::new(cfg, feed.clone()).await?);
             let d = Dispatcher::new(
                 feed.clone(),
                 Deliverer::new(feed, Some(actions), Retry::default()),
             );
-            let cancel = CancellationToken::new();
-            let c = cancel.clone();
+            let stop = CancellationToken::new();
+            let c = stop.clone();
             tokio::spawn(async move {
                 if tokio::signal::ctrl_c().await.is_ok() {
                     c.cancel();
                 }
             });
-            d.run(hooks, cancel).await;
+            // Hooks applied, changed or deleted while running are picked
+            // up (checked every `--reload` seconds); each consumer resumes
+            // where it was.
+            loop {
+                eprintln!(
+                    "running {} hook(s) on {backend}; Ctrl-C stops (each resumes where it stopped){}",
+                    hooks.len(),
+                    if hooks.is_empty() {
+                        "; waiting for EventHooks to be applied"
+                    } else {
+                        ""
+                    }
+                );
+                for h in &hooks {
+                    eprintln!("  {}  {} <- {}", h.key, h.sink.kind(), h.subject);
+                }
+                let round = stop.child_token();
+                let (d2, r2, set) = (d.clone(), round.clone(), hooks.clone());
+                let mut task = tokio::spawn(async move { d2.run(set, r2).await });
+                let mut done = false;
+                let next = loop {
+                    tokio::select! {
+                        _ = &mut task, if !done => {
+                            done = true;
+                            // Stopped, or every consumer ended with an
+                            // error (printed): nothing left to run.
+                            if stop.is_cancelled() || !hooks.is_empty() {
+                                break None;
+                            }
+                        }
+                        _ = stop.cancelled() => {}
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(a.reload.max(1))) => {}
+                    }
+                    if stop.is_cancelled() {
+                        break None;
+                    }
+                    match hooks_with_fingerprint(&store, ns).await {
+                        Ok((all, f)) if f != fingerprint => {
+                            fingerprint = f;
+                            break Some(select(all));
+                        }
+                        Ok(_) => {}
+                        Err(e) => eprintln!("warning: hooks not reloaded: {e:#}"),
+                    }
+                };
+                round.cancel();
+                if !done {
+                    let _ = task.await;
+                }
+                match next {
+                    Some(h) if !stop.is_cancelled() => {
+                        eprintln!("hooks changed: reloading");
+                        hooks = h;
+                    }
+                    _ => break,
+                }
+            }
             let (seen, matched, delivered, failed) = d.stats().snapshot();
             eprintln!(
                 "stopped: {seen} event(s) seen, {matched} matched, {delivered} delivered, {failed} failed"
