@@ -44,9 +44,9 @@ fn event(i: usize) -> CloudEvent {
     )
 }
 
-fn hook(kind: &str, url: &str, concurrency: usize) -> Hook {
+fn hook(kind: &str, url: &str, concurrency: usize, batch: usize) -> Hook {
     let yaml = format!(
-        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: bench-{kind}, namespace: ops-system}}\nspec:\n  type: {kind}\n  subject: ops.clusters.*.nodes.*.findings\n  url: '{url}'\n  options: {{concurrency: '{concurrency}'}}\n  keywords: {{include: [alerting, '.*alert-gpu-.*'], matchMode: ALL, matchType: REGEX}}\n"
+        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: bench-{kind}, namespace: ops-system}}\nspec:\n  type: {kind}\n  subject: ops.clusters.*.nodes.*.findings\n  url: '{url}'\n  options: {{concurrency: '{concurrency}', batch: '{batch}'}}\n  keywords: {{include: [alerting, '.*alert-gpu-.*'], matchMode: ALL, matchType: REGEX}}\n"
     );
     let Object::EventHooks(h) = Object::from_yaml_str(Kind::EventHooks, &yaml).unwrap() else {
         unreachable!()
@@ -101,28 +101,38 @@ async fn raw_jetstream(url: &str, payloads: &[Vec<u8>]) -> f64 {
     payloads.len() as f64 / t.elapsed().as_secs_f64()
 }
 
+/// A local HTTP sink counting the events it receives: one per plain
+/// POST, the array's length for a CloudEvents batch, half the lines of an
+/// Elasticsearch `_bulk` body.
 async fn receiver(count: Arc<AtomicUsize>) -> String {
     use axum::Router;
-    use axum::routing::post;
-    let app = Router::new().route(
-        "/hook",
-        post(move |_body: axum::body::Bytes| {
-            let count = Arc::clone(&count);
-            async move {
-                count.fetch_add(1, Ordering::Relaxed);
-                "ok"
-            }
-        }),
-    );
+    use axum::routing::any;
+    let app = Router::new().fallback(any(move |uri: axum::http::Uri, body: axum::body::Bytes| {
+        let count = Arc::clone(&count);
+        async move {
+            let n = if uri.path().ends_with("/_bulk") {
+                body.split(|b| *b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .count()
+                    / 2
+            } else if body.first() == Some(&b'[') {
+                serde_json::from_slice::<Vec<serde_json::Value>>(&body).map_or(0, |v| v.len())
+            } else {
+                1
+            };
+            count.fetch_add(n, Ordering::Relaxed);
+            r#"{"errors":false,"items":[]}"#
+        }
+    }));
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    let url = format!("http://{}", l.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(l, app).await });
     url
 }
 
 /// Publishes `n` events through a feed while a dispatcher delivers them;
 /// returns events/s end to end (publish start to the last delivery).
-async fn through_hook(url: &str, n: usize, sink: &str, conc: usize) -> (f64, f64) {
+async fn through_hook(url: &str, n: usize, sink: &str, conc: usize, batch: usize) -> (f64, f64) {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("ops.db")).unwrap());
     let feed = Feed::open(
@@ -136,8 +146,19 @@ async fn through_hook(url: &str, n: usize, sink: &str, conc: usize) -> (f64, f64
     .unwrap();
     let got = Arc::new(AtomicUsize::new(0));
     let h = match sink {
-        "webhook" => hook("webhook", &receiver(Arc::clone(&got)).await, conc),
-        _ => hook("event", "ops.clusters.*.nodes.*.alerts", conc),
+        "webhook" => hook(
+            "webhook",
+            &format!("{}/hook", receiver(Arc::clone(&got)).await),
+            conc,
+            batch,
+        ),
+        "elasticsearch" => hook(
+            "elasticsearch",
+            &receiver(Arc::clone(&got)).await,
+            conc,
+            batch,
+        ),
+        _ => hook("event", "ops.clusters.*.nodes.*.alerts", conc, 1),
     };
     let d = Dispatcher::new(
         feed.clone(),
@@ -227,10 +248,20 @@ async fn main() {
             rate / js
         );
     }
-    for (sink, conc) in [("event", 1), ("webhook", 1), ("webhook", 32)] {
-        let (published, rate) = through_hook(&server.url, n, sink, conc).await;
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    for (sink, conc, batch) in [
+        ("event", 1, 1),
+        ("webhook", 1, 1),
+        ("webhook", 32, 1),
+        ("webhook", 1, 500),
+        ("elasticsearch", 1, 500),
+    ] {
+        if !only.is_empty() && only != format!("{sink}-{conc}-{batch}") {
+            continue;
+        }
+        let (published, rate) = through_hook(&server.url, n, sink, conc, batch).await;
         println!(
-            "ops publish -> regex hook -> {sink:<7} (concurrency {conc:>2}) {rate:>10.0} events/s end to end (publish alone {published:.0}/s); {:.2}x raw JetStream, {:.2}x raw core",
+            "ops publish -> regex hook -> {sink:<13} (concurrency {conc:>2}, batch {batch:>3}) {rate:>8.0} events/s end to end (publish alone {published:.0}/s); {:.2}x raw JetStream, {:.3}x raw core",
             rate / js,
             rate / core
         );

@@ -47,6 +47,8 @@ struct Receiver {
     /// Answer this status to the first `fail_first` calls.
     fail_first: usize,
     fail_with: u16,
+    /// Body of a 200 answer.
+    reply: &'static str,
 }
 
 async fn receive(
@@ -55,7 +57,7 @@ async fn receive(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
+) -> (StatusCode, &'static str) {
     let n = r.calls.fetch_add(1, Ordering::SeqCst);
     r.seen.lock().unwrap().push(Seen {
         method: method.to_string(),
@@ -64,9 +66,9 @@ async fn receive(
         body: body.to_vec(),
     });
     if n < r.fail_first {
-        StatusCode::from_u16(r.fail_with).unwrap()
+        (StatusCode::from_u16(r.fail_with).unwrap(), "")
     } else {
-        StatusCode::OK
+        (StatusCode::OK, r.reply)
     }
 }
 
@@ -219,6 +221,74 @@ async fn slack_gets_block_kit_and_elasticsearch_a_dated_index() {
     assert_eq!(seen[1].path, format!("/ops-findings-{day}/_doc/{}", e.id));
     let doc: Value = serde_json::from_slice(&seen[1].body).unwrap();
     assert_eq!(doc["@timestamp"], json!(e.time));
+}
+
+#[tokio::test]
+async fn batching_sinks_take_a_chunk_per_request() {
+    let r = Receiver {
+        reply: r#"{"took":1,"errors":false,"items":[]}"#,
+        ..Receiver::default()
+    };
+    let url = start(r.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = Deliverer::new(Feed::embedded(store(&dir)), None, quick());
+    let events: Vec<CloudEvent> = (0..5)
+        .map(|i| finding(&format!("h{i}"), "alert-hosts-disk", "alerting"))
+        .collect();
+    let es = hook(&format!(
+        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: es, namespace: ops-system}}\nspec: {{type: elasticsearch, subject: 'ops.>', url: '{url}'}}\n"
+    ));
+    let recs = d.deliver_all(&es, &events).await;
+    assert_eq!(recs.len(), 5);
+    assert!(recs.iter().all(|r| r.status == "delivered"), "{recs:?}");
+    assert_eq!(recs[4].event_id, events[4].id);
+    let wh = hook(&format!(
+        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: wh, namespace: ops-system}}\nspec: {{type: webhook, subject: 'ops.>', url: '{url}/batch', options: {{batch: '3', secret: k}}}}\n"
+    ));
+    let recs = d.deliver_all(&wh, &events).await;
+    assert!(recs.iter().all(|r| r.status == "delivered"), "{recs:?}");
+    let seen = r.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 3, "one bulk request, two webhook batches");
+    assert_eq!(seen[0].path, "/_bulk");
+    assert_eq!(seen[0].headers["content-type"], "application/x-ndjson");
+    let lines: Vec<Value> = std::str::from_utf8(&seen[0].body)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 10);
+    let day = chrono::Utc::now().format("%Y.%m.%d").to_string();
+    assert_eq!(lines[0]["index"]["_index"], format!("ops-events-{day}"));
+    assert_eq!(lines[0]["index"]["_id"], json!(events[0].id));
+    assert_eq!(lines[1]["data"]["task"], "alert-hosts-disk");
+    assert_eq!(
+        seen[1].headers["content-type"],
+        "application/cloudevents-batch+json"
+    );
+    let batch: Vec<Value> = serde_json::from_slice(&seen[1].body).unwrap();
+    assert_eq!(batch.len(), 3);
+    let batch2: Vec<Value> = serde_json::from_slice(&seen[2].body).unwrap();
+    assert_eq!(batch2.len(), 2);
+    assert_eq!(
+        seen[2].headers["x-ops-signature-256"].to_str().unwrap(),
+        signature(b"k", &seen[2].body)
+    );
+
+    // Elasticsearch accepting the request but failing items: failed.
+    let bad = Receiver {
+        reply: r#"{"errors":true,"items":[{"index":{"status":400,"error":{"reason":"mapper_parsing_exception"}}}]}"#,
+        ..Receiver::default()
+    };
+    let burl = start(bad).await;
+    let es = hook(&format!(
+        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: es2, namespace: ops-system}}\nspec: {{type: elasticsearch, subject: 'ops.>', url: '{burl}'}}\n"
+    ));
+    let recs = d.deliver_all(&es, &events[..2]).await;
+    assert!(recs.iter().all(|r| r.status == "failed"), "{recs:?}");
+    assert!(
+        recs[0].detail.contains("mapper_parsing_exception"),
+        "{recs:?}"
+    );
 }
 
 fn anchor_hooks() -> Vec<EventHooks> {

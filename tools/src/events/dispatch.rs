@@ -15,7 +15,8 @@
 //! its sink ([`Deliverer`]); every delivery (delivered or failed after its
 //! retries) is recorded in `hook_deliveries`. Deliveries of one hook run
 //! in event order; `options.concurrency` (default 1) lets a hook deliver
-//! that many events of a batch at once.
+//! that many events of a batch at once, and batching sinks (Elasticsearch
+//! `_bulk`, webhooks with `options.batch`) take a chunk per request.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -110,14 +111,18 @@ impl Dispatcher {
         self.stats
             .matched
             .fetch_add(wanted.len() as u64, Ordering::Relaxed);
-        let jobs: Vec<_> = wanted
-            .iter()
-            .map(|e| Box::pin(self.deliverer.deliver(hook, e)))
-            .collect();
-        let recs: Vec<DeliveryRecord> = futures::stream::iter(jobs)
-            .buffered(Self::concurrency(hook))
-            .collect()
-            .await;
+        let recs: Vec<DeliveryRecord> = if Deliverer::batch_size(hook) > 1 {
+            self.deliverer.deliver_all(hook, &wanted).await
+        } else {
+            let jobs: Vec<_> = wanted
+                .iter()
+                .map(|e| Box::pin(self.deliverer.deliver(hook, e)))
+                .collect();
+            futures::stream::iter(jobs)
+                .buffered(Self::concurrency(hook))
+                .collect()
+                .await
+        };
         let failed = recs.iter().filter(|r| r.status == "failed").count() as u64;
         self.stats.failed.fetch_add(failed, Ordering::Relaxed);
         self.stats

@@ -299,9 +299,117 @@ impl Deliverer {
         }
     }
 
-    /// Hands `e` to `hook`'s sink (the caller checked [`Hook::wants`]).
-    pub async fn deliver(&self, hook: &Hook, e: &CloudEvent) -> DeliveryRecord {
-        let mut rec = DeliveryRecord {
+    /// How many events `hook` takes per request: Elasticsearch always
+    /// bulk-indexes (up to 500), a webhook with `options.batch: N` gets
+    /// CloudEvents batches of up to N; every other sink one at a time.
+    pub fn batch_size(hook: &Hook) -> usize {
+        match &hook.sink {
+            Sink::Elasticsearch { .. } => hook
+                .options
+                .get("batch")
+                .and_then(|b| b.parse().ok())
+                .unwrap_or(500),
+            Sink::Webhook { .. } => hook
+                .options
+                .get("batch")
+                .and_then(|b| b.parse().ok())
+                .unwrap_or(1),
+            _ => 1,
+        }
+        .clamp(1, 5000)
+    }
+
+    /// Delivers `events` to `hook` in batches of [`Self::batch_size`];
+    /// one record per event, in order.
+    pub async fn deliver_all(&self, hook: &Hook, events: &[CloudEvent]) -> Vec<DeliveryRecord> {
+        let size = Self::batch_size(hook);
+        let mut out = Vec::with_capacity(events.len());
+        if size == 1 {
+            for e in events {
+                out.push(self.deliver(hook, e).await);
+            }
+            return out;
+        }
+        for chunk in events.chunks(size) {
+            out.extend(self.deliver_batch(hook, chunk).await);
+        }
+        out
+    }
+
+    async fn deliver_batch(&self, hook: &Hook, events: &[CloudEvent]) -> Vec<DeliveryRecord> {
+        let mut rec = self.record(hook, &events[0]);
+        let outcome = match &hook.sink {
+            Sink::Elasticsearch { url, index } => {
+                let mut body = String::new();
+                for e in events {
+                    let idx = format!("{index}-{}", day(e));
+                    body.push_str(&json!({"index": {"_index": idx, "_id": e.id}}).to_string());
+                    body.push('\n');
+                    body.push_str(&self.es_doc(hook, e).to_string());
+                    body.push('\n');
+                }
+                let target = format!("{url}/_bulk");
+                self.send_ct(
+                    hook,
+                    reqwest::Method::POST,
+                    &target,
+                    &body,
+                    "application/x-ndjson",
+                    &[],
+                    &mut rec,
+                )
+                .await
+                .map(|(_, detail)| (detail, Some(body)))
+            }
+            _ => {
+                // Webhook, CloudEvents batch mode: a JSON array.
+                let docs: Vec<Value> = events.iter().map(|e| self.webhook_doc(hook, e)).collect();
+                let body = Value::Array(docs).to_string();
+                let url = match &hook.sink {
+                    Sink::Webhook { url } => url.clone(),
+                    _ => String::new(),
+                };
+                match self.webhook_headers(hook, &events[0], &body) {
+                    Ok(headers) => self
+                        .send_ct(
+                            hook,
+                            reqwest::Method::POST,
+                            &url,
+                            &body,
+                            "application/cloudevents-batch+json",
+                            &headers,
+                            &mut rec,
+                        )
+                        .await
+                        .map(|(_, d)| (d, None)),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        let n = events.len();
+        events
+            .iter()
+            .map(|e| {
+                let mut r = rec.clone();
+                r.event_id = e.id.clone();
+                r.subject = e.subject.clone();
+                match &outcome {
+                    Ok((detail, _)) => {
+                        r.status = "delivered".into();
+                        r.detail = format!("{detail} (batch of {n})");
+                    }
+                    Err(why) => {
+                        r.status = "failed".into();
+                        r.detail = crate::tool::clip(&format!("{why} (batch of {n})"), 500);
+                    }
+                }
+                r
+            })
+            .collect()
+    }
+
+    fn record(&self, hook: &Hook, e: &CloudEvent) -> DeliveryRecord {
+        DeliveryRecord {
             seq: 0,
             hook: hook.key.clone(),
             event_id: e.id.clone(),
@@ -312,7 +420,52 @@ impl Deliverer {
             code: None,
             detail: String::new(),
             at: String::new(),
-        };
+        }
+    }
+
+    fn webhook_doc(&self, hook: &Hook, e: &CloudEvent) -> Value {
+        let mut doc = serde_json::to_value(e).unwrap_or_default();
+        if let Some(a) = &hook.additional {
+            doc["additional"] = json!(a);
+        }
+        doc
+    }
+
+    fn es_doc(&self, hook: &Hook, e: &CloudEvent) -> Value {
+        let mut doc = self.webhook_doc(hook, e);
+        doc["@timestamp"] = json!(e.time);
+        doc
+    }
+
+    /// Signature and extra headers of a webhook request.
+    fn webhook_headers(
+        &self,
+        hook: &Hook,
+        e: &CloudEvent,
+        body: &str,
+    ) -> Result<Vec<(String, String)>, String> {
+        let mut headers: Vec<(String, String)> = vec![
+            ("X-Ops-Event-Id".into(), e.id.clone()),
+            ("X-Ops-Hook".into(), hook.key.clone()),
+        ];
+        if let Some(secret) = hook.options.get("secret") {
+            let secret = resolve(secret)?;
+            headers.push((
+                "X-Ops-Signature-256".into(),
+                signature(secret.as_bytes(), body.as_bytes()),
+            ));
+        }
+        for (k, v) in &hook.options {
+            if let Some(name) = k.strip_prefix("header.") {
+                headers.push((name.to_owned(), resolve(v)?));
+            }
+        }
+        Ok(headers)
+    }
+
+    /// Hands `e` to `hook`'s sink (the caller checked [`Hook::wants`]).
+    pub async fn deliver(&self, hook: &Hook, e: &CloudEvent) -> DeliveryRecord {
+        let mut rec = self.record(hook, e);
         let result = match &hook.sink {
             Sink::Webhook { url } => self.webhook(hook, url, e, &mut rec).await,
             Sink::Slack { url } => {
@@ -363,27 +516,8 @@ impl Deliverer {
         e: &CloudEvent,
         rec: &mut DeliveryRecord,
     ) -> Result<(String, String), String> {
-        let mut doc = serde_json::to_value(e).map_err(|x| x.to_string())?;
-        if let Some(a) = &hook.additional {
-            doc["additional"] = json!(a);
-        }
-        let body = doc.to_string();
-        let mut headers: Vec<(String, String)> = vec![
-            ("X-Ops-Event-Id".into(), e.id.clone()),
-            ("X-Ops-Hook".into(), hook.key.clone()),
-        ];
-        if let Some(secret) = hook.options.get("secret") {
-            let secret = resolve(secret)?;
-            headers.push((
-                "X-Ops-Signature-256".into(),
-                signature(secret.as_bytes(), body.as_bytes()),
-            ));
-        }
-        for (k, v) in &hook.options {
-            if let Some(name) = k.strip_prefix("header.") {
-                headers.push((name.to_owned(), resolve(v)?));
-            }
-        }
+        let body = self.webhook_doc(hook, e).to_string();
+        let headers = self.webhook_headers(hook, e, &body)?;
         self.post(hook, url, &body, &headers, rec).await
     }
 
@@ -420,25 +554,10 @@ impl Deliverer {
         e: &CloudEvent,
         rec: &mut DeliveryRecord,
     ) -> Result<(String, String), String> {
-        let day = chrono::DateTime::parse_from_rfc3339(&e.time)
-            .map(|t| t.with_timezone(&chrono::Utc))
-            .unwrap_or_else(|_| chrono::Utc::now())
-            .format("%Y.%m.%d");
-        let mut doc = serde_json::to_value(e).map_err(|x| x.to_string())?;
-        doc["@timestamp"] = json!(e.time);
-        if let Some(a) = &hook.additional {
-            doc["additional"] = json!(a);
-        }
-        let target = format!("{url}/{index}-{day}/_doc/{}", e.id);
-        self.send(
-            hook,
-            reqwest::Method::PUT,
-            &target,
-            &doc.to_string(),
-            &[],
-            rec,
-        )
-        .await
+        let target = format!("{url}/{index}-{}/_doc/{}", day(e), e.id);
+        let doc = self.es_doc(hook, e).to_string();
+        self.send(hook, reqwest::Method::PUT, &target, &doc, &[], rec)
+            .await
     }
 
     async fn post(
@@ -462,6 +581,21 @@ impl Deliverer {
         headers: &[(String, String)],
         rec: &mut DeliveryRecord,
     ) -> Result<(String, String), String> {
+        self.send_ct(hook, method, url, body, "application/json", headers, rec)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn send_ct(
+        &self,
+        hook: &Hook,
+        method: reqwest::Method,
+        url: &str,
+        body: &str,
+        content_type: &str,
+        headers: &[(String, String)],
+        rec: &mut DeliveryRecord,
+    ) -> Result<(String, String), String> {
         let url = resolve(url)?;
         let retries = hook
             .options
@@ -471,7 +605,10 @@ impl Deliverer {
         let mut backoff = self.retry.base;
         loop {
             rec.attempts += 1;
-            match self.attempt(hook, &method, &url, body, headers).await {
+            match self
+                .attempt(hook, &method, &url, body, content_type, headers)
+                .await
+            {
                 Attempt::Ok(code) => {
                     rec.code = Some(code);
                     return Ok(("delivered".into(), format!("HTTP {code}")));
@@ -498,12 +635,13 @@ impl Deliverer {
         method: &reqwest::Method,
         url: &str,
         body: &str,
+        content_type: &str,
         headers: &[(String, String)],
     ) -> Attempt {
         let mut req = self
             .http
             .request(method.clone(), url)
-            .header("Content-Type", "application/json")
+            .header("Content-Type", content_type)
             .body(body.to_owned());
         if let (Some(u), Some(p)) = (hook.options.get("username"), hook.options.get("password")) {
             match resolve(p) {
@@ -518,6 +656,23 @@ impl Deliverer {
             Ok(resp) => {
                 let code = resp.status().as_u16();
                 if resp.status().is_success() {
+                    // A bulk request succeeds as a whole but reports
+                    // failed items in its body.
+                    if url.ends_with("/_bulk") {
+                        let text = resp.text().await.unwrap_or_default();
+                        let v: Value = serde_json::from_str(&text).unwrap_or_default();
+                        if v["errors"] == json!(true) {
+                            let first = v["items"]
+                                .as_array()
+                                .and_then(|items| {
+                                    items
+                                        .iter()
+                                        .find_map(|i| i["index"]["error"]["reason"].as_str())
+                                })
+                                .unwrap_or("item errors");
+                            return Attempt::Fail(code, format!("bulk: {first}"));
+                        }
+                    }
                     return Attempt::Ok(code);
                 }
                 let text = resp.text().await.unwrap_or_default();
@@ -616,4 +771,13 @@ pub fn slack_message(hook: &Hook, e: &CloudEvent) -> Value {
         "text": format!("[{severity}] {title}"),
         "blocks": blocks,
     })
+}
+
+/// `YYYY.MM.DD` of the event's time (UTC; now when it does not parse).
+fn day(e: &CloudEvent) -> String {
+    chrono::DateTime::parse_from_rfc3339(&e.time)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_else(|_| chrono::Utc::now())
+        .format("%Y.%m.%d")
+        .to_string()
 }

@@ -278,6 +278,8 @@ pub async fn durable(
                 deliver_policy: consumer::DeliverPolicy::New,
                 ack_policy: consumer::AckPolicy::All,
                 ack_wait,
+                // Room for a few chunks in flight while one is delivered.
+                max_ack_pending: 20_000,
                 ..Default::default()
             },
         )
@@ -290,7 +292,9 @@ pub async fn messages(
     nats: &Nats,
     c: &consumer::PullConsumer,
 ) -> Result<consumer::pull::Stream, NatsError> {
-    c.messages()
+    c.stream()
+        .max_messages_per_batch(1000)
+        .messages()
         .await
         .map_err(|e| nats.server_err("consume", e))
 }
