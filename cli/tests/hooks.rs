@@ -65,6 +65,24 @@ fn receiver() -> (String, Seen) {
     (url, seen)
 }
 
+/// Ctrl-C to a running `opscli`: it must exit 0; returns its stderr.
+fn interrupt(mut child: std::process::Child) -> String {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "{err}");
+    err
+}
+
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !f() {
@@ -138,7 +156,7 @@ fn hook_test_run_and_deliveries() {
     assert!(t.stderr.contains("no EventHooks `nope`"), "{}", t.stderr);
 
     // `hook run` delivers what another process publishes.
-    let mut run = ops
+    let run = ops
         .command()
         .args(["hook", "run", "--reload", "1"])
         .env("HOOK_SECRET", "k1")
@@ -183,14 +201,7 @@ fn hook_test_run_and_deliveries() {
         "{:?}",
         seen.lock().unwrap()[3].0
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(run.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let mut err = String::new();
-    run.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    assert!(run.wait().unwrap().success(), "{err}");
+    let err = interrupt(run);
     assert!(
         err.contains("running 1 hook(s) on the store's event log"),
         "{err}"
@@ -283,7 +294,7 @@ fn task_hooks_go_through_the_approval_gate() {
         marker.display()
     );
     ops.run_stdin(&["apply", "-f", "-"], &objs).ok();
-    let mut run = ops
+    let run = ops
         .command()
         .args(["hook", "run"])
         .stdout(Stdio::null())
@@ -338,14 +349,7 @@ fn task_hooks_go_through_the_approval_gate() {
                 == if round == "approve" { 1 } else { 2 }
         });
     }
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(run.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let mut err = String::new();
-    run.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    assert!(run.wait().unwrap().success(), "{err}");
+    interrupt(run);
     // Ran once: the denied call did not run.
     assert_eq!(std::fs::read_to_string(&marker).unwrap().lines().count(), 1);
     let d = ops

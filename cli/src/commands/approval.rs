@@ -60,32 +60,30 @@ pub async fn run(cfg: &Config, cmd: ApprovalCommand) -> Result<ExitCode> {
             } else {
                 Answer::Once
             };
-            let rec = approvals
-                .answer(&a.id, &answer, &who(a.by.as_ref()))
-                .await?;
-            println!(
-                "{} {} by {}",
-                rec.id,
-                rec.state,
-                rec.decided_by.unwrap_or_default()
-            );
-            Ok(ExitCode::SUCCESS)
+            decide(&approvals, &a.id, answer, a.by.as_ref()).await
         }
         ApprovalCommand::Deny(a) => {
             if a.session {
                 bail!("--session goes with `approve`");
             }
             let reason = a.reason.clone().unwrap_or_else(|| "denied".into());
-            let rec = approvals
-                .answer(&a.id, &Answer::Deny(reason), &who(a.by.as_ref()))
-                .await?;
-            println!(
-                "{} {} by {}",
-                rec.id,
-                rec.state,
-                rec.decided_by.unwrap_or_default()
-            );
-            Ok(ExitCode::SUCCESS)
+            decide(&approvals, &a.id, Answer::Deny(reason), a.by.as_ref()).await
         }
     }
+}
+
+async fn decide(
+    approvals: &Approvals,
+    id: &str,
+    answer: Answer,
+    by: Option<&String>,
+) -> Result<ExitCode> {
+    let rec = approvals.answer(id, &answer, &who(by)).await?;
+    println!(
+        "{} {} by {}",
+        rec.id,
+        rec.state,
+        rec.decided_by.unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
 }

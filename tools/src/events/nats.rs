@@ -299,18 +299,8 @@ pub async fn messages(
         .map_err(|e| nats.server_err("consume", e))
 }
 
-/// A durable consumer's name for a hook: `hook_{namespace}_{name}`, in
-/// characters NATS accepts.
+/// A durable consumer's name for a hook (`namespace/name`):
+/// `hook_{namespace}_{name}` in characters NATS accepts.
 pub fn consumer_name(hook: &str) -> String {
-    let t: String = hook
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("hook_{t}")
+    format!("hook_{}", super::subject::token(hook))
 }

@@ -8,6 +8,18 @@ use super::StoreError;
 use super::records::{DeliveryRecord, EventRecord};
 use super::sqlite::{db_err as db, now};
 
+/// An `EventRecord` from `seq, id, subject, time, body` (the event log's
+/// and the outbox's columns).
+pub(crate) fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRecord> {
+    Ok(EventRecord {
+        seq: r.get(0)?,
+        id: r.get(1)?,
+        subject: r.get(2)?,
+        time: r.get(3)?,
+        body: r.get(4)?,
+    })
+}
+
 pub(crate) fn outbox_push(
     conn: &mut Connection,
     loc: &str,
@@ -44,15 +56,7 @@ pub(crate) fn outbox_peek(
         .prepare_cached("SELECT seq, id, subject, time, body FROM outbox ORDER BY seq LIMIT ?1")
         .map_err(db(loc))?;
     let rows = stmt
-        .query_map(params![limit as i64], |r| {
-            Ok(EventRecord {
-                seq: r.get(0)?,
-                id: r.get(1)?,
-                subject: r.get(2)?,
-                time: r.get(3)?,
-                body: r.get(4)?,
-            })
-        })
+        .query_map(params![limit as i64], event_row)
         .map_err(db(loc))?;
     rows.collect::<Result<Vec<_>, _>>().map_err(db(loc))
 }

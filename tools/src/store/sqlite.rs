@@ -1064,15 +1064,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(db_err(loc))?;
             let rows = stmt
-                .query_map(params![after_seq, since, limit as i64], |r| {
-                    Ok(EventRecord {
-                        seq: r.get(0)?,
-                        id: r.get(1)?,
-                        subject: r.get(2)?,
-                        time: r.get(3)?,
-                        body: r.get(4)?,
-                    })
-                })
+                .query_map(params![after_seq, since, limit as i64], feed::event_row)
                 .map_err(db_err(loc))?;
             rows.collect::<Result<Vec<_>, _>>().map_err(db_err(loc))
         })
