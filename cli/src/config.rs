@@ -45,6 +45,10 @@ pub mod env {
     pub const NATS_URL: &str = "OPS_NATS_URL";
     /// The JetStream stream's name.
     pub const NATS_STREAM: &str = "OPS_NATS_STREAM";
+    /// How long the stream keeps events.
+    pub const NATS_RETENTION: &str = "OPS_NATS_RETENTION";
+    /// How long the stream remembers event ids.
+    pub const NATS_DEDUP_WINDOW: &str = "OPS_NATS_DEDUP_WINDOW";
 }
 
 /// Where a value came from.
@@ -144,6 +148,16 @@ pub const SETTINGS: &[Setting] = &[
         env: env::NATS_STREAM,
         doc: "JetStream stream holding events on ops.> (created when missing)",
     },
+    Setting {
+        key: "nats-retention",
+        env: env::NATS_RETENTION,
+        doc: "how long a stream created by ops keeps events (30s, 10m, 2h, 7d)",
+    },
+    Setting {
+        key: "nats-dedup-window",
+        env: env::NATS_DEDUP_WINDOW,
+        doc: "how long a stream created by ops remembers event ids, dropping re-sent duplicates (at most nats-retention)",
+    },
 ];
 
 /// Older or dotted names accepted in the config file.
@@ -205,6 +219,11 @@ fn validate(key: &str, value: &str) -> Result<()> {
                 }) =>
         {
             bail!("nats-url `{value}` must be nats://host:port (or tls://), comma-separated");
+        }
+        "nats-retention" | "nats-dedup-window" => {
+            crate::commands::cluster::parse_since(value).map_err(|_| {
+                anyhow!("{key} `{value}` is not a duration like 30s, 10m, 2h or 7d")
+            })?;
         }
         "nats-stream"
             if value.is_empty()
@@ -277,6 +296,10 @@ pub struct Config {
     pub nats_url: Option<String>,
     /// JetStream stream name.
     pub nats_stream: String,
+    /// How long a created stream keeps events.
+    pub nats_retention: std::time::Duration,
+    /// How long a created stream remembers event ids.
+    pub nats_dedup_window: std::time::Duration,
     /// Every setting's value and source, for `config list`.
     pub values: Vec<(&'static str, String, Source)>,
 }
@@ -342,6 +365,8 @@ fn default_value(key: &str, home: &Path) -> String {
         "forks" => "50".to_owned(),
         "model-url" | "model-api-key" | "embed-url" | "qdrant-url" | "nats-url" => String::new(),
         "nats-stream" => "ops".to_owned(),
+        "nats-retention" => "7d".to_owned(),
+        "nats-dedup-window" => "10m".to_owned(),
         "embed-model" => "text-embedding-3-small".to_owned(),
         "model" => "gpt-4o-mini".to_owned(),
         "tool-calls" => "auto".to_owned(),
@@ -444,6 +469,10 @@ impl Config {
             qdrant_url: Some(get("qdrant-url")).filter(|v| !v.is_empty()),
             nats_url: Some(get("nats-url")).filter(|v| !v.is_empty()),
             nats_stream: get("nats-stream"),
+            nats_retention: crate::commands::cluster::parse_since(&get("nats-retention"))
+                .unwrap_or(std::time::Duration::from_secs(7 * 86400)),
+            nats_dedup_window: crate::commands::cluster::parse_since(&get("nats-dedup-window"))
+                .unwrap_or(std::time::Duration::from_secs(600)),
             home,
             file,
             values,

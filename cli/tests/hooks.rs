@@ -279,6 +279,39 @@ fn events_over_nats_with_an_outage() {
 
     let bad = ops.run(&["--nats", "http://x", "events", "query"]);
     assert!(bad.stderr.contains("must be nats://"), "{}", bad.stderr);
+    let bad = ops.run(&["config", "set", "nats-retention", "a week"]);
+    assert!(bad.stderr.contains("not a duration"), "{}", bad.stderr);
+}
+
+/// The stream ops creates takes its retention and duplicate window from
+/// the settings.
+#[test]
+fn the_stream_is_created_with_the_configured_retention() {
+    let server = nats::NatsServer::start();
+    let ops = Ops::new();
+    ops.run(&["config", "set", "nats-retention", "2h"]).ok();
+    ops.run_env(
+        &["--nats", &server.url, "events", "publish", DISK],
+        &[
+            ("OPS_NATS_DEDUP_WINDOW", "90s"),
+            ("OPS_NATS_STREAM", "opsx"),
+        ],
+    )
+    .ok();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cfg = rt.block_on(async {
+        let n = ops_tools::events::nats::Nats::connect(
+            ops_tools::events::nats::NatsConfig::new(&server.url),
+            true,
+        )
+        .await
+        .unwrap();
+        let mut s = n.js.get_stream("opsx").await.unwrap();
+        s.info().await.unwrap().config.clone()
+    });
+    assert_eq!(cfg.max_age, Duration::from_secs(7200));
+    assert_eq!(cfg.duplicate_window, Duration::from_secs(90));
+    assert_eq!(cfg.subjects, vec!["ops.>".to_owned()]);
 }
 
 /// A `task` hook: the Task changes the host, so its run waits for an

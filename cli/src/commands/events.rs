@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
-use ops_tools::events::nats::{self, Nats, NatsConfig};
+use ops_tools::events::nats::{self, Nats};
 use ops_tools::events::{CloudEvent, log, subject};
 use ops_tools::store::Store;
 
@@ -49,10 +49,7 @@ pub async fn reader(cfg: &Config) -> Result<Option<Nats>> {
     let Some(url) = &cfg.nats_url else {
         return Ok(None);
     };
-    let ncfg = NatsConfig {
-        stream: cfg.nats_stream.clone(),
-        ..NatsConfig::new(url.clone())
-    };
+    let ncfg = crate::commands::nats_config(cfg, url);
     Ok(Some(Nats::connect(ncfg, true).await?))
 }
 

@@ -43,14 +43,10 @@ pub async fn open_feed(
     store: std::sync::Arc<dyn ops_tools::store::Store>,
 ) -> Result<ops_tools::events::feed::Feed> {
     use ops_tools::events::feed::{Feed, FeedConfig};
-    use ops_tools::events::nats::NatsConfig;
     if let Some(f) = FEED.get() {
         return Ok(f.clone());
     }
-    let nats = cfg.nats_url.as_ref().map(|url| NatsConfig {
-        stream: cfg.nats_stream.clone(),
-        ..NatsConfig::new(url.clone())
-    });
+    let nats = cfg.nats_url.as_ref().map(|url| nats_config(cfg, url));
     let feed = Feed::open(
         FeedConfig {
             nats,
@@ -61,6 +57,16 @@ pub async fn open_feed(
     .await
     .context("cannot open the event feed (nats-url)")?;
     Ok(FEED.get_or_init(|| feed).clone())
+}
+
+/// The JetStream settings for `url`.
+pub fn nats_config(cfg: &Config, url: &str) -> ops_tools::events::nats::NatsConfig {
+    ops_tools::events::nats::NatsConfig {
+        stream: cfg.nats_stream.clone(),
+        max_age: cfg.nats_retention,
+        duplicate_window: cfg.nats_dedup_window.min(cfg.nats_retention),
+        ..ops_tools::events::nats::NatsConfig::new(url)
+    }
 }
 
 /// Before exiting: waits (10 s at most) until this process's events are
