@@ -241,6 +241,16 @@ pub enum EventsCommand {
     /// Send what waits in the outbox (events kept while NATS was down) and
     /// say how many remain.
     Flush,
+    /// Remove events of the embedded log and hook delivery records older
+    /// than an age (JetStream keeps its own retention: nats-retention).
+    Prune(EventsPruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EventsPruneArgs {
+    /// Age: `30d`, `12h`, ...
+    #[arg(long, value_name = "AGE")]
+    pub older_than: String,
 }
 
 #[derive(Debug, Args)]

@@ -174,3 +174,30 @@ fn every_run_records_its_events() {
     assert_eq!(last["type"], "dev.ops.run.finished");
     assert_eq!(last["data"]["kind"], "PipelineRun");
 }
+
+#[test]
+fn prune_removes_old_events_only() {
+    let ops = Ops::new();
+    ops.run(&["events", "publish", DISK, "-d", "{}"]).ok();
+    let kept = ops.run(&["events", "prune", "--older-than", "1h"]).ok();
+    assert!(
+        kept.stdout.contains("removed 0 event(s)"),
+        "{}",
+        kept.stdout
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    let gone = ops.run(&["events", "prune", "--older-than", "1s"]).ok();
+    assert!(
+        gone.stdout.contains("removed 1 event(s)"),
+        "{}",
+        gone.stdout
+    );
+    let q = ops.run(&["events", "query", "ops.>"]).ok();
+    assert!(q.stdout.is_empty(), "{}", q.stdout);
+    // New events still get new positions and are found.
+    ops.run(&["events", "publish", GPU, "-d", "{}"]).ok();
+    let q = ops.run(&["events", "query", "ops.>"]).ok();
+    assert_eq!(q.stdout.lines().count(), 1, "{}", q.stdout);
+    let bad = ops.run(&["events", "prune", "--older-than", "soon"]);
+    assert_eq!(bad.code, 1);
+}

@@ -71,16 +71,16 @@ pub fn parse_since(text: &str) -> Result<Duration> {
             'm' => 60,
             'h' => 3600,
             'd' => 86400,
-            _ => bail!("--since `{text}`: unknown unit `{c}` (use s, m, h or d)"),
+            _ => bail!("duration `{text}`: unknown unit `{c}` (use s, m, h or d)"),
         };
         let n: u64 = num
             .parse()
-            .with_context(|| format!("--since `{text}`: a number must come before `{c}`"))?;
+            .with_context(|| format!("duration `{text}`: a number must come before `{c}`"))?;
         total += n * unit;
         num.clear();
     }
     if !num.is_empty() || total == 0 {
-        bail!("--since `{text}`: give a duration like 30s, 10m, 2h or 1h30m");
+        bail!("duration `{text}`: give one like 30s, 10m, 2h or 1h30m");
     }
     Ok(Duration::from_secs(total))
 }
@@ -193,7 +193,12 @@ async fn describe(cfg: &Config, a: crate::args::ClusterDescribeArgs) -> Result<E
 }
 
 async fn logs(cfg: &Config, a: crate::args::ClusterLogsArgs) -> Result<ExitCode> {
-    let since = a.since.as_deref().map(parse_since).transpose()?;
+    let since = a
+        .since
+        .as_deref()
+        .map(parse_since)
+        .transpose()
+        .context("--since")?;
     let (cluster, c) = connect(cfg, &a.kube).await?;
     let q = LogQuery {
         container: a.container.clone(),

@@ -1,4 +1,4 @@
-//! `opscli events publish|query|tail|flush`: the event feed. Embedded (no
+//! `opscli events publish|query|tail|flush|prune`: the event feed. Embedded (no
 //! `nats-url`): events are recorded in the store's event log, which
 //! `query` and `tail` read (tail polls it twice a second). With NATS:
 //! events go to JetStream (through the outbox when it is down), `query`
@@ -30,7 +30,7 @@ fn since_stamp(since: Option<&str>) -> Result<Option<String>> {
     let Some(s) = since else {
         return Ok(None);
     };
-    let d = crate::commands::cluster::parse_since(s)?;
+    let d = crate::commands::cluster::parse_since(s).context("--since")?;
     let t = chrono::Utc::now() - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero());
     Ok(Some(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
 }
@@ -113,6 +113,19 @@ pub async fn run(cfg: &Config, cmd: EventsCommand) -> Result<ExitCode> {
                 Some(n) => tail_nats(&n, &a).await,
                 None => tail_log(&store, &a).await,
             }
+        }
+        EventsCommand::Prune(a) => {
+            let age =
+                crate::commands::cluster::parse_since(&a.older_than).context("--older-than")?;
+            let before = (chrono::Utc::now()
+                - chrono::Duration::from_std(age).unwrap_or(chrono::Duration::zero()))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let (events, deliveries) = store.prune_events(&before).await?;
+            println!(
+                "removed {events} event(s) and {deliveries} delivery record(s) older than {} ({before})",
+                a.older_than
+            );
+            Ok(ExitCode::SUCCESS)
         }
         EventsCommand::Flush => {
             let Some(_) = &cfg.nats_url else {

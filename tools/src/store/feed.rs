@@ -175,3 +175,21 @@ pub(crate) fn list_deliveries(
     out.reverse();
     Ok(out)
 }
+
+pub(crate) fn prune(
+    conn: &mut Connection,
+    loc: &str,
+    before: &str,
+) -> Result<(usize, usize), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db(loc))?;
+    let events = tx
+        .execute("DELETE FROM events WHERE time < ?1", params![before])
+        .map_err(db(loc))?;
+    let deliveries = tx
+        .execute("DELETE FROM hook_deliveries WHERE at < ?1", params![before])
+        .map_err(db(loc))?;
+    tx.commit().map_err(db(loc))?;
+    Ok((events, deliveries))
+}

@@ -323,6 +323,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Records what hooks' sinks did with events (one transaction).
     async fn record_deliveries(&self, d: &[DeliveryRecord]) -> Result<(), StoreError>;
 
+    /// Removes event-log entries and hook delivery records older than
+    /// `before` (RFC 3339); how many of each went. Positions are never
+    /// reused, so hook cursors stay valid.
+    async fn prune_events(&self, before: &str) -> Result<(usize, usize), StoreError>;
+
     /// The embedded event log's last position (0 when empty).
     async fn last_event_seq(&self) -> Result<i64, StoreError>;
 

@@ -1129,6 +1129,12 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn prune_events(&self, before: &str) -> Result<(usize, usize), StoreError> {
+        let before = before.to_owned();
+        self.with(move |conn, loc| feed::prune(conn, loc, &before))
+            .await
+    }
+
     async fn last_event_seq(&self) -> Result<i64, StoreError> {
         self.with(feed::last_event_seq).await
     }
