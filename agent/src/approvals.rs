@@ -182,9 +182,7 @@ impl std::fmt::Debug for Approvals {
     }
 }
 
-fn stamp(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
+use ops_tools::stamp::of as stamp;
 
 fn new_id() -> String {
     format!("ap-{}", ops_tools::id::unique_hex("approval", 6))

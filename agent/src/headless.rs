@@ -120,7 +120,7 @@ async fn decision(store: &Arc<dyn Store>, id: &str, poll: Duration) -> Option<(A
                 ));
             }
             "pending" => {
-                let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+                let now = ops_tools::stamp::now();
                 if rec.expires_at.as_deref().is_some_and(|e| e <= now.as_str()) {
                     return None;
                 }

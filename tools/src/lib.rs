@@ -25,6 +25,7 @@ pub mod id;
 pub mod manifest;
 pub mod model;
 pub mod secret;
+pub mod stamp;
 pub mod store;
 pub mod template;
 pub mod tool;

@@ -31,8 +31,7 @@ fn since_stamp(since: Option<&str>) -> Result<Option<String>> {
         return Ok(None);
     };
     let d = crate::commands::cluster::parse_since(s).context("--since")?;
-    let t = chrono::Utc::now() - chrono::Duration::from_std(d).unwrap_or(chrono::Duration::zero());
-    Ok(Some(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+    Ok(Some(ops_tools::stamp::ago(d)))
 }
 
 fn check_pattern(p: &str) -> Result<()> {
@@ -117,9 +116,7 @@ pub async fn run(cfg: &Config, cmd: EventsCommand) -> Result<ExitCode> {
         EventsCommand::Prune(a) => {
             let age =
                 crate::commands::cluster::parse_since(&a.older_than).context("--older-than")?;
-            let before = (chrono::Utc::now()
-                - chrono::Duration::from_std(age).unwrap_or(chrono::Duration::zero()))
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let before = ops_tools::stamp::ago(age);
             let (events, deliveries) = store.prune_events(&before).await?;
             println!(
                 "removed {events} event(s) and {deliveries} delivery record(s) older than {} ({before})",

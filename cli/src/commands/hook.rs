@@ -281,11 +281,7 @@ fn read_event(path: &std::path::Path) -> Result<CloudEvent> {
     fill(obj, "id", ops_tools::events::new_id());
     fill(obj, "source", ops_tools::events::default_source());
     fill(obj, "type", "dev.ops.test".into());
-    fill(
-        obj,
-        "time",
-        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-    );
+    fill(obj, "time", ops_tools::stamp::now());
     let e: CloudEvent = serde_json::from_value(v)
         .with_context(|| format!("{}: not a CloudEvent", path.display()))?;
     e.validate()

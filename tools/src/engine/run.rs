@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -18,9 +18,7 @@ use crate::model::{Direction, Kind, ObjectKey, RunPhase, Step, Task, Variables, 
 use crate::store::{RunRecord, StepRecord, Store, process_owner};
 use crate::template::{Builtins, Context, eval_condition, render, resolve_variables};
 
-fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
-}
+use crate::stamp::now;
 
 /// `NAME-xxxxxxxx`: unique across processes and calls.
 pub(super) fn new_run_id(name: &str) -> String {

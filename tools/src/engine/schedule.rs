@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use croner::Cron;
 use sha2::{Digest, Sha256};
 use tokio::task::JoinSet;
@@ -77,9 +77,7 @@ pub fn jitter_offset(key: &str, jitter: Duration) -> Duration {
     Duration::from_secs(n % secs)
 }
 
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
+use crate::stamp::of as rfc3339;
 
 impl Scheduler {
     /// A scheduler spreading fire times by up to `jitter`.

@@ -117,9 +117,7 @@ fn human_mib(mib: u64) -> String {
     }
 }
 
-fn stamp() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+use crate::stamp::now as stamp;
 
 /// A host's status from the probe's output.
 pub fn host_status(text: &str) -> (HostStatus, HostStatusReport) {

@@ -264,11 +264,7 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
         Err(_) => return String::new(),
     };
     mac.update(body);
-    format!("sha256={}", hex(&mac.finalize().into_bytes()))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    format!("sha256={}", crate::exec::hex(&mac.finalize().into_bytes()))
 }
 
 fn resolve(v: &str) -> Result<String, String> {
@@ -534,7 +530,8 @@ impl Deliverer {
             ));
         }
         let mut out = e.clone();
-        out.id = hex(&Sha256::digest(format!("{}\n{}", hook.key, e.id)))[..32].to_owned();
+        out.id =
+            crate::exec::hex(&Sha256::digest(format!("{}\n{}", hook.key, e.id)))[..32].to_owned();
         out.subject = to.clone();
         out.source = format!("ops/eventhooks/{}", hook.key);
         if let Some(a) = &hook.additional {

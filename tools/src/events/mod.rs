@@ -84,7 +84,7 @@ impl CloudEvent {
             source: source.into(),
             kind: kind.into(),
             subject: subject.into(),
-            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            time: crate::stamp::now(),
             datacontenttype: json_type(),
             cluster: None,
             data,
