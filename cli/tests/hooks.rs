@@ -382,8 +382,38 @@ fn task_hooks_go_through_the_approval_gate() {
                 == if round == "approve" { 1 } else { 2 }
         });
     }
+    // `hook test` on an action hook waits for its session (which would
+    // otherwise die with the command) and reports how it ended.
+    let ev = ops.home().join("event.json");
+    std::fs::write(
+        &ev,
+        format!(r#"{{"subject":"{here}","data":{{"status":"alerting"}}}}"#),
+    )
+    .unwrap();
+    let test = ops
+        .command()
+        .args([
+            "hook",
+            "test",
+            "auto-clear",
+            "--event",
+            ev.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the test's approval request", || !pending().is_empty());
+    let id = pending()[0]["id"].as_str().unwrap().to_owned();
+    ops.run(&["approval", "deny", &id, "--reason", "only a test"])
+        .ok();
+    let out = test.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("delivery  refused"), "{stdout}");
+    assert!(stdout.contains("only a test"), "{stdout}");
     interrupt(run);
-    // Ran once: the denied call did not run.
+    // Ran once: the denied calls did not run.
     assert_eq!(std::fs::read_to_string(&marker).unwrap().lines().count(), 1);
     let d = ops
         .run(&["hook", "deliveries", "auto-clear", "-o", "json"])
@@ -392,7 +422,7 @@ fn task_hooks_go_through_the_approval_gate() {
     let statuses: Vec<&str> = recs.iter().map(|r| r["status"].as_str().unwrap()).collect();
     assert_eq!(
         statuses,
-        ["started", "done", "started", "refused"],
+        ["started", "done", "started", "refused", "refused"],
         "{recs:?}"
     );
     assert!(

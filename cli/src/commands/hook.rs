@@ -24,16 +24,32 @@ use crate::table::{Table, cell};
 /// The hooks of `namespace` (every namespace with `None`), compiled; a
 /// hook that does not compile is an error naming it.
 async fn hooks(store: &Arc<dyn Store>, namespace: Option<&str>) -> Result<Vec<Hook>> {
+    Ok(hooks_with_fingerprint(store, namespace).await?.0)
+}
+
+/// [`hooks`] and a fingerprint of their versions (to notice changes),
+/// from one listing.
+async fn hooks_with_fingerprint(
+    store: &Arc<dyn Store>,
+    namespace: Option<&str>,
+) -> Result<(Vec<Hook>, String)> {
     let objs = store
         .list(Kind::EventHooks, namespace, &LabelSelector::default())
         .await?;
-    objs.into_iter()
+    let fingerprint = objs
+        .iter()
+        .map(|o| format!("{}@{}", o.key, o.generation))
+        .collect::<Vec<_>>()
+        .join(",");
+    let hooks = objs
+        .into_iter()
         .filter_map(|o| match o.object {
             Object::EventHooks(h) => Some(h),
             _ => None,
         })
         .map(|h| Hook::compile(&h).map_err(|e| anyhow!(e)))
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    Ok((hooks, fingerprint))
 }
 
 /// Starts what `task`, `pipeline` and `copilot` hooks ask for: a session
@@ -44,6 +60,9 @@ struct HookActions {
     engine: ops_tools::engine::Engine,
     feed: ops_tools::events::feed::Feed,
     rules: ops_agent::policy::Rules,
+    /// Wait for each session to end (`hook test`) instead of starting it
+    /// in the background (`hook run`).
+    wait: bool,
     /// The copilot's model, started on the first `copilot` event (the
     /// built-in server stays up while hooks run).
     model: tokio::sync::Mutex<Option<CopilotModel>>,
@@ -74,7 +93,7 @@ fn host_of(subject: &str) -> Option<String> {
 }
 
 impl HookActions {
-    async fn new(cfg: &Config, feed: ops_tools::events::feed::Feed) -> Result<Self> {
+    async fn new(cfg: &Config, feed: ops_tools::events::feed::Feed, wait: bool) -> Result<Self> {
         let (engine, _pool) = crate::commands::execute::engine(cfg).await?;
         let engine = engine.with_feed(feed.clone());
         let path = cfg.home.join("rules.yaml");
@@ -88,6 +107,7 @@ impl HookActions {
             engine,
             feed,
             rules,
+            wait,
             model: tokio::sync::Mutex::new(None),
         })
     }
@@ -217,24 +237,18 @@ impl ops_tools::events::hooks::ActionSink for HookActions {
         let started = format!(
             "session {session} (audit: opscli audit show --session {session}; approvals: opscli approval list)"
         );
+        let poll = std::time::Duration::from_secs(1);
+        if self.wait {
+            // `hook test`: the session would die with the process, so the
+            // command waits for it (and for any approval it asks for).
+            eprintln!("started {started}; waiting for it to finish");
+            let out = ops_agent::headless::run(agent, sc, input, poll).await;
+            return Ok((out.status().to_owned(), outcome(&session, &out)));
+        }
         tokio::spawn(async move {
-            let out =
-                ops_agent::headless::run(agent, sc, input, std::time::Duration::from_secs(1)).await;
+            let out = ops_agent::headless::run(agent, sc, input, poll).await;
             rec.status = out.status().to_owned();
-            let mut detail = format!("session {session}");
-            if !out.approvals.is_empty() {
-                detail.push_str(&format!("; approvals {}", out.approvals.join(", ")));
-            }
-            for r in &out.refused {
-                detail.push_str(&format!("; refused {r}"));
-            }
-            for e in &out.errors {
-                detail.push_str(&format!("; error {e}"));
-            }
-            if !out.answer.is_empty() {
-                detail.push_str(&format!("; {}", out.answer));
-            }
-            rec.detail = ops_tools::tool::clip(&detail, 1000);
+            rec.detail = outcome(&session, &out);
             if let Err(e) = store.record_deliveries(std::slice::from_ref(&rec)).await {
                 eprintln!("warning: hook {}: result not recorded: {e}", rec.hook);
             }
@@ -244,20 +258,22 @@ impl ops_tools::events::hooks::ActionSink for HookActions {
     }
 }
 
-/// The hooks and a fingerprint of their versions (to notice changes).
-async fn hooks_with_fingerprint(
-    store: &Arc<dyn Store>,
-    namespace: Option<&str>,
-) -> Result<(Vec<Hook>, String)> {
-    let objs = store
-        .list(Kind::EventHooks, namespace, &LabelSelector::default())
-        .await?;
-    let fingerprint = objs
-        .iter()
-        .map(|o| format!("{}@{}", o.key, o.generation))
-        .collect::<Vec<_>>()
-        .join(",");
-    Ok((hooks(store, namespace).await?, fingerprint))
+/// What a hook's session did, for its delivery record.
+fn outcome(session: &str, out: &ops_agent::headless::Outcome) -> String {
+    let mut detail = format!("session {session}");
+    if !out.approvals.is_empty() {
+        detail.push_str(&format!("; approvals {}", out.approvals.join(", ")));
+    }
+    for r in &out.refused {
+        detail.push_str(&format!("; refused {r}"));
+    }
+    for e in &out.errors {
+        detail.push_str(&format!("; error {e}"));
+    }
+    if !out.answer.is_empty() {
+        detail.push_str(&format!("; {}", out.answer));
+    }
+    ops_tools::tool::clip(&detail, 1000)
 }
 
 fn read_event(path: &std::path::Path) -> Result<CloudEvent> {
@@ -387,7 +403,7 @@ pub async fn run(cfg: &Config, cmd: HookCommand) -> Result<ExitCode> {
             }
             let feed = crate::commands::open_feed(cfg, Arc::clone(&store)).await?;
             let actions: Arc<dyn ops_tools::events::hooks::ActionSink> =
-                Arc::new(HookActions::new(cfg, feed.clone()).await?);
+                Arc::new(HookActions::new(cfg, feed.clone(), true).await?);
             let d = Deliverer::new(feed, Some(actions), Retry::default());
             let mut rec = d.deliver(&h, &e).await;
             rec.detail = format!("(hook test) {}", rec.detail);
@@ -429,7 +445,7 @@ pub async fn run(cfg: &Config, cmd: HookCommand) -> Result<ExitCode> {
                 None => "the store's event log".into(),
             };
             let actions: Arc<dyn ops_tools::events::hooks::ActionSink> =
-                Arc::new(HookActions::new(cfg, feed.clone()).await?);
+                Arc::new(HookActions::new(cfg, feed.clone(), false).await?);
             let d = Dispatcher::new(
                 feed.clone(),
                 Deliverer::new(feed, Some(actions), Retry::default()),
