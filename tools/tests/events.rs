@@ -6,31 +6,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
-use std::path::PathBuf;
+mod support;
 
 use ops_tools::events::filter::{KeywordFilter, render};
 use ops_tools::events::subject::{self, Channel};
 use ops_tools::events::{Bus, CloudEvent, Received};
-use ops_tools::manifest::load_path;
-use ops_tools::model::{EventHooks, Object};
+use ops_tools::model::EventHooks;
 use serde_json::json;
 
 fn hooks() -> Vec<EventHooks> {
-    let dir = std::env::var_os("OPS_COMPAT_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/compat/ops-manifests"),
-        PathBuf::from,
-    );
-    let report = load_path(&dir.join("eventhooks"));
-    assert!(report.errors.is_empty(), "{:?}", report.errors);
-    report
-        .files
-        .into_iter()
-        .flat_map(|f| f.documents)
-        .filter_map(|d| match d.object {
-            Object::EventHooks(h) => Some(h),
-            _ => None,
-        })
-        .collect()
+    support::anchor_eventhooks()
 }
 
 /// The hooks an event reaches.

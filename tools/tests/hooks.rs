@@ -9,7 +9,6 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -25,8 +24,7 @@ use ops_tools::events::hooks::{Deliverer, Hook, Retry, signature};
 use ops_tools::events::nats::NatsConfig;
 use ops_tools::events::subject::{self, Channel};
 use ops_tools::events::{CloudEvent, log};
-use ops_tools::manifest::load_path;
-use ops_tools::model::{EventHooks, Object};
+use ops_tools::model::Object;
 use ops_tools::store::{SqliteStore, Store};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -291,25 +289,9 @@ async fn batching_sinks_take_a_chunk_per_request() {
     );
 }
 
-fn anchor_hooks() -> Vec<EventHooks> {
-    let dir = std::env::var_os("OPS_COMPAT_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/compat/ops-manifests"),
-        PathBuf::from,
-    );
-    load_path(&dir.join("eventhooks"))
-        .files
-        .into_iter()
-        .flat_map(|f| f.documents)
-        .filter_map(|d| match d.object {
-            Object::EventHooks(h) => Some(h),
-            _ => None,
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn the_anchors_hooks_compile_and_findings_become_alerts() {
-    let hooks: Vec<Hook> = anchor_hooks()
+    let hooks: Vec<Hook> = support::anchor_eventhooks()
         .iter()
         .map(|h| Hook::compile(h).unwrap())
         .collect();

@@ -143,15 +143,18 @@ impl Dispatcher {
 
     async fn run_log(&self, hook: &Hook, cancel: &CancellationToken) -> Result<(), String> {
         let store: &Arc<dyn Store> = self.feed.store();
-        let err = |e: &dyn std::fmt::Display| e.to_string();
-        let mut pos = match store.hook_cursor(&hook.key).await.map_err(|e| err(&e))? {
+        let mut pos = match store
+            .hook_cursor(&hook.key)
+            .await
+            .map_err(|e| e.to_string())?
+        {
             Some(p) => p,
             None => {
-                let end = store.last_event_seq().await.map_err(|e| err(&e))?;
+                let end = store.last_event_seq().await.map_err(|e| e.to_string())?;
                 store
                     .set_hook_cursor(&hook.key, end)
                     .await
-                    .map_err(|e| err(&e))?;
+                    .map_err(|e| e.to_string())?;
                 end
             }
         };
@@ -162,7 +165,7 @@ impl Dispatcher {
             }
             let (batch, at) = log::read(store, &hook.subject, pos, 500)
                 .await
-                .map_err(|e| err(&e))?;
+                .map_err(|e| e.to_string())?;
             if at != pos {
                 self.handle(hook, batch.into_iter().map(|(_, e)| e).collect())
                     .await?;
@@ -170,7 +173,7 @@ impl Dispatcher {
                 store
                     .set_hook_cursor(&hook.key, pos)
                     .await
-                    .map_err(|e| err(&e))?;
+                    .map_err(|e| e.to_string())?;
                 continue;
             }
             tokio::select! {
