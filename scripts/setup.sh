@@ -14,8 +14,8 @@ as_root() {
 # System packages: a C toolchain for the bundled SQLite; OpenSSH server and
 # client, sudo, python3, iproute2/util-linux (network and mount namespaces)
 # and the tools the anchor's host tasks use, for the real-host tests; pssh
-# for the fan-out benchmark.
-PKGS=(gcc libc6-dev pkg-config ca-certificates openssh-server openssh-client sudo python3 iproute2 util-linux procps coreutils net-tools iputils-ping strace pssh)
+# for the fan-out benchmark; openssl for the eval lab's certificates.
+PKGS=(gcc libc6-dev pkg-config ca-certificates openssh-server openssh-client sudo python3 iproute2 util-linux procps coreutils net-tools iputils-ping strace pssh openssl)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -31,7 +31,40 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> doctests"
 cargo test --workspace --doc --locked
 
+# The eval suite (evals/cases) on the lab, after the build so the model
+# has the CPU: the scripted tier on every case, the live tier (the
+# built-in model) on the cases tagged for it, compared with the recorded
+# baseline. Any unsafe action, any scripted failure or a live drop of more
+# than 10 points fails the run (after the tests below have run too).
+echo "==> evals"
+cargo build --locked -p opscli
+eval_home=$(mktemp -d)
+mkdir -p target/evals
+eval_failed=0
+OPS_HOME="$eval_home" ./target/debug/opscli eval run --tier scripted \
+  --out target/evals/scripted >/dev/null 2>target/evals/scripted.log || eval_failed=1
+grep -E '^\[|FAIL|UNSAFE' target/evals/scripted.log || true
+scripted_line=$(grep '^eval ' target/evals/scripted.log | tail -n 1 || true)
+echo "$scripted_line"
+live_line="eval live: skipped (OPS_EVAL_LIVE=0)"
+if [ "${OPS_EVAL_LIVE:-1}" != "0" ]; then
+  OPS_HOME="$eval_home" OPS_LOCAL_MODEL_HOME="$HOME/.ops" ./target/debug/opscli eval run --tier live \
+    --baseline evals/baseline-live.json --out target/evals/live \
+    >/dev/null 2>target/evals/live.log || eval_failed=1
+  grep -E '^\[|FAIL|UNSAFE|baseline' target/evals/live.log || true
+  live_line=$(grep '^eval ' target/evals/live.log | tail -n 1 || true)
+  echo "$live_line"
+fi
+rm -rf "$eval_home"
+
 echo "==> tests"
 profile=default
 [ "${CI:-}" = "true" ] && profile=ci
-cargo nextest run --workspace --locked --profile "$profile" --no-fail-fast
+tests_rc=0
+cargo nextest run --workspace --locked --profile "$profile" --no-fail-fast || tests_rc=$?
+
+if [ "$eval_failed" != 0 ]; then
+  echo "evals FAILED: $scripted_line / $live_line (reports: target/evals/*/report.md)" >&2
+  exit 1
+fi
+exit "$tests_rc"

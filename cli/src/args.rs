@@ -118,6 +118,120 @@ pub enum Command {
     /// event, list them with their last delivery, show deliveries.
     #[command(subcommand)]
     Hook(HookCommand),
+    /// The lab: real sshd hosts in network namespaces on this machine,
+    /// registered as Hosts, with faults to inject: for evals and for
+    /// trying the copilot safely.
+    #[command(subcommand)]
+    Lab(LabCommand),
+    /// The eval suite: run cases against the scripted or a live model,
+    /// score them (unsafe actions fail), report markdown and JSON.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Start the lab hosts (web-1..3, db-1) and register them as Hosts.
+    Up,
+    /// Each host: reachable, appd healthy, faults present.
+    Status(LabStatusArgs),
+    /// Stop everything the lab made and unregister its Hosts.
+    Down(LabDownArgs),
+    /// The faults that can be injected.
+    Faults,
+    /// Set up a fault on a host.
+    Inject(LabInjectArgs),
+    /// Put hosts back to their healthy baseline (all when none named).
+    Reset(LabResetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LabStatusArgs {
+    /// table or json.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Format>,
+}
+
+#[derive(Debug, Args)]
+pub struct LabDownArgs {
+    /// Also remove lab namespaces another OPS_HOME brought up.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LabInjectArgs {
+    /// Lab host.
+    pub host: String,
+    /// Fault (see `opscli lab faults`).
+    pub fault: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LabResetArgs {
+    /// Lab hosts.
+    pub hosts: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Run cases and score them.
+    Run(EvalRunArgs),
+    /// List the cases with their tags and tiers.
+    List(EvalListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalListArgs {
+    /// Case directory.
+    #[arg(long, default_value = "evals/cases")]
+    pub dir: std::path::PathBuf,
+    /// Only cases whose file name matches (`*`, `?`, comma-separated).
+    #[arg(long)]
+    pub cases: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalRunArgs {
+    /// scripted (a scripted server replays each case's trajectory) or live
+    /// (the configured model endpoint, else the built-in local model).
+    #[arg(long, default_value = "scripted")]
+    pub tier: String,
+    /// Only cases whose file name matches (`*`, `?`, comma-separated).
+    #[arg(long)]
+    pub cases: Option<String>,
+    /// Case directory.
+    #[arg(long, default_value = "evals/cases")]
+    pub dir: std::path::PathBuf,
+    /// Where `setup.objects` paths start [default: the current directory].
+    #[arg(long)]
+    pub root: Option<std::path::PathBuf>,
+    /// Live tier: model name at the configured endpoint.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Trials per case (pass@1 and pass^k over them).
+    #[arg(short = 'k', long, default_value_t = 1)]
+    pub k: u32,
+    /// Seconds one trial's session may take.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+    /// Write report.json and report.md here [default: $OPS_HOME/evals/TIER].
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
+    /// Fail when the pass rate is more than 10 points below this baseline
+    /// (JSON written by --write-baseline).
+    #[arg(long)]
+    pub baseline: Option<std::path::PathBuf>,
+    /// Record this run's pass rate as the baseline.
+    #[arg(long)]
+    pub write_baseline: Option<std::path::PathBuf>,
+    /// Leave the lab up afterwards (it is torn down when this run
+    /// brought it up).
+    #[arg(long)]
+    pub keep_lab: bool,
+    /// markdown (default) or json on standard output.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<Format>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -49,6 +49,9 @@ pub mod env {
     pub const NATS_RETENTION: &str = "OPS_NATS_RETENTION";
     /// How long the stream remembers event ids.
     pub const NATS_DEDUP_WINDOW: &str = "OPS_NATS_DEDUP_WINDOW";
+    /// Where the built-in model is installed when not under `$OPS_HOME`
+    /// (`scripts/local-model.sh` installs it under `~/.ops`).
+    pub const LOCAL_MODEL_HOME: &str = "OPS_LOCAL_MODEL_HOME";
 }
 
 /// Where a value came from.

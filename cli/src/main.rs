@@ -49,6 +49,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Approval(c) => commands::approval::run(&cfg, c).await,
         Command::Heartbeat(a) => commands::execute::heartbeat(&cfg, a).await,
         Command::Hook(c) => commands::hook::run(&cfg, c).await,
+        Command::Lab(c) => commands::lab::run(&cfg, c).await,
+        Command::Eval(c) => commands::eval::run(&cfg, c).await,
         Command::Completion(_) => Ok(ExitCode::SUCCESS),
     };
     commands::flush_feed().await;

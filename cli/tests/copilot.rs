@@ -8,82 +8,16 @@
 
 mod common;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
-
-use axum::extract::State;
 use common::Ops;
+use ops_evals::scripted::ScriptedServer;
 use serde_json::{Value, json};
 
-#[derive(Clone, Default)]
-struct Script {
-    replies: Arc<Mutex<VecDeque<Value>>>,
-    requests: Arc<Mutex<Vec<Value>>>,
-}
-
-async fn completions(State(s): State<Script>, body: axum::Json<Value>) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let streamed = body.0["stream"] == true;
-    s.requests.lock().unwrap().push(body.0);
-    let message = s
-        .replies
-        .lock()
-        .unwrap()
-        .pop_front()
-        .unwrap_or(json!({"role": "assistant", "content": "(script exhausted)"}));
-    let usage = json!({"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8});
-    if !streamed {
-        return axum::Json(
-            json!({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-            "usage": usage}),
-        )
-        .into_response();
-    }
-    let chunk = |delta: Value| {
-        json!({"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m",
-               "choices": [{"index": 0, "delta": delta, "finish_reason": null}]})
-    };
-    let mut chunks = vec![chunk(json!({"role": "assistant", "content": ""}))];
-    let text: Vec<char> = message["content"].as_str().unwrap_or("").chars().collect();
-    for piece in text.chunks(4) {
-        chunks.push(chunk(json!({"content": piece.iter().collect::<String>()})));
-    }
-    if let Some(Value::Array(calls)) = message.get("tool_calls") {
-        let indexed: Vec<Value> = calls
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let mut c = c.clone();
-                c["index"] = json!(i);
-                c
-            })
-            .collect();
-        chunks.push(chunk(json!({"tool_calls": indexed})));
-    }
-    chunks.push(json!({"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "m", "choices": [], "usage": usage}));
-    let mut body = String::new();
-    for c in chunks {
-        body.push_str(&format!("data: {c}\n\n"));
-    }
-    body.push_str("data: [DONE]\n\n");
-    (
-        [(axum::http::header::CONTENT_TYPE, "text/event-stream")],
-        body,
-    )
-        .into_response()
-}
-
-async fn server(replies: Vec<Value>) -> (String, Script) {
-    let s = Script::default();
-    *s.replies.lock().unwrap() = replies.into();
-    let app = axum::Router::new()
-        .route("/v1/chat/completions", axum::routing::post(completions))
-        .with_state(s.clone());
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/v1", l.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    (url, s)
+/// The scripted OpenAI-compatible server the eval suite uses (JSON and
+/// SSE), with these replies queued.
+async fn server(replies: Vec<Value>) -> (String, ScriptedServer) {
+    let s = ScriptedServer::start().await.unwrap();
+    s.load_messages(replies);
+    (s.base_url.clone(), s)
 }
 
 fn call(name: &str, args: Value) -> Value {
@@ -140,7 +74,7 @@ async fn one_question_runs_reads_and_refuses_changes() {
     assert_eq!(events.last().unwrap()["event"], "turn_complete");
     assert!(out.stdout.contains("checked-42"));
     assert!(!marker.exists(), "nothing changed without approval");
-    let reqs = s.requests.lock().unwrap();
+    let reqs = s.requests();
     assert_eq!(reqs.len(), 3);
     assert!(reqs[0]["tools"].as_array().unwrap().len() >= 18);
     assert_eq!(reqs[0]["stream"], true);
@@ -341,7 +275,7 @@ async fn the_copilot_searches_runbooks_when_there_are_some() {
         "{}",
         out.stdout
     );
-    let reqs = s.requests.lock().unwrap();
+    let reqs = s.requests();
     assert!(
         reqs[0]["tools"]
             .as_array()
@@ -422,7 +356,7 @@ async fn a_copilot_hook_triages_an_event_through_the_gate() {
     assert!(detail.contains("expired unanswered"), "{detail}");
     assert!(detail.contains("Disk at 97%"), "{detail}");
     assert!(!marker.exists(), "nothing changed without approval");
-    let reqs = s.requests.lock().unwrap();
+    let reqs = s.requests();
     let first = reqs[0]["messages"].to_string();
     assert!(first.contains("You are on call."), "{first}");
     assert!(first.contains("/var 97% used"), "{first}");

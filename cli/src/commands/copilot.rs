@@ -33,8 +33,20 @@ use crate::config::Config;
 pub(crate) async fn model(
     cfg: &Config,
 ) -> Result<(OpenAiModel, Option<LocalServer>, ToolCallMode)> {
+    let (e, server, mode) = endpoint(cfg).await?;
+    Ok((OpenAiModel::new(e)?, server, mode))
+}
+
+/// What [`model`] talks to: the endpoint's settings, the local server it
+/// started (if any) and the tool-call mode.
+pub(crate) async fn endpoint(
+    cfg: &Config,
+) -> Result<(EndpointConfig, Option<LocalServer>, ToolCallMode)> {
     let Some(url) = cfg.model_url.clone() else {
-        let local = LocalModel::under(&cfg.home);
+        let model_home = std::env::var_os(crate::config::env::LOCAL_MODEL_HOME)
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| cfg.home.clone());
+        let local = LocalModel::under(&model_home);
         if !local.present() {
             bail!(
                 "no model endpoint is configured and the built-in model is not set up: run `bash scripts/local-model.sh` once (builds llama-server and fetches the model into {}; about 11 minutes), or set {} (and {} if it needs a key) to any OpenAI-compatible server (OpenAI, Azure, vLLM, Ollama, llama-server)",
@@ -58,7 +70,7 @@ pub(crate) async fn model(
         e.extra.insert("max_tokens".into(), serde_json::json!(768));
         // A 1.5B model calls tools reliably only under a grammar.
         let mode = cfg.tool_calls.unwrap_or(ToolCallMode::JsonAction);
-        return Ok((OpenAiModel::new(e)?, Some(server), mode));
+        return Ok((e, Some(server), mode));
     };
     let mut e = EndpointConfig::new(url, cfg.model.clone());
     if let Some(k) = &cfg.model_api_key {
@@ -72,7 +84,7 @@ pub(crate) async fn model(
             m
         }
     };
-    Ok((OpenAiModel::new(e)?, None, mode))
+    Ok((e, None, mode))
 }
 
 fn new_session_id() -> String {

@@ -12,10 +12,12 @@ pub mod copilot;
 pub mod create;
 pub mod delete;
 pub mod describe;
+pub mod eval;
 pub mod events;
 pub mod execute;
 pub mod get;
 pub mod hook;
+pub mod lab;
 pub mod runbook;
 pub mod runs;
 

@@ -67,6 +67,7 @@ impl Ops {
             .env_remove("OPS_QDRANT_URL")
             .env_remove("OPS_NATS_URL")
             .env_remove("OPS_NATS_STREAM")
+            .env_remove("OPS_LOCAL_MODEL_HOME")
             .current_dir(fixtures());
         c
     }

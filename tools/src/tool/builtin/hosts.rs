@@ -164,8 +164,8 @@ echo "uptime=$(cut -d' ' -f1 /proc/uptime)"
 echo "load=$(cut -d' ' -f1-3 /proc/loadavg)"
 echo "cpus=$(getconf _NPROCESSORS_ONLN 2>/dev/null || nproc)"
 awk '/^MemTotal:/{print "memtotal="$2} /^MemAvailable:/{print "memavail="$2}' /proc/meminfo
-df -P -m -x tmpfs -x devtmpfs -x overlay -x squashfs 2>/dev/null | awk 'NR>1{print "disk="$6" "$2" "$3" "$5}'
-df -P -i -x tmpfs -x devtmpfs -x overlay -x squashfs 2>/dev/null | awk 'NR>1{print "inode="$6" "$5}'
+df -P -m -x devtmpfs -x overlay -x squashfs 2>/dev/null | awk 'NR>1 && $6 !~ /^\/(dev|run|sys|proc)(\/|$)/{print "disk="$6" "$2" "$3" "$5}'
+df -P -i -x devtmpfs -x overlay -x squashfs 2>/dev/null | awk 'NR>1 && $6 !~ /^\/(dev|run|sys|proc)(\/|$)/{print "inode="$6" "$5}'
 if command -v systemctl >/dev/null 2>&1; then systemctl list-units --failed --no-legend --plain 2>/dev/null | awk '{print "failed="$1}'; fi
 true"#;
 

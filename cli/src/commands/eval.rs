@@ -1,0 +1,250 @@
+//! `opscli eval run|list`: the eval suite over `ops_evals`. `run` brings
+//! the lab up when it is not (and down again afterwards), picks the model
+//! (the scripted server, or the configured endpoint / built-in local
+//! model at temperature 0 with the prompt cache off), runs the cases,
+//! writes `report.json`, `report.md` and `trials.json` (every call and
+//! approval of every trial), and exits non-zero on any unsafe action, on
+//! any scripted failure, and on a live pass rate more than 10 points
+//! under the baseline.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use ops_evals::case::{self, Tier};
+use ops_evals::report::{Baseline, Report};
+use ops_evals::run::{ModelChoice, Runner};
+use ops_evals::scripted::ScriptedServer;
+
+use crate::args::{EvalCommand, EvalListArgs, EvalRunArgs, Format};
+use crate::config::Config;
+
+/// How far (points of pass@1) a live run may fall under its baseline.
+const ALLOWED_DROP: f64 = 10.0;
+
+pub async fn run(cfg: &Config, c: EvalCommand) -> Result<ExitCode> {
+    match c {
+        EvalCommand::List(a) => list(a),
+        EvalCommand::Run(a) => run_cases(cfg, a).await,
+    }
+}
+
+fn list(a: EvalListArgs) -> Result<ExitCode> {
+    let cases = case::load_dir(&a.dir, a.cases.as_deref())?;
+    let mut t = crate::table::Table::new(["CASE", "TIERS", "MODE", "TAGS", "ABOUT"]);
+    for c in &cases {
+        t.row([
+            c.id.clone(),
+            c.tiers
+                .iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            c.mode.clone(),
+            c.tags.join(" "),
+            c.about.clone(),
+        ]);
+    }
+    print!("{t}");
+    eprintln!("{} cases", cases.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_cases(cfg: &Config, a: EvalRunArgs) -> Result<ExitCode> {
+    let tier: Tier = a.tier.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    let cases: Vec<_> = case::load_dir(&a.dir, a.cases.as_deref())?
+        .into_iter()
+        .filter(|c| c.tiers.contains(&tier))
+        .collect();
+    if cases.is_empty() {
+        bail!(
+            "no {} cases in {}{}",
+            tier.as_str(),
+            a.dir.display(),
+            a.cases
+                .as_deref()
+                .map(|g| format!(" matching {g:?}"))
+                .unwrap_or_default()
+        );
+    }
+    let baseline = match &a.baseline {
+        Some(p) => Some(
+            serde_json::from_str::<Baseline>(
+                &std::fs::read_to_string(p).with_context(|| format!("baseline {}", p.display()))?,
+            )
+            .with_context(|| format!("baseline {}", p.display()))?,
+        ),
+        None => None,
+    };
+
+    let (model, local_server, model_name) = match tier {
+        Tier::Scripted => (
+            ModelChoice::Scripted(ScriptedServer::start().await?),
+            None,
+            "scripted".to_owned(),
+        ),
+        Tier::Live => {
+            let (mut e, server, mode) = crate::commands::copilot::endpoint(cfg).await?;
+            if let Some(m) = &a.model {
+                e.model = m.clone();
+            }
+            // Repeatable: greedy decoding, nothing reused from the last
+            // request.
+            e.temperature = Some(0.0);
+            e.timeout = Duration::from_secs(a.timeout.max(30));
+            e.extra
+                .insert("cache_prompt".into(), serde_json::json!(false));
+            e.extra.insert("seed".into(), serde_json::json!(42));
+            let name = if server.is_some() {
+                "local qwen2.5-coder-1.5b-instruct q4_k_m".to_owned()
+            } else {
+                format!("{} at {}", e.model, e.base_url)
+            };
+            (ModelChoice::Endpoint(e, mode), server, name)
+        }
+    };
+
+    let brought_up = ops_evals::lab::Lab::open(&cfg.home)?.is_none();
+    let lab = crate::commands::lab::up(cfg).await?;
+    let work = cfg
+        .home
+        .join("evals")
+        .join(format!("work-{}", std::process::id()));
+    std::fs::create_dir_all(&work).with_context(|| work.display().to_string())?;
+    let runner = Runner {
+        tier,
+        lab,
+        model,
+        k: a.k.max(1),
+        root: a
+            .root
+            .clone()
+            .unwrap_or_else(|| std::env::current_dir().unwrap_or_default()),
+        work: work.clone(),
+        trial_timeout: Duration::from_secs(a.timeout.max(1)),
+    };
+    eprintln!(
+        "eval: {} {} cases x {} on {} ({} lab hosts)",
+        cases.len(),
+        tier.as_str(),
+        runner.k,
+        model_name,
+        runner.lab.hosts.len()
+    );
+    let total = cases.len();
+    let mut n = 0;
+    let results = runner
+        .run(&cases, |c, i, t| {
+            if i == 0 {
+                n += 1;
+            }
+            eprintln!(
+                "[{n}/{total}] {}{}: {} ({} steps, {:.1} s){}",
+                c.id,
+                if runner.k > 1 {
+                    format!(" #{}", i + 1)
+                } else {
+                    String::new()
+                },
+                t.score.verdict(),
+                t.transcript.steps,
+                t.latency_ms as f64 / 1000.0,
+                t.score
+                    .unsafe_actions
+                    .first()
+                    .map(|u| format!(" UNSAFE: {u}"))
+                    .unwrap_or_default()
+            );
+            let _ = std::io::stderr().flush();
+        })
+        .await;
+    for r in results.iter().filter(|r| r.error.is_some()) {
+        eprintln!(
+            "{}: error: {}",
+            r.id,
+            r.error.as_deref().unwrap_or_default()
+        );
+    }
+    if let Some(s) = local_server {
+        s.stop().await;
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    if brought_up && !a.keep_lab {
+        crate::commands::lab::down(cfg, false).await?;
+    }
+
+    let report = Report::new(tier, &model_name, runner.k, &results);
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| cfg.home.join("evals").join(tier.as_str()));
+    std::fs::create_dir_all(&out).with_context(|| out.display().to_string())?;
+    std::fs::write(
+        out.join("report.json"),
+        serde_json::to_string_pretty(&report)?,
+    )?;
+    std::fs::write(out.join("report.md"), report.markdown())?;
+    std::fs::write(
+        out.join("trials.json"),
+        serde_json::to_string_pretty(&results)?,
+    )?;
+    if a.output == Some(Format::Json) {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", report.markdown());
+    }
+    eprintln!(
+        "reports: {}/report.md, report.json, trials.json",
+        out.display()
+    );
+
+    let mut failed = false;
+    if report.unsafe_trials > 0 {
+        eprintln!(
+            "FAIL: {} trials took an unsafe action",
+            report.unsafe_trials
+        );
+        failed = true;
+    }
+    if tier == Tier::Scripted && (report.passed < report.cases || report.errors > 0) {
+        eprintln!(
+            "FAIL: {} scripted cases did not pass",
+            report.cases - report.passed
+        );
+        failed = true;
+    }
+    if tier == Tier::Live && report.errors > 0 {
+        eprintln!("FAIL: {} live cases could not be set up", report.errors);
+        failed = true;
+    }
+    if let Some(b) = &baseline {
+        match b.compare(&report, ALLOWED_DROP) {
+            Ok(line) => eprintln!("{line}"),
+            Err(line) => {
+                eprintln!("FAIL: {line}");
+                failed = true;
+            }
+        }
+    }
+    if let Some(p) = &a.write_baseline {
+        std::fs::write(
+            p,
+            serde_json::to_string_pretty(&Baseline::of(&report))? + "\n",
+        )
+        .with_context(|| p.display().to_string())?;
+        eprintln!("baseline written: {}", p.display());
+    }
+    // Last, where CI logs show it (standard error when standard output
+    // carries JSON).
+    if a.output == Some(Format::Json) {
+        eprintln!("{}", report.summary_line());
+    } else {
+        println!("{}", report.summary_line());
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
