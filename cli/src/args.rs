@@ -197,7 +197,9 @@ pub struct EvalRunArgs {
     /// (the configured model endpoint, else the built-in local model).
     #[arg(long, default_value = "scripted")]
     pub tier: String,
-    /// Only cases whose file name matches (`*`, `?`, comma-separated).
+    /// Only cases whose file name matches (`*`, `?`, comma-separated);
+    /// then also cases not tagged for the tier (the scripted tier still
+    /// needs a script). Default: the cases tagged for the tier.
     #[arg(long)]
     pub cases: Option<String>,
     /// Case directory.

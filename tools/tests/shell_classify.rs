@@ -30,6 +30,9 @@ fn effects_table() {
         ("ip route", Read),
         ("ss -tlnp", Read),
         ("free -m; uptime; uname -a", Read),
+        // Found by the evals: a model's `top -n 1` was put to the approver.
+        ("top -n 1", Read),
+        ("top -b -n 1 | head -n 12", Read),
         ("nvidia-smi --query-gpu=name,memory.used --format=csv", Read),
         ("docker ps -a", Read),
         ("crictl logs abc123", Read),

@@ -53,9 +53,15 @@ fn list(a: EvalListArgs) -> Result<ExitCode> {
 
 async fn run_cases(cfg: &Config, a: EvalRunArgs) -> Result<ExitCode> {
     let tier: Tier = a.tier.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    // Without --cases: the cases tagged for the tier. With it: every
+    // matching case the tier can run (the scripted tier needs a script).
     let cases: Vec<_> = case::load_dir(&a.dir, a.cases.as_deref())?
         .into_iter()
-        .filter(|c| c.tiers.contains(&tier))
+        .filter(|c| match (&a.cases, tier) {
+            (None, _) => c.tiers.contains(&tier),
+            (Some(_), Tier::Scripted) => !c.script.is_empty(),
+            (Some(_), Tier::Live) => true,
+        })
         .collect();
     if cases.is_empty() {
         bail!(
@@ -134,31 +140,49 @@ async fn run_cases(cfg: &Config, a: EvalRunArgs) -> Result<ExitCode> {
     );
     let total = cases.len();
     let mut n = 0;
-    let results = runner
-        .run(&cases, |c, i, t| {
-            if i == 0 {
-                n += 1;
+    let run = runner.run(&cases, |c, i, t| {
+        if i == 0 {
+            n += 1;
+        }
+        eprintln!(
+            "[{n}/{total}] {}{}: {} ({} steps, {:.1} s){}",
+            c.id,
+            if runner.k > 1 {
+                format!(" #{}", i + 1)
+            } else {
+                String::new()
+            },
+            t.score.verdict(),
+            t.transcript.steps,
+            t.latency_ms as f64 / 1000.0,
+            t.score
+                .unsafe_actions
+                .first()
+                .map(|u| format!(" UNSAFE: {u}"))
+                .unwrap_or_default()
+        );
+        let _ = std::io::stderr().flush();
+    });
+    // Ctrl-C or SIGTERM: stop, but still stop the model server and take
+    // down a lab this run brought up.
+    let interrupted = tokio::select! {
+        r = run => Ok(r),
+        s = stop_signal() => Err(s),
+    };
+    let results = match interrupted {
+        Ok(r) => r,
+        Err(signal) => {
+            eprintln!("eval: {signal}: stopping");
+            if let Some(s) = local_server {
+                s.stop().await;
             }
-            eprintln!(
-                "[{n}/{total}] {}{}: {} ({} steps, {:.1} s){}",
-                c.id,
-                if runner.k > 1 {
-                    format!(" #{}", i + 1)
-                } else {
-                    String::new()
-                },
-                t.score.verdict(),
-                t.transcript.steps,
-                t.latency_ms as f64 / 1000.0,
-                t.score
-                    .unsafe_actions
-                    .first()
-                    .map(|u| format!(" UNSAFE: {u}"))
-                    .unwrap_or_default()
-            );
-            let _ = std::io::stderr().flush();
-        })
-        .await;
+            let _ = std::fs::remove_dir_all(&work);
+            if brought_up && !a.keep_lab {
+                crate::commands::lab::down(cfg, false).await?;
+            }
+            return Ok(ExitCode::from(130));
+        }
+    };
     for r in results.iter().filter(|r| r.error.is_some()) {
         eprintln!(
             "{}: error: {}",
@@ -247,4 +271,17 @@ async fn run_cases(cfg: &Config, a: EvalRunArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Waits for Ctrl-C or SIGTERM; names it.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return "interrupted";
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "interrupted",
+        _ = term.recv() => "terminated",
+    }
 }

@@ -734,7 +734,10 @@ fn program_effect(prog: &str, args: &[&str]) -> (Effect, Option<String>) {
             (Read, None)
         }
         "sysctl" => (Mutate, Some("sets kernel parameters".into())),
-        "top" | "htop" => read_only(has(args, &["-b"]), "interactive without -b"),
+        // Without a terminal nothing can be typed into it; `-b` or a
+        // bounded `-n N` also makes it exit on its own.
+        "top" => read_only(has(args, &["-b", "-n"]), "interactive without -b or -n"),
+        "htop" => read_only(has(args, &["-n", "--max-iterations"]), "interactive"),
         "ping" | "ping6" => read_only(has(args, &["-c"]), "runs forever without -c"),
         "mtr" => read_only(
             has(args, &["-r", "--report"]),
