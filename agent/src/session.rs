@@ -564,6 +564,15 @@ impl Turn<'_> {
             Ok(t) => t,
             Err(e) => return self.invalid(call, e.to_string()).await,
         };
+        // A Task or Pipeline that does not exist (or whose variables do
+        // not resolve) is the model's mistake to correct, not a question
+        // to put to a person. (Found by the evals: a made-up pipeline
+        // name with explicit hosts reached the approver.)
+        if prepared.facts.task.is_some() || prepared.facts.pipeline.is_some() {
+            if let Err(e) = ops_tools::tool::plan(&self.agent.ctx, &prepared).await {
+                return self.invalid(call, e.to_string()).await;
+            }
+        }
         let facts = &prepared.facts;
         self.audit(AuditEvent::ToolCall {
             tool: prepared.tool.clone(),
