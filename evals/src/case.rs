@@ -123,6 +123,11 @@ pub struct Setup {
     /// Inline manifests (YAML text) applied to the store.
     #[serde(default)]
     pub manifests: Option<String>,
+    /// Runbook files or directories (relative to the repository root)
+    /// added to the store; the session then has `runbook_search` (by
+    /// words: BM25, so results do not depend on an embedding model).
+    #[serde(default)]
+    pub runbooks: Vec<PathBuf>,
 }
 
 /// A fault on a host.

@@ -212,8 +212,28 @@ impl Runner {
             Arc::clone(&pool),
             EngineOptions::default(),
         );
-        let registry =
+        let mut registry =
             ops_tools::tool::builtin::registry().map_err(|e| EvalError::Setup(e.to_string()))?;
+        if !case.setup.runbooks.is_empty() {
+            let k = ops_agent::knowledge::Knowledge::new(
+                Arc::clone(&store),
+                None,
+                Some("evals search runbooks by words (BM25)".into()),
+            );
+            for p in &case.setup.runbooks {
+                k.add(&self.root.join(p))
+                    .await
+                    .map_err(|e| EvalError::Case {
+                        path: case.path.clone(),
+                        message: format!("setup.runbooks: {e}"),
+                    })?;
+            }
+            registry
+                .register(Arc::new(ops_agent::knowledge::tool::RunbookSearch::new(
+                    Arc::new(k),
+                )))
+                .map_err(|e| EvalError::Setup(e.to_string()))?;
+        }
         let (endpoint, tool_calls) = match &self.model {
             ModelChoice::Scripted(s) => {
                 s.load(&case.script);
