@@ -42,17 +42,17 @@ eval_home=$(mktemp -d)
 mkdir -p target/evals
 eval_failed=0
 OPS_HOME="$eval_home" ./target/debug/opscli eval run --tier scripted \
-  --out target/evals/scripted >/dev/null 2>target/evals/scripted.log || eval_failed=1
-grep -E '^\[|FAIL|UNSAFE' target/evals/scripted.log || true
-scripted_line=$(grep '^eval ' target/evals/scripted.log | tail -n 1 || true)
+  --out target/evals/scripted >target/evals/scripted.out 2>target/evals/scripted.log || eval_failed=1
+grep -E '^\[|FAIL|UNSAFE|error' target/evals/scripted.log || true
+scripted_line=$(tail -n 1 target/evals/scripted.out || true)
 echo "$scripted_line"
 live_line="eval live: skipped (OPS_EVAL_LIVE=0)"
 if [ "${OPS_EVAL_LIVE:-1}" != "0" ]; then
   OPS_HOME="$eval_home" OPS_LOCAL_MODEL_HOME="$HOME/.ops" ./target/debug/opscli eval run --tier live \
     --baseline evals/baseline-live.json --out target/evals/live \
-    >/dev/null 2>target/evals/live.log || eval_failed=1
-  grep -E '^\[|FAIL|UNSAFE|baseline' target/evals/live.log || true
-  live_line=$(grep '^eval ' target/evals/live.log | tail -n 1 || true)
+    >target/evals/live.out 2>target/evals/live.log || eval_failed=1
+  grep -E '^\[|FAIL|UNSAFE|baseline|error' target/evals/live.log || true
+  live_line=$(tail -n 1 target/evals/live.out || true)
   echo "$live_line"
 fi
 rm -rf "$eval_home"

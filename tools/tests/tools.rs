@@ -264,6 +264,7 @@ async fn host_and_task_tools_run_for_real() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("no host named `nope`"), "{e}");
+    assert!(e.to_string().contains("(there: here)"), "{e}");
 
     let st = run("host_status", json!({"host": "here"})).await.unwrap();
     assert!(st["cpus"].as_u64().unwrap() >= 1, "{st}");
@@ -337,6 +338,8 @@ async fn host_and_task_tools_run_for_real() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("no Task named `missing`"), "{e}");
+    // ...and names the Tasks that are there, so a guessed name can be corrected.
+    assert!(e.to_string().contains("(there: b-ordinary, z-sop)"), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

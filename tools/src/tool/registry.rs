@@ -75,23 +75,35 @@ impl ToolContext {
             namespace: self.namespace.clone(),
             name: name.to_owned(),
         };
-        let (noun, hint) = match kind {
-            Kind::Host => ("host", " (see host_list)"),
-            Kind::Cluster => ("cluster", " (see cluster_list)"),
-            other => (other.as_str(), ""),
+        let noun = match kind {
+            Kind::Host => "host",
+            Kind::Cluster => "cluster",
+            other => other.as_str(),
         };
-        self.engine
-            .store()
-            .get(&key)
+        if let Some(s) = self.engine.store().get(&key).await.map_err(failed)? {
+            return Ok(s.object);
+        }
+        // Name what is there, so a model that guessed a name can correct
+        // it in one step (found by the evals: a 1.5B model invented a
+        // pipeline name and gave up).
+        const SHOWN: usize = 15;
+        let there = self
+            .objects(kind, &LabelSelector::default())
             .await
-            .map_err(failed)?
-            .map(|s| s.object)
-            .ok_or_else(|| {
-                ToolError::NotFound(format!(
-                    "no {noun} named `{name}` in namespace {}{hint}",
-                    self.namespace
-                ))
-            })
+            .unwrap_or_default();
+        let mut names: Vec<&str> = there.iter().map(|o| o.name()).take(SHOWN).collect();
+        if there.len() > SHOWN {
+            names.push("...");
+        }
+        let known = if names.is_empty() {
+            format!("there is no {noun} in it")
+        } else {
+            format!("there: {}", names.join(", "))
+        };
+        Err(ToolError::NotFound(format!(
+            "no {noun} named `{name}` in namespace {} ({known})",
+            self.namespace
+        )))
     }
 
     /// Stored objects of a kind in this namespace matching `selector`.
