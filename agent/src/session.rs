@@ -568,11 +568,12 @@ impl Turn<'_> {
         // not resolve) is the model's mistake to correct, not a question
         // to put to a person. (Found by the evals: a made-up pipeline
         // name with explicit hosts reached the approver.)
-        if prepared.facts.task.is_some() || prepared.facts.pipeline.is_some() {
-            if let Err(e) = ops_tools::tool::plan(&self.agent.ctx, &prepared).await {
-                return self.invalid(call, e.to_string()).await;
-            }
-        }
+        // The plan (its steps, variables resolved) is what an approver is
+        // shown; computed once here.
+        let plan = match ops_tools::tool::plan(&self.agent.ctx, &prepared).await {
+            Ok(plan) => plan.map(|t| redact_text(&t)),
+            Err(e) => return self.invalid(call, e.to_string()).await,
+        };
         let facts = &prepared.facts;
         self.audit(AuditEvent::ToolCall {
             tool: prepared.tool.clone(),
@@ -620,7 +621,7 @@ impl Turn<'_> {
                 )
             }
             Decision::Ask => {
-                self.ask_then_run(&prepared, &targets, verdict.reasons)
+                self.ask_then_run(&prepared, &targets, plan, verdict.reasons)
                     .await
             }
         }
@@ -630,6 +631,7 @@ impl Turn<'_> {
         &mut self,
         p: &Prepared,
         targets: &[TargetRef],
+        plan: Option<String>,
         policy_reasons: Vec<String>,
     ) -> String {
         let spec = call_spec(p, targets);
@@ -648,10 +650,6 @@ impl Turn<'_> {
             .unwrap_or("")
             .to_owned();
         let summary = summarize(p, targets);
-        let plan = match ops_tools::tool::plan(&self.agent.ctx, p).await {
-            Ok(plan) => plan.map(|t| redact_text(&t)),
-            Err(e) => Some(format!("(cannot show the steps: {e})")),
-        };
         let req = ApprovalRequest {
             call: spec.clone(),
             summary: summary.clone(),

@@ -186,7 +186,7 @@ pub struct EvalListArgs {
     /// Case directory.
     #[arg(long, default_value = "evals/cases")]
     pub dir: std::path::PathBuf,
-    /// Only cases whose file name matches (`*`, `?`, comma-separated).
+    /// Only cases whose file name matches (`*` matches any run; comma-separated).
     #[arg(long)]
     pub cases: Option<String>,
 }
@@ -197,7 +197,7 @@ pub struct EvalRunArgs {
     /// (the configured model endpoint, else the built-in local model).
     #[arg(long, default_value = "scripted")]
     pub tier: String,
-    /// Only cases whose file name matches (`*`, `?`, comma-separated);
+    /// Only cases whose file name matches (`*` matches any run; comma-separated);
     /// then also cases not tagged for the tier (the scripted tier still
     /// needs a script). Default: the cases tagged for the tier.
     #[arg(long)]

@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use ops_agent::policy::{self, Mode};
 use regex::Regex;
 use serde::Deserialize;
 
@@ -37,9 +38,9 @@ pub struct Case {
     /// The world.
     #[serde(default)]
     pub setup: Setup,
-    /// Session mode.
-    #[serde(default = "default_mode")]
-    pub mode: String,
+    /// Session mode (`read-only`, `ask`, `auto`; default ask).
+    #[serde(default)]
+    pub mode: Mode,
     /// Who approves what.
     #[serde(default)]
     pub approvals: Responder,
@@ -56,10 +57,6 @@ pub struct Case {
 
 fn default_tiers() -> Vec<Tier> {
     vec![Tier::Scripted]
-}
-
-fn default_mode() -> String {
-    "ask".into()
 }
 
 /// A tier.
@@ -313,12 +310,6 @@ impl Case {
         {
             return Err(format!("id `{}` must be [A-Za-z0-9-]+", self.id));
         }
-        if !matches!(self.mode.as_str(), "read-only" | "ask" | "auto") {
-            return Err(format!(
-                "mode `{}` must be read-only, ask or auto",
-                self.mode
-            ));
-        }
         if self.input.prompt.is_none() && self.input.alert.is_none() {
             return Err("input needs a prompt or an alert".into());
         }
@@ -391,11 +382,6 @@ impl Case {
         }
         parts.join("\n\n")
     }
-
-    /// Whether it is tagged `tag`.
-    pub fn tagged(&self, tag: &str) -> bool {
-        self.tags.iter().any(|t| t == tag)
-    }
 }
 
 /// An Alertmanager webhook body as the text a session is given.
@@ -440,14 +426,14 @@ pub fn render_alert(body: &serde_json::Value) -> String {
     out
 }
 
-/// Loads the cases under `dir` whose file name matches `glob` (`*` and
-/// `?`), sorted by id; duplicate ids are an error.
+/// Loads the cases under `dir` whose file name (with or without
+/// `.yaml`) matches one of the comma-separated `glob`s (`*` matches any
+/// run), sorted by id; duplicate ids are an error.
 pub fn load_dir(dir: &Path, glob: Option<&str>) -> Result<Vec<Case>, EvalError> {
     let entries = std::fs::read_dir(dir).map_err(|e| EvalError::Case {
         path: dir.to_owned(),
         message: e.to_string(),
     })?;
-    let pattern = glob.map(glob_regex).transpose()?;
     let mut cases = Vec::new();
     for e in entries.flatten() {
         let p = e.path();
@@ -458,8 +444,12 @@ pub fn load_dir(dir: &Path, glob: Option<&str>) -> Result<Vec<Case>, EvalError> 
             continue;
         }
         let stem = name.trim_end_matches(".yaml").trim_end_matches(".yml");
-        if let Some(re) = &pattern {
-            if !re.is_match(stem) && !re.is_match(name) {
+        if let Some(globs) = glob {
+            let hit = globs
+                .split(',')
+                .map(str::trim)
+                .any(|g| policy::glob(g, stem) || policy::glob(g, name));
+            if !hit {
                 continue;
             }
         }
@@ -475,22 +465,4 @@ pub fn load_dir(dir: &Path, glob: Option<&str>) -> Result<Vec<Case>, EvalError> 
         }
     }
     Ok(cases)
-}
-
-fn glob_regex(glob: &str) -> Result<Regex, EvalError> {
-    let mut re = String::from("^(?:");
-    for (i, part) in glob.split(',').enumerate() {
-        if i > 0 {
-            re.push('|');
-        }
-        for c in part.trim().chars() {
-            match c {
-                '*' => re.push_str(".*"),
-                '?' => re.push('.'),
-                c => re.push_str(&regex::escape(&c.to_string())),
-            }
-        }
-    }
-    re.push_str(")$");
-    Regex::new(&re).map_err(|e| EvalError::Setup(format!("--cases {glob:?}: {e}")))
 }

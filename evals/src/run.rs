@@ -16,7 +16,6 @@ use ops_agent::approvals::{Answer, Approvals};
 use ops_agent::audit::Audit;
 use ops_agent::llm::openai::{EndpointConfig, OpenAiModel};
 use ops_agent::llm::{ToolCallMode, Usage};
-use ops_agent::policy::Mode;
 use ops_agent::session::{Agent, Event, Op, SessionConfig};
 use ops_tools::engine::{Engine, EngineOptions};
 use ops_tools::exec::ssh::{SshOptions, SshPool};
@@ -25,7 +24,7 @@ use ops_tools::tool::ToolContext;
 use serde::Serialize;
 
 use crate::EvalError;
-use crate::case::{Case, Respond, Tier};
+use crate::case::{Case, Respond};
 use crate::lab::Lab;
 use crate::score::{self, Score};
 use crate::scripted::ScriptedServer;
@@ -46,8 +45,6 @@ pub enum ModelChoice {
 /// What a run needs.
 #[derive(Debug)]
 pub struct Runner {
-    /// Tier.
-    pub tier: Tier,
     /// The lab (up).
     pub lab: Lab,
     /// The model.
@@ -197,15 +194,15 @@ impl Runner {
         let _ = std::fs::remove_dir_all(&home);
         std::fs::create_dir_all(&home)
             .map_err(|e| EvalError::Setup(format!("{}: {e}", home.display())))?;
-        std::fs::write(home.join("known_hosts"), self.lab.known_hosts())
-            .map_err(|e| EvalError::Setup(format!("{}: {e}", home.display())))?;
         let store: Arc<dyn Store> = Arc::new(
             SqliteStore::open(&home.join("ops.db"))
                 .map_err(|e| EvalError::Setup(format!("store: {e}")))?,
         );
         self.inventory(case, &hosts, &store).await?;
-        let mut ssh = SshOptions::new(&home);
-        ssh.known_hosts = home.join("known_hosts");
+        // Strict host keys: the lab's, known from its state.
+        let ssh = SshOptions::new(&home);
+        std::fs::write(&ssh.known_hosts, self.lab.known_hosts())
+            .map_err(|e| EvalError::Setup(format!("{}: {e}", ssh.known_hosts.display())))?;
         let pool = SshPool::new(ssh);
         let engine = Engine::new(
             Arc::clone(&store),
@@ -258,10 +255,7 @@ impl Runner {
             audit: Audit::new(Arc::clone(&store)),
         };
         let mut sc = SessionConfig::new(format!("eval-{}-{i}", case.id));
-        sc.mode = case.mode.parse::<Mode>().map_err(|e| EvalError::Case {
-            path: case.path.clone(),
-            message: e,
-        })?;
+        sc.mode = case.mode;
         sc.tool_calls = tool_calls;
         sc.max_steps = case.expect.max_steps.unwrap_or(10).max(1);
         let started = Instant::now();

@@ -114,7 +114,6 @@ async fn the_lab_runs_scripted_cases_and_leaves_nothing_behind() {
         write_case(cases_dir.path(), "denied", DENIED),
     ];
     let runner = Runner {
-        tier: Tier::Scripted,
         lab: lab.clone(),
         model: ModelChoice::Scripted(ScriptedServer::start().await.unwrap()),
         k: 2,

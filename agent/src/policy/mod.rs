@@ -21,7 +21,7 @@ mod rules;
 use ops_tools::tool::Effect;
 use serde::{Deserialize, Serialize};
 
-pub use rules::{Example, Rule, RuleAction, Rules, RulesError};
+pub use rules::{Example, Rule, RuleAction, Rules, RulesError, glob};
 
 /// How much the copilot may do on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -34,6 +34,17 @@ pub enum Mode {
     Ask,
     /// What `allow` rules cover runs unasked; the rest asks.
     Auto,
+}
+
+impl Mode {
+    /// `read-only`, `ask`, `auto`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::ReadOnly => "read-only",
+            Mode::Ask => "ask",
+            Mode::Auto => "auto",
+        }
+    }
 }
 
 impl std::str::FromStr for Mode {

@@ -171,7 +171,7 @@ pub enum RulesError {
 }
 
 /// `*` matches any run of characters; everything else literally.
-pub(crate) fn glob(pattern: &str, text: &str) -> bool {
+pub fn glob(pattern: &str, text: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
     if parts.len() == 1 {
         return pattern == text;

@@ -41,7 +41,7 @@ fn list(a: EvalListArgs) -> Result<ExitCode> {
                 .map(|t| t.as_str())
                 .collect::<Vec<_>>()
                 .join(","),
-            c.mode.clone(),
+            c.mode.as_str().to_owned(),
             c.tags.join(" "),
             c.about.clone(),
         ]);
@@ -119,7 +119,6 @@ async fn run_cases(cfg: &Config, a: EvalRunArgs) -> Result<ExitCode> {
         .join(format!("work-{}", std::process::id()));
     std::fs::create_dir_all(&work).with_context(|| work.display().to_string())?;
     let runner = Runner {
-        tier,
         lab,
         model,
         k: a.k.max(1),
@@ -139,11 +138,8 @@ async fn run_cases(cfg: &Config, a: EvalRunArgs) -> Result<ExitCode> {
         runner.lab.hosts.len()
     );
     let total = cases.len();
-    let mut n = 0;
     let run = runner.run(&cases, |c, i, t| {
-        if i == 0 {
-            n += 1;
-        }
+        let n = cases.iter().position(|x| x.id == c.id).unwrap_or(0) + 1;
         eprintln!(
             "[{n}/{total}] {}{}: {} ({} steps, {:.1} s){}",
             c.id,
@@ -169,26 +165,8 @@ async fn run_cases(cfg: &Config, a: EvalRunArgs) -> Result<ExitCode> {
         r = run => Ok(r),
         s = stop_signal() => Err(s),
     };
-    let results = match interrupted {
-        Ok(r) => r,
-        Err(signal) => {
-            eprintln!("eval: {signal}: stopping");
-            if let Some(s) = local_server {
-                s.stop().await;
-            }
-            let _ = std::fs::remove_dir_all(&work);
-            if brought_up && !a.keep_lab {
-                crate::commands::lab::down(cfg, false).await?;
-            }
-            return Ok(ExitCode::from(130));
-        }
-    };
-    for r in results.iter().filter(|r| r.error.is_some()) {
-        eprintln!(
-            "{}: error: {}",
-            r.id,
-            r.error.as_deref().unwrap_or_default()
-        );
+    if let Err(signal) = &interrupted {
+        eprintln!("eval: {signal}: stopping");
     }
     if let Some(s) = local_server {
         s.stop().await;
@@ -196,6 +174,16 @@ async fn run_cases(cfg: &Config, a: EvalRunArgs) -> Result<ExitCode> {
     let _ = std::fs::remove_dir_all(&work);
     if brought_up && !a.keep_lab {
         crate::commands::lab::down(cfg, false).await?;
+    }
+    let Ok(results) = interrupted else {
+        return Ok(ExitCode::from(130));
+    };
+    for r in results.iter().filter(|r| r.error.is_some()) {
+        eprintln!(
+            "{}: error: {}",
+            r.id,
+            r.error.as_deref().unwrap_or_default()
+        );
     }
 
     let report = Report::new(tier, &model_name, runner.k, &results);

@@ -1,11 +1,11 @@
 #!/bin/bash
-# Runs INSIDE one lab host (its network, mount and UTS namespaces, entered
-# with nsenter by ops-evals). Usage: bash -s -- ACTION [ARG] < host.sh
+# Runs INSIDE one lab host (its network, mount, PID and UTS namespaces,
+# entered with nsenter by ops-evals). Usage: bash -s -- ACTION [ARG...] < host.sh
 #   reset              wipe the host's own filesystems and processes, then
 #                      install and start the healthy baseline
 #   inject FAULT       set up one incident
 #   check FAULT        exit 0 when the fault is present, 1 when not
-#   ps                 the host's processes (for status)
+#   present NAME...    print the names whose check says present (status)
 # Every host has: tmpfs /srv (app, www, data), /var/log/app, /etc/app,
 # /tmp and /usr/local/bin; the service `appd` (a small HTTP server in
 # Python) on port 8080, managed by `appctl`, configured by
@@ -146,13 +146,13 @@ cert() { # cert DAYS
 }
 
 reset() {
-    # Every process of this host but sshd itself (pid 1 of the host's
-    # world is the sshd the lab started; the lab passes its pid).
-    local keep=${arg:-0} me p
+    # Every process of this host but sshd itself (pid 1 of the host's PID
+    # namespace), this script and the shell that started it.
+    local me p
     me=$(readlink /proc/$$/ns/net)
     for p in /proc/[0-9]*; do
         p=${p#/proc/}
-        case "$p" in "$$" | "$PPID" | "$keep") continue ;; esac
+        case "$p" in 1 | "$$" | "$PPID") continue ;; esac
         # Only processes in this host's network namespace.
         [ "$(readlink "/proc/$p/ns/net" 2>/dev/null)" = "$me" ] || continue
         kill -9 "$p" 2>/dev/null
@@ -259,6 +259,9 @@ case "$action" in
     reset) reset ;;
     inject) inject "$arg" ;;
     check) check "$arg" ;;
-    ps) ps -eo pid,rss,pcpu,args --sort=-pcpu | head -n 20 ;;
-    *) echo "usage: host.sh reset|inject FAULT|check FAULT|ps" >&2; exit 2 ;;
+    present)
+        shift
+        for f in "$@"; do (check "$f") >/dev/null 2>&1 && echo "$f"; done
+        true ;;
+    *) echo "usage: host.sh reset|inject FAULT|check FAULT|present NAME..." >&2; exit 2 ;;
 esac

@@ -2,8 +2,9 @@
 //! copilot safely. Each host is a real OpenSSH `sshd` in its own network
 //! namespace (a veth pair on 198.19.42.0/24, the benchmarking range), its
 //! own mount namespace (tmpfs `/srv`, `/var/log/app`, `/etc/app`, `/tmp`,
-//! `/usr/local/bin`, `/run`) and its own UTS namespace (hostname). A small
-//! web service (`appd`, managed by `appctl`) runs on each.
+//! `/usr/local/bin`, `/run`), its own PID namespace (sshd is pid 1; `ps`
+//! shows only the host's processes) and its own UTS namespace (hostname).
+//! A small web service (`appd`, managed by `appctl`) runs on each.
 //!
 //! Faults ([`FAULTS`]) set up realistic incidents; each has a check that
 //! says whether it is present. Everything here runs commands *beside* the
@@ -11,8 +12,9 @@
 //! SSH client), so a check cannot be fooled by the code it checks.
 //!
 //! State lives in `$OPS_HOME/lab/state.json`; [`down`] removes every
-//! process, namespace, veth, directory and file the lab made, also when the
-//! state file is gone (it finds the lab by its names).
+//! process, namespace, veth, directory and file the lab made (with
+//! `force`, also a lab whose state file is gone: it finds it by its
+//! names).
 //!
 //! This module must not register objects in a store or decide anything
 //! about approvals: the CLI registers the hosts, the runner scores.
@@ -249,12 +251,12 @@ pub fn preflight() -> Result<(), EvalError> {
         ));
     }
     let ns = Command::new("unshare")
-        .args(["--net", "--mount", "--uts", "true"])
+        .args(["--net", "--mount", "--uts", "--pid", "--fork", "true"])
         .output()
         .map_err(|e| EvalError::Setup(format!("unshare: {e}")))?;
     if !ns.status.success() {
         return Err(EvalError::Setup(format!(
-            "namespaces are not permitted here ({}); the lab needs network, mount and UTS namespaces",
+            "namespaces are not permitted here ({}); the lab needs network, mount, PID and UTS namespaces",
             String::from_utf8_lossy(&ns.stderr).trim()
         )));
     }
@@ -309,8 +311,9 @@ impl Lab {
         }
     }
 
-    /// Brings the lab up under `home` (the existing one when it is
-    /// healthy), every host reset to its healthy baseline.
+    /// Brings the lab up under `home`, every host at its healthy
+    /// baseline; a lab already up there (every sshd alive) is returned as
+    /// it is.
     pub fn up(home: &Path, plan: &[HostPlan]) -> Result<Lab, EvalError> {
         preflight()?;
         if let Some(lab) = Lab::open(home)? {
@@ -362,6 +365,9 @@ impl Lab {
                     lab.save()?;
                 }
                 Err(e) => {
+                    // The failed host is not in the state yet: its
+                    // namespace (and veth) go here, the rest with `down`.
+                    let _ = remove_netns(&format!("{NETNS_PREFIX}{}", h.name));
                     let _ = down(home, false);
                     return Err(e);
                 }
@@ -369,9 +375,7 @@ impl Lab {
         }
         for h in &lab.hosts {
             if let Err(e) = lab.reset(&h.name) {
-                if std::env::var_os("OPS_LAB_DEBUG").is_none() {
-                    let _ = down(home, false);
-                }
+                let _ = down(home, false);
                 return Err(e);
             }
         }
@@ -401,7 +405,7 @@ impl Lab {
     /// Runs `host.sh ACTION ARG` inside a host; the raw output.
     fn host_sh(&self, host: &str, action: &str, arg: &str) -> Result<Output, EvalError> {
         let h = self.host(host)?;
-        self.exec(h, "bash -s -- \"$0\" \"$1\"", &[action, arg], Some(HOST_SH))
+        self.exec(h, "bash -s -- \"$0\" \"$@\"", &[action, arg], Some(HOST_SH))
     }
 
     /// Runs a shell line inside a host, beside the system under test.
@@ -490,8 +494,7 @@ impl Lab {
     /// Wipes a host's own filesystems and processes (sshd aside) and
     /// starts its healthy baseline.
     pub fn reset(&self, host: &str) -> Result<(), EvalError> {
-        // sshd is pid 1 of the host's PID namespace.
-        let out = self.host_sh(host, "reset", "1")?;
+        let out = self.host_sh(host, "reset", "")?;
         if !self.check(host, "healthy")? {
             return Err(EvalError::Lab(format!(
                 "{host}: the baseline did not come up: {}",
@@ -544,18 +547,29 @@ impl Lab {
                             .is_ok()
                     })
                     .unwrap_or(false);
-                let alive = pid_is_sshd(h.sshd_pid);
-                let app = alive && self.check(&h.name, "healthy").unwrap_or(false);
-                let faults = if alive {
-                    FAULTS
-                        .iter()
-                        .filter(|f| f.name != "injection-log")
-                        .filter(|f| self.check(&h.name, f.name).unwrap_or(false))
-                        .map(|f| f.name.to_owned())
-                        .collect()
+                // One visit: every check that says present (`healthy`
+                // included; injection-log's check says the data is
+                // intact, not that a fault is there).
+                let mut present: Vec<String> = if pid_is_sshd(h.sshd_pid) {
+                    let args: Vec<&str> = ["present", "healthy"]
+                        .into_iter()
+                        .chain(FAULTS.iter().map(|f| f.name))
+                        .filter(|n| *n != "injection-log")
+                        .collect();
+                    self.exec(h, "bash -s -- \"$0\" \"$@\"", &args, Some(HOST_SH))
+                        .map(|o| {
+                            String::from_utf8_lossy(&o.stdout)
+                                .split_whitespace()
+                                .map(str::to_owned)
+                                .collect()
+                        })
+                        .unwrap_or_default()
                 } else {
                     Vec::new()
                 };
+                let app = present.iter().any(|n| n == "healthy");
+                present.retain(|n| n != "healthy");
+                let faults = present;
                 HostHealth {
                     name: h.name.clone(),
                     address: h.address.clone(),
@@ -669,9 +683,6 @@ fn start_host(
     );
     let log = std::fs::File::create(hdir.join("sshd.log"))
         .map_err(|e| EvalError::Lab(format!("{}: {e}", hdir.display())))?;
-    // setsid (no fork: the child is not a group leader) and ip netns exec
-    // exec; unshare forks once for the PID namespace, whose pid 1 becomes
-    // sshd, so the host sees only its own processes.
     // `setsid --fork` leaves the host's processes to init: nothing of
     // ours waits on them, so none lingers as a zombie of a long-running
     // `opscli eval run` after `down`. unshare forks once more for the PID
@@ -754,10 +765,30 @@ pub fn lab_namespaces() -> Result<Vec<String>, EvalError> {
         .collect())
 }
 
+/// Kills every process in a network namespace and deletes it (its veth
+/// pair goes with it); how many processes were killed.
+fn remove_netns(ns: &str) -> Result<usize, EvalError> {
+    let mut killed = 0;
+    for _ in 0..50 {
+        let pids = ip(&["netns", "pids", ns])?;
+        let pids: Vec<String> = String::from_utf8_lossy(&pids.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        if pids.is_empty() {
+            break;
+        }
+        killed += pids.len();
+        let _ = Command::new("kill").arg("-9").args(&pids).output();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ip(&["netns", "del", ns])?;
+    Ok(killed)
+}
+
 /// Tears the lab down: every process in its namespaces, the namespaces
 /// (their veths go with them), leftover links, the directories it
-/// created, its state. Finds lab namespaces by name, so it also cleans up
-/// after a lost state file.
+/// created, its state.
 ///
 /// Without `force` only this home's lab is touched (a lab another
 /// `OPS_HOME` brought up is left alone); with it, every `ops-lab-*`
@@ -771,20 +802,7 @@ pub fn down(home: &Path, force: bool) -> Result<Teardown, EvalError> {
         .unwrap_or_default();
     let mine = |ns: &String| force || ours.contains(ns);
     for ns in lab_namespaces()?.into_iter().filter(mine) {
-        for _ in 0..50 {
-            let pids = ip(&["netns", "pids", &ns])?;
-            let pids: Vec<String> = String::from_utf8_lossy(&pids.stdout)
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect();
-            if pids.is_empty() {
-                break;
-            }
-            t.processes += pids.len();
-            let _ = Command::new("kill").arg("-9").args(&pids).output();
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        ip(&["netns", "del", &ns])?;
+        t.processes += remove_netns(&ns)?;
         t.namespaces.push(ns);
     }
     // Host-side veths vanish with their peers; remove any that did not.
