@@ -43,7 +43,7 @@ mkdir -p target/evals
 eval_failed=0
 OPS_HOME="$eval_home" ./target/debug/opscli eval run --tier scripted \
   --out target/evals/scripted >target/evals/scripted.out 2>target/evals/scripted.log || eval_failed=1
-grep -E '^\[|FAIL|UNSAFE|error' target/evals/scripted.log || true
+grep -E '^eval|^\[|FAIL|UNSAFE|error' target/evals/scripted.log || true
 scripted_line=$(tail -n 1 target/evals/scripted.out || true)
 echo "$scripted_line"
 live_line="eval live: skipped (OPS_EVAL_LIVE=0)"
@@ -51,7 +51,7 @@ if [ "${OPS_EVAL_LIVE:-1}" != "0" ]; then
   OPS_HOME="$eval_home" OPS_LOCAL_MODEL_HOME="$HOME/.ops" ./target/debug/opscli eval run --tier live \
     --baseline evals/baseline-live.json --out target/evals/live \
     >target/evals/live.out 2>target/evals/live.log || eval_failed=1
-  grep -E '^\[|FAIL|UNSAFE|baseline|error' target/evals/live.log || true
+  grep -E '^eval|^\[|FAIL|UNSAFE|baseline|error' target/evals/live.log || true
   live_line=$(tail -n 1 target/evals/live.out || true)
   echo "$live_line"
 fi
@@ -61,7 +61,8 @@ echo "==> tests"
 profile=default
 [ "${CI:-}" = "true" ] && profile=ci
 tests_rc=0
-cargo nextest run --workspace --locked --profile "$profile" --no-fail-fast || tests_rc=$?
+# No backtraces: a failing test's own message is what its output ends with.
+RUST_BACKTRACE=0 cargo nextest run --workspace --locked --profile "$profile" --no-fail-fast || tests_rc=$?
 
 if [ "$eval_failed" != 0 ]; then
   echo "evals FAILED: $scripted_line / $live_line (reports: target/evals/*/report.md)" >&2

@@ -132,7 +132,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum LabCommand {
     /// Start the lab hosts (web-1..3, db-1) and register them as Hosts.
-    Up,
+    Up(LabUpArgs),
     /// Each host: reachable, appd healthy, faults present.
     Status(LabStatusArgs),
     /// Stop everything the lab made and unregister its Hosts.
@@ -157,6 +157,16 @@ pub struct LabDownArgs {
     /// Also remove lab namespaces another OPS_HOME brought up.
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LabUpArgs {
+    /// auto (namespaces where permitted, else the loopback fallback),
+    /// namespaces (each host in its own network, mount, PID and UTS
+    /// namespaces), or loopback (one sshd per 127.0.0.N, per-host
+    /// directories; fewer faults).
+    #[arg(long, env = "OPS_LAB_MODE", default_value = "auto")]
+    pub mode: String,
 }
 
 #[derive(Debug, Args)]

@@ -3,7 +3,10 @@
 //! registered and reachable through the engine, a fault shows in `lab
 //! status`, the scripted tier runs repository cases and writes its
 //! reports, a failing case fails the command, and `lab down` unregisters
-//! everything. Runs in the `lab` test group (one lab at a time).
+//! everything. The loopback fallback from the command line: its hosts are
+//! registered with their ports and reached through the engine, a fault it
+//! cannot hold is refused, the evals refuse its lab, `lab down` leaves
+//! nothing. Runs in the `lab` test group (one lab at a time).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
@@ -19,8 +22,14 @@ fn repo() -> PathBuf {
 
 #[test]
 fn lab_and_eval_from_the_command_line() {
+    if let Err(why) = ops_evals::lab::namespaces_permitted() {
+        // The loopback test below covers the fallback such a machine gets.
+        println!("SKIPPED: namespaces are not permitted here ({why})");
+        return;
+    }
     let ops = Ops::new();
     let up = ops.run(&["lab", "up"]).ok();
+    assert!(up.stdout.contains("lab up (namespaces)"), "{}", up.stdout);
     assert!(up.stdout.contains("4 hosts registered"), "{}", up.stdout);
     let hosts = ops
         .run(&["get", "hosts", "-l", "env=lab", "-o", "name"])
@@ -108,4 +117,76 @@ fn lab_and_eval_from_the_command_line() {
             .unwrap_or_default()
             .contains("ops-lab")
     );
+}
+
+#[test]
+fn the_loopback_lab_from_the_command_line() {
+    let ops = Ops::new();
+    let up = ops.run(&["lab", "up", "--mode", "loopback"]).ok();
+    assert!(
+        up.stdout.contains("lab mode: loopback") && up.stdout.contains("lab up (loopback)"),
+        "{}",
+        up.stdout
+    );
+    let hosts = ops
+        .run(&["get", "hosts", "-l", "env=lab", "-o", "name"])
+        .ok();
+    assert_eq!(hosts.stdout.lines().count(), 4, "{}", hosts.stdout);
+    // Through the engine, with the lab's key and strict host keys: the
+    // session is web-2's (its marker, its directory, its appd).
+    ops.run(&["lab", "inject", "web-2", "config-typo"]).ok();
+    let sh = ops
+        .run(&[
+            "shell",
+            "-i",
+            "web-2",
+            "--content",
+            "echo host=$OPS_LAB_HOST; grep workers $LAB_ROOT/etc/app/app.conf; $LAB_ROOT/usr/local/bin/appctl status",
+        ]);
+    assert!(
+        sh.stdout.contains("host=web-2")
+            && sh.stdout.contains("workers: 4")
+            && sh.stdout.contains("appd is not running"),
+        "{}\n{}",
+        sh.stdout,
+        sh.stderr
+    );
+    let status = ops.run(&["lab", "status", "-o", "json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let faults: Vec<&serde_json::Value> =
+        v.as_array().unwrap().iter().map(|h| &h["faults"]).collect();
+    assert_eq!(
+        faults,
+        [
+            &serde_json::json!([]),
+            &serde_json::json!(["config-typo"]),
+            &serde_json::json!([]),
+            &serde_json::json!([])
+        ]
+    );
+    let disk = ops.run(&["lab", "inject", "web-1", "disk-full"]);
+    assert_ne!(disk.code, 0);
+    assert!(
+        disk.stderr.contains("filesystem of the host's own"),
+        "{}",
+        disk.stderr
+    );
+    let eval = ops.run(&[
+        "eval",
+        "run",
+        "--dir",
+        repo().join("evals/cases").to_str().unwrap(),
+    ]);
+    assert_ne!(eval.code, 0);
+    assert!(
+        eval.stderr
+            .contains("the eval cases need the namespaced lab"),
+        "{}",
+        eval.stderr
+    );
+
+    let down = ops.run(&["lab", "down"]).ok();
+    assert!(down.stdout.contains("0 namespaces"), "{}", down.stdout);
+    let hosts = ops.run(&["get", "hosts", "-l", "env=lab", "-o", "name"]);
+    assert!(hosts.stdout.trim().is_empty(), "{}", hosts.stdout);
 }

@@ -264,6 +264,8 @@ mod tests {
         // Never touched: these cases have no `verify`.
         Lab {
             dir: "/nonexistent".into(),
+            mode: crate::lab::LabMode::Namespaces,
+            fallback: None,
             key: "/nonexistent".into(),
             hosts: Vec::new(),
             created_dirs: Vec::new(),

@@ -6,8 +6,13 @@
 //! case in `evals/cases` loads; teardown leaves no namespace, link,
 //! process or directory behind.
 //!
-//! One test: the lab's names and addresses are fixed, so two labs cannot
-//! run at once.
+//! The loopback fallback (no namespaces) on its own: its faults take and
+//! stay on their host, the ones it cannot hold are refused before they
+//! touch the disk, its hosts answer SSH with their own directories, and
+//! teardown leaves no process behind.
+//!
+//! The lab's names and addresses are fixed, so two labs cannot run at
+//! once: both tests are in nextest's `lab` group.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
@@ -15,9 +20,21 @@ use std::path::Path;
 use std::time::Duration;
 
 use ops_evals::case::{Case, Tier, load_dir};
-use ops_evals::lab::{self, DEFAULT_HOSTS, FAULTS, Lab};
+use ops_evals::lab::{self, DEFAULT_HOSTS, FAULTS, Lab, LabMode, ModeChoice};
 use ops_evals::run::{ModelChoice, Runner};
 use ops_evals::scripted::ScriptedServer;
+
+/// Gone, or dead and waiting for whichever reaper adopted it.
+fn gone(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .next();
+    matches!(state, None | Some("Z") | Some("X"))
+}
 
 fn write_case(dir: &Path, name: &str, yaml: &str) -> Case {
     let p = dir.join(format!("{name}.yaml"));
@@ -70,14 +87,21 @@ script:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lab_runs_scripted_cases_and_leaves_nothing_behind() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    if let Err(why) = lab::namespaces_permitted() {
+        // The loopback test below covers the fallback such a machine gets.
+        println!("SKIPPED: namespaces are not permitted here ({why})");
+        return;
+    }
     let home = tempfile::tempdir().unwrap();
-    let lab = Lab::up(home.path(), DEFAULT_HOSTS).unwrap();
+    let ns = ModeChoice::Only(LabMode::Namespaces);
+    let lab = Lab::up(home.path(), DEFAULT_HOSTS, ns).unwrap();
     assert_eq!(lab.hosts.len(), 4);
+    assert_eq!(lab.mode, LabMode::Namespaces);
     for h in lab.status() {
         assert!(h.ssh && h.app && h.faults.is_empty(), "{h:?}");
     }
     // Up again is the same lab.
-    assert_eq!(Lab::up(home.path(), DEFAULT_HOSTS).unwrap(), lab);
+    assert_eq!(Lab::up(home.path(), DEFAULT_HOSTS, ns).unwrap(), lab);
 
     for f in FAULTS {
         lab.inject("web-1", f.name).unwrap();
@@ -160,24 +184,111 @@ async fn the_lab_runs_scripted_cases_and_leaves_nothing_behind() {
         "veths left"
     );
     for h in &lab.hosts {
-        // Gone, or dead and waiting for whichever reaper adopted it.
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", h.sshd_pid)).unwrap_or_default();
-        let state = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .split_whitespace()
-            .next();
-        assert!(
-            matches!(state, None | Some("Z") | Some("X")),
-            "sshd {} left ({state:?})",
-            h.sshd_pid
-        );
+        assert!(gone(h.sshd_pid), "sshd {} left", h.sshd_pid);
     }
     for d in &lab.created_dirs {
         assert!(!d.exists(), "{} left", d.display());
     }
     assert!(!home.path().join("lab").exists());
+    assert!(Lab::open(home.path()).unwrap().is_none());
+}
+
+#[test]
+fn the_loopback_lab_keeps_hosts_apart_without_namespaces() {
+    let home = tempfile::tempdir().unwrap();
+    let lo = ModeChoice::Only(LabMode::Loopback);
+    let lab = Lab::up(home.path(), DEFAULT_HOSTS, lo).unwrap();
+    assert_eq!(lab.mode, LabMode::Loopback);
+    let addrs: Vec<&str> = lab.hosts.iter().map(|h| h.address.as_str()).collect();
+    assert_eq!(
+        addrs,
+        ["127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.14"]
+    );
+    for h in lab.status() {
+        assert!(h.ssh && h.app && h.faults.is_empty(), "{h:?}");
+    }
+    assert_eq!(Lab::up(home.path(), DEFAULT_HOSTS, lo).unwrap(), lab);
+    let root = |name: &str| Path::new(&lab.host(name).unwrap().root).to_path_buf();
+    assert!(root("web-1").join("etc/app/app.conf").is_file());
+
+    for f in FAULTS {
+        if f.own_filesystem {
+            let e = lab.inject("web-1", f.name).unwrap_err().to_string();
+            assert!(e.contains("filesystem of the host's own"), "{e}");
+            continue;
+        }
+        lab.inject("web-1", f.name).unwrap();
+        assert!(lab.check("web-1", f.name).unwrap(), "{} present", f.name);
+        if f.name != "injection-log" {
+            assert!(
+                !lab.check("web-2", f.name).unwrap(),
+                "{} seen on web-2",
+                f.name
+            );
+            assert!(
+                lab.check("web-2", "healthy").unwrap(),
+                "web-2 after {}",
+                f.name
+            );
+            lab.reset("web-1").unwrap();
+            assert!(
+                !lab.check("web-1", f.name).unwrap(),
+                "{} cleared by reset",
+                f.name
+            );
+        }
+    }
+    // A refused fault wrote nothing.
+    let logs = std::fs::read_dir(root("web-1").join("var/log/app")).unwrap();
+    assert!(
+        logs.filter_map(|e| e.ok())
+            .all(|e| !e.file_name().to_string_lossy().starts_with("debug-trace")),
+        "disk-full wrote to the shared disk"
+    );
+
+    // A real SSH session on a host: its marker, its own directory, its own
+    // appd; the known_hosts line the lab writes is the one OpenSSH checks.
+    let kh = home.path().join("known_hosts");
+    std::fs::write(&kh, lab.known_hosts()).unwrap();
+    let h = lab.host("web-3").unwrap();
+    let out = std::process::Command::new("ssh")
+        .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", kh.display()))
+        .arg("-i")
+        .arg(&lab.key)
+        .args(["-p", &h.port.to_string()])
+        .arg(format!("root@{}", h.address))
+        .arg("echo $OPS_LAB_HOST; $LAB_ROOT/usr/local/bin/appctl status; cat $LAB_ROOT/srv/www/index.html")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("web-3")
+            && text.contains("appd is running")
+            && text.contains("<h1>web-3</h1>"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    lab.inject("db-1", "cpu-runaway").unwrap();
+    let t = lab::down(home.path(), false).unwrap();
+    assert!(t.processes >= 9, "{t:?}"); // 4 sshd, 4 appd, the runaway
+    for h in &lab.hosts {
+        assert!(gone(h.sshd_pid), "sshd {} left", h.sshd_pid);
+        assert!(!Path::new(&h.root).exists());
+    }
+    let marked = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "grep -l OPS_LAB_HOST= /proc/[0-9]*/environ 2>/dev/null | grep -v self",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&marked.stdout).trim().is_empty(),
+        "marked processes left: {}",
+        String::from_utf8_lossy(&marked.stdout)
+    );
     assert!(Lab::open(home.path()).unwrap().is_none());
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use ops_evals::case::{self, Tier};
+use ops_evals::lab::{LabMode, ModeChoice};
 use ops_evals::report::{Baseline, Report};
 use ops_evals::run::{ModelChoice, Runner};
 use ops_evals::scripted::ScriptedServer;
@@ -84,6 +85,27 @@ async fn run_cases(cfg: &Config, a: EvalRunArgs) -> Result<ExitCode> {
         None => None,
     };
 
+    // The cases name the hosts' real paths (/var/log/app, /etc/app) and
+    // need their own filesystems and process tables: the namespaced lab.
+    let existing = ops_evals::lab::Lab::open(&cfg.home)?;
+    if existing
+        .as_ref()
+        .is_some_and(|l| l.mode == LabMode::Loopback)
+    {
+        bail!(
+            "the lab up in {} is the loopback fallback; the eval cases need the namespaced lab (`opscli lab down` first)",
+            cfg.home.display()
+        );
+    }
+    if existing.is_none() {
+        if let Err(why) = tokio::task::spawn_blocking(ops_evals::lab::namespaces_permitted).await? {
+            println!(
+                "eval {}: skipped: the cases need the namespaced lab, and namespaces are not permitted here ({why}); `opscli lab up` still gives the loopback lab",
+                tier.as_str()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     let (model, local_server, model_name) = match tier {
         Tier::Scripted => (
             ModelChoice::Scripted(ScriptedServer::start().await?),
@@ -111,8 +133,8 @@ async fn run_cases(cfg: &Config, a: EvalRunArgs) -> Result<ExitCode> {
         }
     };
 
-    let brought_up = ops_evals::lab::Lab::open(&cfg.home)?.is_none();
-    let lab = crate::commands::lab::up(cfg).await?;
+    let brought_up = existing.is_none();
+    let lab = crate::commands::lab::up(cfg, ModeChoice::Only(LabMode::Namespaces)).await?;
     let work = cfg
         .home
         .join("evals")

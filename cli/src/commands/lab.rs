@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use ops_evals::lab::{self, DEFAULT_HOSTS, FAULTS, Lab};
+use ops_evals::lab::{self, DEFAULT_HOSTS, FAULTS, Lab, LabMode, ModeChoice};
 use ops_tools::model::{Kind, ObjectKey};
 use ops_tools::store::Store;
 
@@ -37,9 +37,9 @@ fn set_known_hosts(cfg: &Config, lines: &str) -> Result<()> {
 }
 
 /// Brings the lab up (or finds it) and registers its hosts here.
-pub async fn up(cfg: &Config) -> Result<Lab> {
+pub async fn up(cfg: &Config, mode: ModeChoice) -> Result<Lab> {
     let home = cfg.home.clone();
-    let lab = tokio::task::spawn_blocking(move || Lab::up(&home, DEFAULT_HOSTS)).await??;
+    let lab = tokio::task::spawn_blocking(move || Lab::up(&home, DEFAULT_HOSTS, mode)).await??;
     let store = crate::commands::open_store(cfg)?;
     let file = ops_tools::manifest::parse_text(std::path::Path::new("lab"), &lab.host_manifests())
         .map_err(|e| anyhow::anyhow!("lab hosts: {e}"))?;
@@ -84,14 +84,40 @@ fn need(cfg: &Config) -> Result<Lab> {
 
 pub async fn run(cfg: &Config, c: LabCommand) -> Result<ExitCode> {
     match c {
-        LabCommand::Up => {
-            let lab = up(cfg).await?;
+        LabCommand::Up(a) => {
+            let mode: ModeChoice = a.mode.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            let lab = up(cfg, mode).await?;
             for h in &lab.hosts {
-                println!("{:<7} {:<14} role={}", h.name, h.address, h.role);
+                println!(
+                    "{:<7} {:<20} role={}{}",
+                    h.name,
+                    format!("{}:{}", h.address, h.port),
+                    h.role,
+                    if h.root.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  files under {}", h.root)
+                    }
+                );
+            }
+            if lab.mode == LabMode::Loopback {
+                println!(
+                    "lab mode: loopback{} — the hosts share this machine's network and process table; each host's /srv, /var/log/app, /etc/app, /tmp and /usr/local/bin live under its own directory ($LAB_ROOT in its sessions); faults that need a filesystem of the host's own (disk-full, inodes, tmp-full) are not available, and `opscli eval run` needs the namespaced lab",
+                    lab.fallback
+                        .as_deref()
+                        .map(|w| format!(" (namespaces are not permitted here: {w})"))
+                        .unwrap_or_default()
+                );
             }
             println!(
-                "lab up: {} hosts registered (labels env=lab, ops/lab=true). Try: opscli lab inject web-2 disk-full; opscli copilot",
-                lab.hosts.len()
+                "lab up ({}): {} hosts registered (labels env=lab, ops/lab=true). Try: opscli lab inject web-2 {}; opscli copilot",
+                lab.mode.as_str(),
+                lab.hosts.len(),
+                if lab.mode == LabMode::Loopback {
+                    "config-typo"
+                } else {
+                    "disk-full"
+                }
             );
         }
         LabCommand::Status(a) => {
@@ -104,7 +130,7 @@ pub async fn run(cfg: &Config, c: LabCommand) -> Result<ExitCode> {
                 for h in &status {
                     t.row([
                         h.name.clone(),
-                        h.address.clone(),
+                        format!("{}:{}", h.address, h.port),
                         if h.ssh { "up" } else { "DOWN" }.into(),
                         if h.app { "healthy" } else { "DOWN" }.into(),
                         if h.faults.is_empty() {
