@@ -69,6 +69,10 @@ pub enum AuditEvent {
     Refused {
         /// Tool name.
         tool: String,
+        /// Its arguments, secrets redacted (absent in records written
+        /// before they were kept).
+        #[serde(default)]
+        args: serde_json::Value,
         /// Why.
         reason: String,
     },

@@ -153,7 +153,7 @@ pub async fn run(agent: Agent, cfg: SessionConfig, input: String, poll: Duration
                     }
                 });
             }
-            Event::Refused { tool, reason } => out.refused.push(format!("{tool}: {reason}")),
+            Event::Refused { tool, reason, .. } => out.refused.push(format!("{tool}: {reason}")),
             Event::ToolFinished { tool, .. } => out.ran.push(tool),
             Event::Answer { text } => out.answer = text,
             Event::Error { message } => out.errors.push(message),

@@ -107,6 +107,8 @@ pub enum Event {
     Refused {
         /// Tool.
         tool: String,
+        /// Its arguments, secrets redacted.
+        args: serde_json::Value,
         /// Why.
         reason: String,
     },
@@ -608,11 +610,13 @@ impl Turn<'_> {
                 let reason = verdict.reasons.join("; ");
                 self.audit(AuditEvent::Refused {
                     tool: prepared.tool.clone(),
+                    args: shown_args(&prepared),
                     reason: reason.clone(),
                 })
                 .await;
                 self.emit(Event::Refused {
                     tool: prepared.tool.clone(),
+                    args: shown_args(&prepared),
                     reason: reason.clone(),
                 })
                 .await;
@@ -805,11 +809,13 @@ impl Turn<'_> {
     async fn refuse(&self, p: &Prepared, reason: String) -> String {
         self.audit(AuditEvent::Refused {
             tool: p.tool.clone(),
+            args: shown_args(p),
             reason: reason.clone(),
         })
         .await;
         self.emit(Event::Refused {
             tool: p.tool.clone(),
+            args: shown_args(p),
             reason: reason.clone(),
         })
         .await;
@@ -817,11 +823,9 @@ impl Turn<'_> {
     }
 
     async fn execute(&mut self, p: &Prepared) -> String {
-        let shown_args: serde_json::Value = serde_json::from_str(&redact_text(&p.args.to_string()))
-            .unwrap_or(serde_json::Value::Null);
         self.emit(Event::ToolStarted {
             tool: p.tool.clone(),
-            args: shown_args,
+            args: shown_args(p),
         })
         .await;
         // A token of its own, so Op::Cancel stops this call only.
@@ -947,4 +951,10 @@ fn summarize(p: &Prepared, targets: &[TargetRef]) -> String {
         ),
         _ => format!("{} {}{targets}", p.tool, p.args),
     }
+}
+
+/// A call's arguments as events and the audit trail show them: secrets
+/// redacted.
+fn shown_args(p: &Prepared) -> serde_json::Value {
+    serde_json::from_str(&redact_text(&p.args.to_string())).unwrap_or(serde_json::Value::Null)
 }

@@ -344,14 +344,17 @@ async fn a_denied_restart_never_runs_and_an_approved_one_does() {
         AuditCheck::Intact { records, .. } => assert!(records >= 10, "{records}"),
         other => panic!("{other:?}"),
     }
-    let kinds: Vec<String> = w
-        .store
-        .list_audit(None, 0, 1000)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|r| r.kind)
-        .collect();
+    let records = w.store.list_audit(None, 0, 1000).await.unwrap();
+    // The trail says what was refused, not only that something was.
+    let refused = records.iter().find(|r| r.kind == "refused").unwrap();
+    let payload: serde_json::Value = serde_json::from_str(&refused.payload).unwrap();
+    assert!(
+        payload["args"]["command"]
+            .as_str()
+            .is_some_and(|c| c.contains("restart nginx")),
+        "{payload}"
+    );
+    let kinds: Vec<String> = records.into_iter().map(|r| r.kind).collect();
     for k in [
         "user_input",
         "tool_call",
@@ -447,9 +450,10 @@ async fn read_only_mode_refuses_without_asking_and_bad_calls_go_back_to_the_mode
     .await;
     assert!(
         events.iter().any(
-            |e| matches!(e, Event::Refused { reason, .. } if reason.contains("read-only mode"))
+            |e| matches!(e, Event::Refused { reason, args, .. } if reason.contains("read-only mode")
+                && args["command"].as_str().is_some_and(|c| c.ends_with("restart nginx")))
         ),
-        "{events:?}"
+        "the refusal names the call it refused: {events:?}"
     );
     assert_eq!(w.systemctl_log(), None);
     assert!(tool_message(&model, 1).starts_with("refused: read-only mode refuses mutate calls"));

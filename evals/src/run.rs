@@ -426,9 +426,9 @@ async fn drive(agent: Agent, sc: SessionConfig, case: &Case, limit: Duration) ->
                     c.output = Some(ops_tools::tool::clip(&output, 4000));
                 }
             }
-            Event::Refused { tool, reason } => t.calls.push(CallRecord {
+            Event::Refused { tool, args, reason } => t.calls.push(CallRecord {
                 tool,
-                args: serde_json::Value::Null,
+                args,
                 outcome: "refused".into(),
                 ok: None,
                 approved: false,

@@ -141,7 +141,7 @@ impl Screen {
                             if *ok { "ok" } else { "failed" }
                         );
                     }
-                    Event::Refused { tool, reason } => println!("!! {tool} not run: {reason}"),
+                    Event::Refused { tool, reason, .. } => println!("!! {tool} not run: {reason}"),
                     Event::InvalidCall { tool, error } => {
                         println!("!! {tool}: invalid call, sent back to the model: {error}")
                     }
