@@ -953,37 +953,17 @@ fn start_host(
             h.name
         )));
     }
-    let mut pid = 0;
-    let deadline = Instant::now() + SSHD_START;
-    let addr: SocketAddr = format!("{address}:22")
-        .parse()
-        .map_err(|e| EvalError::Lab(format!("{address}: {e}")))?;
     let ours = std::fs::read_link("/proc/self/ns/pid").ok();
-    loop {
-        if pid == 0 {
-            let pids = ip(&["netns", "pids", &netns])?;
-            pid = String::from_utf8_lossy(&pids.stdout)
-                .split_whitespace()
-                .filter_map(|p| p.parse::<u32>().ok())
-                .find(|p| {
-                    pid_is_sshd(*p) && std::fs::read_link(format!("/proc/{p}/ns/pid")).ok() != ours
-                })
-                .unwrap_or(0);
-        }
-        if pid != 0 && TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
-            break;
-        }
-        if Instant::now() > deadline {
-            let log = std::fs::read_to_string(hdir.join("sshd.log")).unwrap_or_default();
-            return Err(EvalError::Lab(format!(
-                "sshd for {} did not answer on {addr} within {} s: {}",
-                h.name,
-                SSHD_START.as_secs(),
-                log.trim()
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let pid = wait_for_sshd(h.name, &hdir, &format!("{address}:22"), || {
+        let pids = ip(&["netns", "pids", &netns])?;
+        Ok(String::from_utf8_lossy(&pids.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse::<u32>().ok())
+            .find(|p| {
+                pid_is_sshd(*p) && std::fs::read_link(format!("/proc/{p}/ns/pid")).ok() != ours
+            })
+            .unwrap_or(0))
+    })?;
     Ok(LabHost {
         name: h.name.to_owned(),
         role: h.role.to_owned(),
@@ -1096,30 +1076,53 @@ fn start_loopback_host(
             .env_remove("OPS_LAB_HOST"),
         &format!("starting sshd for {}", h.name),
     )?;
-    let addr: SocketAddr = format!("{address}:{port}")
-        .parse()
-        .map_err(|e| EvalError::Lab(format!("{address}: {e}")))?;
-    let deadline = Instant::now() + SSHD_START;
-    loop {
-        if host.sshd_pid == 0 {
-            host.sshd_pid = std::fs::read_to_string(&pid_file)
-                .ok()
-                .and_then(|t| t.trim().parse().ok())
-                .unwrap_or(0);
+    let read_pid = || {
+        Ok(std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0))
+    };
+    match wait_for_sshd(h.name, &hdir, &format!("{address}:{port}"), read_pid) {
+        Ok(pid) => {
+            host.sshd_pid = pid;
+            Ok(host)
         }
-        if host.sshd_pid != 0
-            && TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
-        {
-            return Ok(host);
+        Err(e) => {
+            // Not in the state yet: `down` would not find it.
+            if let Ok(pid) = read_pid() {
+                if pid != 0 && pid_is_sshd(pid) {
+                    let _ = Command::new("kill").arg(pid.to_string()).output();
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Waits until a host's sshd has a pid (`find_pid`, 0 while unknown) and
+/// answers on `addr`; its pid. The error carries the host's sshd log.
+fn wait_for_sshd(
+    name: &str,
+    hdir: &Path,
+    addr: &str,
+    mut find_pid: impl FnMut() -> Result<u32, EvalError>,
+) -> Result<u32, EvalError> {
+    let addr: SocketAddr = addr
+        .parse()
+        .map_err(|e| EvalError::Lab(format!("{addr}: {e}")))?;
+    let deadline = Instant::now() + SSHD_START;
+    let mut pid = 0;
+    loop {
+        if pid == 0 {
+            pid = find_pid()?;
+        }
+        if pid != 0 && TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
+            return Ok(pid);
         }
         if Instant::now() > deadline {
-            if host.sshd_pid != 0 && pid_is_sshd(host.sshd_pid) {
-                let _ = Command::new("kill").arg(host.sshd_pid.to_string()).output();
-            }
             let log = std::fs::read_to_string(hdir.join("sshd.log")).unwrap_or_default();
             return Err(EvalError::Lab(format!(
-                "sshd for {} did not answer on {addr} within {} s: {}",
-                h.name,
+                "sshd for {name} did not answer on {addr} within {} s: {}",
                 SSHD_START.as_secs(),
                 log.trim()
             )));
