@@ -48,6 +48,18 @@ const VETH_PREFIX: &str = "olab";
 const SUBNET: &str = "198.19.42";
 /// Longest a lab command (reset, inject, check, verify) may run.
 const EXEC_LIMIT: Duration = Duration::from_secs(60);
+/// `unshare` options for a namespaced host inside its network namespace
+/// (the probe in [`namespaces_permitted`] uses the same).
+const HOST_NAMESPACES: &[&str] = &[
+    "--mount",
+    "--uts",
+    "--pid",
+    "--fork",
+    "--mount-proc",
+    "--propagation",
+    "private",
+    "--",
+];
 /// Longest a host's sshd may take to answer after it is started (a
 /// loaded 2-core CI machine runs the test suite beside it).
 const SSHD_START: Duration = Duration::from_secs(30);
@@ -353,16 +365,9 @@ pub fn preflight() -> Result<(), EvalError> {
 /// which part was refused.
 pub fn namespaces_permitted() -> Result<(), String> {
     let probe = Command::new("unshare")
+        .arg("--net")
+        .args(HOST_NAMESPACES)
         .args([
-            "--net",
-            "--mount",
-            "--uts",
-            "--pid",
-            "--fork",
-            "--mount-proc",
-            "--propagation",
-            "private",
-            "--",
             "/bin/sh",
             "-c",
             "mount -t tmpfs -o size=1m tmpfs /run && hostname ops-lab-probe",
@@ -929,18 +934,8 @@ fn start_host(
     // namespace, whose pid 1 becomes sshd: the host sees only its own
     // processes.
     let status = Command::new("setsid")
-        .args([
-            "--fork", "ip", "netns", "exec", &netns, "unshare", "--mount",
-        ])
-        .args([
-            "--uts",
-            "--pid",
-            "--fork",
-            "--mount-proc",
-            "--propagation",
-            "private",
-            "--",
-        ])
+        .args(["--fork", "ip", "netns", "exec", &netns, "unshare"])
+        .args(HOST_NAMESPACES)
         .args(["/bin/sh", "-c", &boot])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -1026,11 +1021,15 @@ fn start_loopback_host(
         .map_err(|e| EvalError::Lab(format!("port {port}: {e}")))?;
     let address = loopback_address(i);
     let hdir = dir.join(h.name);
-    let root = hdir.join("root");
     for d in ["srv", "var/log/app", "etc/app", "tmp", "usr/local/bin"] {
-        std::fs::create_dir_all(root.join(d))
-            .map_err(|e| EvalError::Lab(format!("{}: {e}", root.join(d).display())))?;
+        let p = hdir.join("root").join(d);
+        std::fs::create_dir_all(&p).map_err(|e| EvalError::Lab(format!("{}: {e}", p.display())))?;
     }
+    // Absolute: sshd's config and the host's sessions use these paths
+    // from other working directories.
+    let hdir = std::fs::canonicalize(&hdir)
+        .map_err(|e| EvalError::Lab(format!("{}: {e}", hdir.display())))?;
+    let root = hdir.join("root");
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777));
     let host_key_path = hdir.join("host_ed25519");
