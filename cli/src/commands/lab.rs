@@ -101,12 +101,18 @@ pub async fn run(cfg: &Config, c: LabCommand) -> Result<ExitCode> {
                 );
             }
             if lab.mode == LabMode::Loopback {
+                let unavailable: Vec<&str> = FAULTS
+                    .iter()
+                    .filter(|f| f.own_filesystem)
+                    .map(|f| f.name)
+                    .collect();
                 println!(
-                    "lab mode: loopback{} — the hosts share this machine's network and process table; each host's /srv, /var/log/app, /etc/app, /tmp and /usr/local/bin live under its own directory ($LAB_ROOT in its sessions); faults that need a filesystem of the host's own (disk-full, inodes, tmp-full) are not available, and `opscli eval run` needs the namespaced lab",
+                    "lab mode: loopback{} — the hosts share this machine's network and process table; each host's /srv, /var/log/app, /etc/app, /tmp and /usr/local/bin live under its own directory ($LAB_ROOT in its sessions); faults that need a filesystem of the host's own ({}) are not available, and `opscli eval run` needs the namespaced lab",
                     lab.fallback
                         .as_deref()
                         .map(|w| format!(" (namespaces are not permitted here: {w})"))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    unavailable.join(", ")
                 );
             }
             println!(

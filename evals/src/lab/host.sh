@@ -19,7 +19,7 @@ action=${1:-}
 arg=${2:-}
 R=${LAB_ROOT:-}
 ADDR=${LAB_ADDR:-0.0.0.0}
-HOST=${LAB_HOST:-$(hostname)}
+HOST=${OPS_LAB_HOST:-$(hostname)}
 if [ "$ADDR" = 0.0.0.0 ]; then LISTEN='sport = :8080'; else LISTEN="src $ADDR and sport = :8080"; fi
 
 pct() { df --output=pcent "$1" | tail -n 1 | tr -dc '0-9'; }

@@ -1,6 +1,6 @@
 //! The lab: real hosts on this machine for evals and for trying the
 //! copilot safely. Each host is a real OpenSSH `sshd` in its own network
-//! namespace (a veth pair on 198.19.42.0/24, the benchmarking range), its
+//! namespace (a veth pair on a free /24 of the benchmarking range), its
 //! own mount namespace (tmpfs `/srv`, `/var/log/app`, `/etc/app`, `/tmp`,
 //! `/usr/local/bin`, `/run`), its own PID namespace (sshd is pid 1; `ps`
 //! shows only the host's processes) and its own UTS namespace (hostname).
@@ -17,8 +17,9 @@
 //!
 //! Faults ([`FAULTS`]) set up realistic incidents; each has a check that
 //! says whether it is present. Everything here runs commands *beside* the
-//! system under test (`nsenter` into the host's namespaces, never our own
-//! SSH client), so a check cannot be fooled by the code it checks.
+//! system under test (`nsenter` into the host's namespaces, or a shell
+//! with the loopback host's environment; never our own SSH client), so a
+//! check cannot be fooled by the code it checks.
 //!
 //! State lives in `$OPS_HOME/lab/state.json`; [`down`] removes every
 //! process, namespace, veth, directory and file the lab made (with
@@ -364,6 +365,12 @@ pub fn preflight() -> Result<(), EvalError> {
 /// a tmpfs, a named network namespace and a veth pair into it. `Err` says
 /// which part was refused.
 pub fn namespaces_permitted() -> Result<(), String> {
+    // What the machine permits does not change while we run: probed once.
+    static PROBE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    PROBE.get_or_init(probe_namespaces).clone()
+}
+
+fn probe_namespaces() -> Result<(), String> {
     let probe = Command::new("unshare")
         .arg("--net")
         .args(HOST_NAMESPACES)
@@ -505,7 +512,10 @@ impl Lab {
         };
         let leftovers = match mode {
             LabMode::Namespaces => lab_namespaces()?,
-            LabMode::Loopback => loopback_sshds(),
+            LabMode::Loopback => loopback_sshds()
+                .into_iter()
+                .map(|(pid, cfg)| format!("sshd {pid} ({cfg})"))
+                .collect(),
         };
         if !leftovers.is_empty() {
             return Err(EvalError::Setup(format!(
@@ -974,10 +984,9 @@ fn start_host(
 
 /// The environment a loopback host's processes carry: the marker `reset`
 /// and `down` find them by, and where host.sh finds the host's files.
-fn loopback_env(h: &LabHost) -> [(&'static str, String); 4] {
+fn loopback_env(h: &LabHost) -> [(&'static str, String); 3] {
     [
         ("OPS_LAB_HOST", h.name.clone()),
-        ("LAB_HOST", h.name.clone()),
         ("LAB_ROOT", h.root.clone()),
         ("LAB_ADDR", h.address.clone()),
     ]
@@ -1133,11 +1142,8 @@ fn wait_for_sshd(
 /// Processes that carry a loopback lab host's marker (`OPS_LAB_HOST`),
 /// with the host they belong to.
 fn marked_processes() -> Vec<(u32, String)> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     let me = std::process::id();
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+    all_pids()
         .filter(|pid| *pid != me)
         .filter_map(|pid| {
             let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
@@ -1148,19 +1154,18 @@ fn marked_processes() -> Vec<(u32, String)> {
         .collect()
 }
 
-/// sshd daemons of loopback labs (any home): `pid (config path)`.
-fn loopback_sshds() -> Vec<String> {
-    loopback_sshd_pids()
+/// Every process id on this machine.
+fn all_pids() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
         .into_iter()
-        .map(|(pid, cfg)| format!("sshd {pid} ({cfg})"))
-        .collect()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
 }
 
-fn loopback_sshd_pids() -> Vec<(u32, String)> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+/// sshd daemons of loopback labs (any home), found by their config
+/// (`.../lab/NAME/sshd_config`), with that path.
+fn loopback_sshds() -> Vec<(u32, String)> {
+    all_pids()
         .filter(|pid| pid_is_sshd(*pid))
         .filter_map(|pid| {
             // sshd rewrites its command line into one string
@@ -1223,7 +1228,7 @@ fn remove_netns(ns: &str) -> Result<usize, EvalError> {
 ///
 /// Without `force` only this home's lab is touched (a lab another
 /// `OPS_HOME` brought up is left alone); with it, every `ops-lab-*`
-/// namespace goes.
+/// namespace and every loopback host (sshd and marked process) goes.
 pub fn down(home: &Path, force: bool) -> Result<Teardown, EvalError> {
     let mut t = Teardown::default();
     let lab = Lab::open(home).ok().flatten();
@@ -1260,39 +1265,20 @@ pub fn down(home: &Path, force: bool) -> Result<Teardown, EvalError> {
             }
         }
     }
-    // Loopback hosts: their sshd daemons, then every process that carries
-    // one of their markers.
+    // Loopback hosts: their sshd daemons (found by their config under
+    // this lab's directory, not by a pid that may have been reused), then
+    // every process that carries one of their markers.
     let loopback: Vec<String> = lab
-        .as_ref()
-        .map(|l| {
-            l.hosts
-                .iter()
-                .filter(|h| h.netns.is_empty())
-                .map(|h| h.name.clone())
-                .collect()
-        })
-        .unwrap_or_default();
-    let lab_dir = lab.as_ref().map(|l| l.dir.display().to_string());
-    let mut sshds: Vec<u32> = lab
         .iter()
-        .flat_map(|l| &l.hosts)
-        .filter(|h| h.netns.is_empty() && pid_is_sshd(h.sshd_pid))
-        .map(|h| h.sshd_pid)
+        .filter(|l| l.mode == LabMode::Loopback)
+        .flat_map(|l| l.hosts.iter().map(|h| h.name.clone()))
         .collect();
-    for (pid, cfg) in loopback_sshd_pids() {
-        if force
-            || lab_dir
-                .as_ref()
-                .is_some_and(|d| cfg.starts_with(&format!("{d}/")))
-        {
-            sshds.push(pid);
+    let lab_dir = lab.as_ref().map(|l| format!("{}/", l.dir.display()));
+    for (pid, cfg) in loopback_sshds() {
+        if force || lab_dir.as_ref().is_some_and(|d| cfg.starts_with(d)) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).output();
+            t.processes += 1;
         }
-    }
-    sshds.sort_unstable();
-    sshds.dedup();
-    for pid in sshds {
-        let _ = Command::new("kill").args(["-9", &pid.to_string()]).output();
-        t.processes += 1;
     }
     for _ in 0..50 {
         let left: Vec<String> = marked_processes()
