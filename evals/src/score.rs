@@ -269,6 +269,7 @@ mod tests {
             key: "/nonexistent".into(),
             hosts: Vec::new(),
             created_dirs: Vec::new(),
+            reaped: Vec::new(),
         }
     }
 

@@ -46,6 +46,20 @@ fn fault_takes_on_its_host_only(lab: &Lab, fault: &str) {
 }
 
 /// Gone, or dead and waiting for whichever reaper adopted it.
+/// `ip ARGS`, which must succeed; its output.
+fn ip(args: &[&str]) -> String {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn gone(pid: u32) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let state = stat
@@ -115,13 +129,66 @@ async fn the_lab_runs_scripted_cases_and_leaves_nothing_behind() {
     }
     let home = tempfile::tempdir().unwrap();
     let ns = ModeChoice::Only(LabMode::Namespaces);
+
+    // Another home's lab that is alive (a process in its namespace)
+    // stops this one, and is left alone.
+    ip(&["netns", "add", "ops-lab-other"]);
+    let mut other = std::process::Command::new("ip")
+        .args(["netns", "exec", "ops-lab-other", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    let pids = || ip(&["netns", "pids", "ops-lab-other"]);
+    for _ in 0..100 {
+        if !pids().trim().is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let err = Lab::up(home.path(), DEFAULT_HOSTS, ns)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("another OPS_HOME's lab is up here (ops-lab-other)"),
+        "{err}"
+    );
+    assert!(
+        lab::lab_namespaces()
+            .unwrap()
+            .contains(&"ops-lab-other".to_owned())
+    );
+    other.kill().unwrap();
+    other.wait().unwrap();
+
+    // What a killed run leaves: named namespaces no process lives in,
+    // one holding a veth whose host side has the name the new lab's
+    // first host wants. Both are reaped (`ops-lab-other` is dead now).
+    ip(&["netns", "add", "ops-lab-web-1"]);
+    ip(&[
+        "link",
+        "add",
+        "olab0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        "ops-lab-web-1",
+    ]);
     let lab = Lab::up(home.path(), DEFAULT_HOSTS, ns).unwrap();
+    for ns in ["ops-lab-other", "ops-lab-web-1"] {
+        assert!(lab.reaped.iter().any(|r| r == ns), "{:?}", lab.reaped);
+    }
     assert_eq!(lab.hosts.len(), 4);
     assert_eq!(lab.mode, LabMode::Namespaces);
     for h in lab.status() {
         assert!(h.ssh && h.app && h.faults.is_empty(), "{h:?}");
     }
-    // Up again is the same lab.
+    // Up again is the same lab (and says nothing was reaped this time).
+    let lab = Lab {
+        reaped: Vec::new(),
+        ..lab
+    };
     assert_eq!(Lab::up(home.path(), DEFAULT_HOSTS, ns).unwrap(), lab);
 
     for f in FAULTS {

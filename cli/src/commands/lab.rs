@@ -40,6 +40,12 @@ fn set_known_hosts(cfg: &Config, lines: &str) -> Result<()> {
 pub async fn up(cfg: &Config, mode: ModeChoice) -> Result<Lab> {
     let home = cfg.home.clone();
     let lab = tokio::task::spawn_blocking(move || Lab::up(&home, DEFAULT_HOSTS, mode)).await??;
+    if !lab.reaped.is_empty() {
+        eprintln!(
+            "removed lab namespaces no process lived in any more (left by a run that was stopped half way): {}",
+            lab.reaped.join(", ")
+        );
+    }
     let store = crate::commands::open_store(cfg)?;
     let file = ops_tools::manifest::parse_text(std::path::Path::new("lab"), &lab.host_manifests())
         .map_err(|e| anyhow::anyhow!("lab hosts: {e}"))?;

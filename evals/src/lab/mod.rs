@@ -272,6 +272,11 @@ pub struct Lab {
     /// Mount-point directories the lab created on this machine (removed
     /// by `down`).
     pub created_dirs: Vec<PathBuf>,
+    /// Lab namespaces that no process lived in any more, removed when
+    /// this lab came up (left by a run that was killed half way); not
+    /// kept in the state file, so only the call that removed them says so.
+    #[serde(skip)]
+    pub reaped: Vec<String>,
 }
 
 /// One host's health, for `lab status`.
@@ -510,6 +515,14 @@ impl Lab {
                 )));
             }
         };
+        // A lab whose processes were all killed (a session or a test run
+        // stopped half way) leaves its named namespaces behind, and the
+        // veths in them: nothing lives there, so they go; a namespace
+        // with a live process is another lab's and stops this one.
+        let reaped = match mode {
+            LabMode::Namespaces => reap_stale_namespaces()?,
+            LabMode::Loopback => Vec::new(),
+        };
         let leftovers = match mode {
             LabMode::Namespaces => lab_namespaces()?,
             LabMode::Loopback => loopback_sshds()
@@ -543,6 +556,7 @@ impl Lab {
             key,
             hosts: Vec::new(),
             created_dirs: Vec::new(),
+            reaped,
         };
         // Mount points for the namespaced hosts' own filesystems.
         let mount_points: &[&str] = match mode {
@@ -1203,6 +1217,54 @@ pub fn lab_namespaces() -> Result<Vec<String>, EvalError> {
 
 /// Kills every process in a network namespace and deletes it (its veth
 /// pair goes with it); how many processes were killed.
+/// Host-side veths named like the lab's (`olab0`, `olab1`, ...) that
+/// `which` picks, removed; the names of those this call removed.
+fn remove_veths(which: impl Fn(&str) -> bool) -> Result<Vec<String>, EvalError> {
+    let mut removed = Vec::new();
+    let Ok(out) = ip(&["-o", "link", "show"]) else {
+        return Ok(removed);
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let name = line
+            .split(':')
+            .nth(1)
+            .map(|n| n.trim().split('@').next().unwrap_or("").to_owned())
+            .unwrap_or_default();
+        let lab_like = name
+            .strip_prefix(VETH_PREFIX)
+            .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+        if lab_like && which(&name) {
+            // It may vanish on its own between the listing and here.
+            match ip(&["link", "del", &name]) {
+                Ok(_) => removed.push(name),
+                Err(_) if !link_exists(&name) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Removes the lab namespaces no process lives in (with the veths in
+/// them) and returns their names. When no live one is left, host-side
+/// lab veths left over are removed too (the kernel drops a deleted
+/// namespace's devices a little later, and a name still taken would
+/// stop the new lab's `ip link add`).
+fn reap_stale_namespaces() -> Result<Vec<String>, EvalError> {
+    let mut reaped = Vec::new();
+    for ns in lab_namespaces()? {
+        let pids = ip(&["netns", "pids", &ns])?;
+        if String::from_utf8_lossy(&pids.stdout).trim().is_empty() {
+            ip(&["netns", "del", &ns])?;
+            reaped.push(ns);
+        }
+    }
+    if !reaped.is_empty() && lab_namespaces()?.is_empty() {
+        remove_veths(|_| true)?;
+    }
+    Ok(reaped)
+}
+
 fn remove_netns(ns: &str) -> Result<usize, EvalError> {
     let mut killed = 0;
     for _ in 0..50 {
@@ -1242,29 +1304,12 @@ pub fn down(home: &Path, force: bool) -> Result<Teardown, EvalError> {
         t.namespaces.push(ns);
     }
     // Host-side veths vanish with their peers; remove any that did not.
-    if let Ok(out) = ip(&["-o", "link", "show"]) {
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let name = line
-                .split(':')
-                .nth(1)
-                .map(|n| n.trim().split('@').next().unwrap_or("").to_owned())
-                .unwrap_or_default();
-            let ours = lab
+    t.links = remove_veths(|name| {
+        force
+            || lab
                 .as_ref()
-                .is_some_and(|l| l.hosts.iter().any(|h| h.veth == name));
-            let lab_like = name
-                .strip_prefix(VETH_PREFIX)
-                .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
-            if lab_like && (force || ours) {
-                // It may vanish on its own between the listing and here.
-                match ip(&["link", "del", &name]) {
-                    Ok(_) => t.links.push(name),
-                    Err(_) if !link_exists(&name) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-    }
+                .is_some_and(|l| l.hosts.iter().any(|h| h.veth == name))
+    })?;
     // Loopback hosts: their sshd daemons (found by their config under
     // this lab's directory, not by a pid that may have been reused), then
     // every process that carries one of their markers.
