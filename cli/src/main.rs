@@ -76,6 +76,12 @@ fn quiet_broken_pipe() {
     }));
 }
 
+/// mimalloc, not the system allocator: the event feed and the hooks
+/// allocate per event, and glibc's malloc cost a fifth of the hook path's
+/// CPU (`tools/examples/events_bench.rs` uses the same allocator).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     quiet_broken_pipe();
     // Several TLS stacks (kube, later NATS and Qdrant) share rustls; pick

@@ -482,3 +482,100 @@ async fn jetstream_hook_consumers_are_durable() {
     .unwrap();
     durable_consumer_resumes(feed).await;
 }
+
+/// On JetStream a hook follows the stream from a position it keeps in
+/// the store: a nats-server killed and restarted under it, and a stream
+/// deleted and made anew while it is stopped (its numbers start at 1
+/// again, below the kept position), still get every alerting finding
+/// delivered once, in order.
+#[tokio::test]
+async fn a_jetstream_hook_survives_a_server_restart_and_a_stream_made_anew() {
+    let mut server = support::nats::NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let feed = Feed::open(
+        FeedConfig {
+            nats: Some(NatsConfig::new(&server.url)),
+            ..FeedConfig::default()
+        },
+        store(&dir),
+    )
+    .await
+    .unwrap();
+    let r = Receiver::default();
+    let url = start(r.clone()).await;
+    let h = hook(&format!(
+        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: disk, namespace: ops-system}}\nspec: {{type: webhook, subject: 'ops.clusters.*.namespaces.ops-system.hosts.*.findings', url: '{url}/h', keywords: {{include: ['alerting']}}}}\n"
+    ));
+    let deliverer = Deliverer::new(feed.clone(), None, quick());
+    let count = || r.calls.load(Ordering::SeqCst);
+    let run = || {
+        let d = Dispatcher::new(feed.clone(), deliverer.clone());
+        let cancel = CancellationToken::new();
+        let c = cancel.clone();
+        let hooks = vec![h.clone()];
+        let task = tokio::spawn(async move { d.run(hooks, c).await });
+        (cancel, task)
+    };
+    let mut expected = Vec::new();
+    let publish = async |n: usize, expected: &mut Vec<String>| {
+        for _ in 0..n {
+            let e = finding(
+                &format!("h{}", expected.len()),
+                "alert-hosts-disk",
+                "alerting",
+            );
+            expected.push(e.id.clone());
+            feed.publish(e).await.unwrap();
+        }
+        // Acked by the stream (a publisher that is reconnecting parks
+        // them in its outbox first, and sends them when it is back).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while feed.flush(Duration::from_secs(30)).await.unwrap() != Some(0) {
+            assert!(tokio::time::Instant::now() < deadline, "outbox not sent");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+
+    let (cancel, task) = run();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    publish(3, &mut expected).await;
+    wait_for("3 deliveries", || count() >= 3).await;
+    // The server goes away under the consumer and comes back empty of
+    // consumers (they live in its memory); the stream is on disk.
+    server.kill();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.restart();
+    publish(3, &mut expected).await;
+    wait_for("6 deliveries", || count() >= 6).await;
+    cancel.cancel();
+    task.await.unwrap();
+
+    // Stopped: the stream is deleted and made anew by the next publish;
+    // its sequences restart at 1, below the hook's kept position (6).
+    feed.nats().unwrap().js.delete_stream("ops").await.unwrap();
+    publish(2, &mut expected).await;
+    let (cancel, task) = run();
+    wait_for("8 deliveries", || count() >= 8).await;
+    publish(1, &mut expected).await;
+    wait_for("9 deliveries", || count() >= 9).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cancel.cancel();
+    task.await.unwrap();
+
+    let got: Vec<String> = r
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.headers["x-ops-event-id"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(got, expected, "each alerting finding once, in order");
+    assert_eq!(
+        feed.store()
+            .list_deliveries(Some("ops-system/disk"), 100)
+            .await
+            .unwrap()
+            .len(),
+        9
+    );
+}

@@ -249,7 +249,7 @@ impl ops_tools::events::hooks::ActionSink for HookActions {
             let out = ops_agent::headless::run(agent, sc, input, poll).await;
             rec.status = out.status().to_owned();
             rec.detail = outcome(&session, &out);
-            if let Err(e) = store.record_deliveries(std::slice::from_ref(&rec)).await {
+            if let Err(e) = store.record_deliveries(vec![rec.clone()], None).await {
                 eprintln!("warning: hook {}: result not recorded: {e}", rec.hook);
             }
             eprintln!("hook {} {}: {}", rec.hook, rec.status, rec.detail);
@@ -407,7 +407,7 @@ pub async fn run(cfg: &Config, cmd: HookCommand) -> Result<ExitCode> {
             let d = Deliverer::new(feed, Some(actions), Retry::default());
             let mut rec = d.deliver(&h, &e).await;
             rec.detail = format!("(hook test) {}", rec.detail);
-            store.record_deliveries(std::slice::from_ref(&rec)).await?;
+            store.record_deliveries(vec![rec.clone()], None).await?;
             println!(
                 "delivery  {} after {} attempt(s){}: {}",
                 rec.status,

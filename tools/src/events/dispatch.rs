@@ -2,14 +2,21 @@
 //! restarted dispatcher resumes after the last event it handled instead of
 //! skipping or repeating a backlog.
 //!
-//! - Embedded: the consumer is a position in the store's event log
-//!   (`hook_cursors`), moved after every batch; a new hook starts at the
-//!   end of the log (events from now on). The log is polled every 250 ms
-//!   and at once when this process publishes.
-//! - NATS: a JetStream durable pull consumer per hook
-//!   (`hook_{namespace}_{name}`, filtered by the hook's subject,
-//!   cumulative acks); a batch is acked after its deliveries are recorded,
-//!   so events being delivered when the process died are delivered again.
+//! Either way a hook's position is kept in the store (`hook_cursors`)
+//! and moved in the same transaction that records a batch's deliveries:
+//! a dispatcher that stops between two batches neither loses a record
+//! nor delivers a recorded batch again; the batch it was delivering when
+//! it died is delivered again. A new hook starts at the end (events from
+//! now on).
+//!
+//! - Embedded: the position is in the store's event log, polled every
+//!   250 ms and at once when this process publishes.
+//! - NATS: the position is a stream sequence (kept per stream identity:
+//!   a stream made anew starts the hook at its end, not at an old number);
+//!   the hook follows the stream from there with an ordered consumer
+//!   (`hook_{namespace}_{name}_{n}`, filtered by the hook's subject,
+//!   ephemeral, no acks: the server neither tracks each event as pending
+//!   nor waits for acks, which was a third of the hook path's cost).
 //!
 //! Events pass the hook's subject pattern and keyword filter, then go to
 //! its sink ([`Deliverer`]); every delivery (delivered or failed after its
@@ -99,14 +106,20 @@ impl Dispatcher {
             .clamp(1, 256)
     }
 
-    /// Delivers the events of a batch that `hook` wants; records them.
-    async fn handle(&self, hook: &Hook, events: Vec<CloudEvent>) -> Result<(), String> {
+    /// Delivers the events of a batch that `hook` wants; records the
+    /// deliveries and moves the hook's `cursor` in one transaction.
+    async fn handle(
+        &self,
+        hook: &Hook,
+        events: Vec<CloudEvent>,
+        cursor: Option<(String, i64)>,
+    ) -> Result<(), String> {
         self.stats
             .seen
             .fetch_add(events.len() as u64, Ordering::Relaxed);
         let wanted: Vec<CloudEvent> = events.into_iter().filter(|e| hook.wants(e)).collect();
         if wanted.is_empty() {
-            return Ok(());
+            return self.commit(Vec::new(), cursor).await;
         }
         self.stats
             .matched
@@ -134,9 +147,20 @@ impl Dispatcher {
                 r.hook, r.event_id, r.subject, r.detail
             );
         }
+        self.commit(recs, cursor).await
+    }
+
+    async fn commit(
+        &self,
+        recs: Vec<DeliveryRecord>,
+        cursor: Option<(String, i64)>,
+    ) -> Result<(), String> {
+        if recs.is_empty() && cursor.is_none() {
+            return Ok(());
+        }
         self.feed
             .store()
-            .record_deliveries(&recs)
+            .record_deliveries(recs, cursor)
             .await
             .map_err(|e| e.to_string())
     }
@@ -167,13 +191,10 @@ impl Dispatcher {
                 .await
                 .map_err(|e| e.to_string())?;
             if at != pos {
-                self.handle(hook, batch.into_iter().map(|(_, e)| e).collect())
+                let events = batch.into_iter().map(|(_, e)| e).collect();
+                self.handle(hook, events, Some((hook.key.clone(), at)))
                     .await?;
                 pos = at;
-                store
-                    .set_hook_cursor(&hook.key, pos)
-                    .await
-                    .map_err(|e| e.to_string())?;
                 continue;
             }
             tokio::select! {
@@ -189,17 +210,60 @@ impl Dispatcher {
         }
     }
 
+    /// Where a hook starts on the stream `now` describes: after its
+    /// position there; at the end for a new hook; at the beginning when
+    /// the stream was made anew since (everything in it is new to the
+    /// hook). The stream's creation time is kept beside the position,
+    /// under `KEY:created`.
+    async fn start_at(&self, hook: &Hook, key: &str, now: nats::Position) -> Result<u64, String> {
+        let store: &Arc<dyn Store> = self.feed.store();
+        let err = |e: crate::store::StoreError| e.to_string();
+        let created_key = format!("{key}:created");
+        let saved = store.hook_cursor(key).await.map_err(err)?;
+        let created = store.hook_cursor(&created_key).await.map_err(err)?;
+        let start = match saved {
+            None => now.last,
+            Some(_) if created != Some(now.created) => {
+                eprintln!(
+                    "warning: hook {}: stream `{}` was made anew since this hook last ran; delivering what it holds",
+                    hook.key,
+                    self.feed.nats().map_or("", |n| n.cfg.stream.as_str())
+                );
+                0
+            }
+            Some(p) if p as u64 > now.last => {
+                eprintln!(
+                    "warning: hook {}: its position {p} is past the stream's end ({}); starting at the end",
+                    hook.key, now.last
+                );
+                now.last
+            }
+            Some(p) => return Ok(p as u64),
+        };
+        // The position first: stopped between the two writes, the next
+        // start sees an old creation time and delivers again rather than
+        // skips.
+        store
+            .set_hook_cursor(key, start as i64)
+            .await
+            .map_err(err)?;
+        store
+            .set_hook_cursor(&created_key, now.created)
+            .await
+            .map_err(err)?;
+        Ok(start)
+    }
+
     async fn run_nats(
         &self,
         n: &nats::Nats,
         hook: &Hook,
         cancel: &CancellationToken,
     ) -> Result<(), String> {
-        let name = nats::consumer_name(&hook.key);
         let mut backoff = Duration::from_millis(200);
-        let consumer = loop {
-            match nats::durable(n, &name, &hook.subject, Duration::from_secs(120)).await {
-                Ok(c) => break c,
+        let now = loop {
+            match nats::position(n).await {
+                Ok(p) => break p,
                 Err(e) => {
                     eprintln!("warning: hook {}: {e}; retrying", hook.key);
                     tokio::select! {
@@ -210,60 +274,127 @@ impl Dispatcher {
                 }
             }
         };
+        let key = format!("nats:{}:{}", n.cfg.stream, hook.key);
+        let mut pos = self.start_at(hook, &key, now).await?;
+        let stats = n.client.statistics();
+        let connects = || stats.connects.load(Ordering::Relaxed);
         loop {
+            // A new consumer each time (the old one, if the server still
+            // has it, goes by itself when nobody pulls from it).
+            let name = nats::consumer_name(&hook.key);
+            let connected = connects();
             let stream = tokio::select! {
                 _ = cancel.cancelled() => return Ok(()),
-                s = nats::messages(n, &consumer) => s,
+                s = nats::follow(n, &name, &hook.subject, pos) => s,
             };
-            let mut stream = match stream {
+            let stream = match stream {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("warning: hook {}: {e}", hook.key);
-                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    tokio::select! {
+                        _ = cancel.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
                     continue;
                 }
             };
+            // Read and decoded by a task of its own, so the stream keeps
+            // flowing while a chunk is delivered and recorded.
+            let (mut rx, _reader) = read_ahead(stream, hook.key.clone());
+            let mut check = tokio::time::interval(Duration::from_millis(250));
             loop {
                 let first = tokio::select! {
                     _ = cancel.cancelled() => return Ok(()),
-                    c = stream.next() => c,
+                    c = rx.recv() => c,
+                    _ = check.tick() => {
+                        // Reconnected (a server restart loses the consumer):
+                        // follow again from what was handled, at once.
+                        if connects() != connected {
+                            break;
+                        }
+                        continue;
+                    }
                 };
                 // The stream ended (connection lost for good): open another.
                 let Some(first) = first else { break };
-                // A chunk: what arrives within a few milliseconds of the
-                // first event, up to 500 (one record write and one ack per
-                // chunk instead of per event).
+                // A chunk: what is read within a few milliseconds of the
+                // first event, up to 500 (one transaction per chunk).
                 let mut chunk = vec![first];
                 let until = tokio::time::Instant::now() + CHUNK_WAIT;
-                while chunk.len() < 500 {
-                    match tokio::time::timeout_at(until, stream.next()).await {
+                while chunk.len() < 500 && chunk.last().is_some_and(|m| m.is_ok()) {
+                    match tokio::time::timeout_at(until, rx.recv()).await {
                         Ok(Some(m)) => chunk.push(m),
                         _ => break,
                     }
                 }
                 let mut events = Vec::with_capacity(chunk.len());
                 let mut last = None;
+                let mut failed = None;
                 for m in chunk {
                     match m {
-                        Ok(m) => {
-                            events.extend(nats::decode(&m));
-                            last = Some(m);
+                        Ok((seq, e)) => {
+                            last = Some(seq);
+                            events.extend(e);
                         }
-                        Err(e) => eprintln!("warning: hook {}: {e}", hook.key),
+                        Err(e) => failed = Some(e),
                     }
                 }
-                self.handle(hook, events).await?;
-                // Acked once handled and recorded: the chunk's last event,
-                // which acks the whole chunk (cumulative acks), confirmed by
-                // the server.
-                if let Some(last) = last {
-                    if let Err(e) = last.double_ack().await {
-                        eprintln!("warning: hook {}: ack: {e}", hook.key);
-                    }
+                self.handle(hook, events, last.map(|s| (key.clone(), s as i64)))
+                    .await?;
+                pos = last.unwrap_or(pos);
+                // The consumer could not go on (re-creating it failed):
+                // follow again from what was handled.
+                if let Some(e) = failed {
+                    eprintln!(
+                        "warning: hook {}: {e}; following again from {pos}",
+                        hook.key
+                    );
+                    break;
                 }
             }
         }
     }
+}
+
+/// One message read ahead: its stream sequence and the event (`None`
+/// when the payload is not a CloudEvent), or why the stream stopped.
+type ReadAhead = Result<(u64, Option<CloudEvent>), String>;
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Reads `stream` into a bounded channel from a task of its own (ended
+/// when the returned guard is dropped); the first error ends it.
+fn read_ahead(
+    mut stream: async_nats::jetstream::consumer::pull::Ordered,
+    hook: String,
+) -> (tokio::sync::mpsc::Receiver<ReadAhead>, AbortOnDrop) {
+    let (tx, rx) = tokio::sync::mpsc::channel(2000);
+    let task = tokio::spawn(async move {
+        while let Some(m) = stream.next().await {
+            let item = match m {
+                Ok(m) => match m.info() {
+                    Ok(info) => Ok((info.stream_sequence, nats::decode(&m))),
+                    Err(e) => {
+                        eprintln!("warning: hook {hook}: {e}");
+                        continue;
+                    }
+                },
+                Err(e) => Err(e.to_string()),
+            };
+            let stop = item.is_err();
+            if tx.send(item).await.is_err() || stop {
+                return;
+            }
+        }
+    });
+    (rx, AbortOnDrop(task))
 }
 
 /// Counters as plain numbers.

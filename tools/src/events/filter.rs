@@ -78,6 +78,11 @@ impl KeywordFilter {
         })
     }
 
+    /// Whether every event passes (no keywords: nothing to render).
+    pub fn is_empty(&self) -> bool {
+        self.include.is_empty() && self.exclude.is_empty()
+    }
+
     /// Whether a rendered event passes.
     pub fn passes(&self, text: &str) -> bool {
         if self.exclude.iter().any(|m| m.hit(text)) {
@@ -94,39 +99,62 @@ impl KeywordFilter {
     }
 }
 
-fn flatten(prefix: &str, v: &Value, out: &mut String) {
+/// Appends `path: value` lines for `v`; `path` is the prefix so far (a
+/// buffer grown and cut back, not a new string per field).
+fn flatten(path: &mut String, v: &Value, out: &mut String) {
+    use std::fmt::Write;
+    let at = path.len();
     match v {
         Value::Object(o) => {
             for (k, v) in o {
-                let p = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&p, v, out);
+                if at > 0 {
+                    path.push('.');
+                }
+                path.push_str(k);
+                flatten(path, v, out);
+                path.truncate(at);
             }
         }
         Value::Array(a) => {
             for (i, v) in a.iter().enumerate() {
-                flatten(&format!("{prefix}[{i}]"), v, out);
+                let _ = write!(path, "[{i}]");
+                flatten(path, v, out);
+                path.truncate(at);
             }
         }
-        Value::String(s) => out.push_str(&format!("{prefix}: {s}\n")),
-        Value::Null => out.push_str(&format!("{prefix}: null\n")),
-        other => out.push_str(&format!("{prefix}: {other}\n")),
+        leaf => {
+            out.push_str(path);
+            out.push_str(": ");
+            match leaf {
+                Value::String(s) => out.push_str(s),
+                Value::Null => out.push_str("null"),
+                other => {
+                    let _ = write!(out, "{other}");
+                }
+            }
+            out.push('\n');
+        }
     }
 }
 
 /// The readable text filters and chat sinks see.
 pub fn render(e: &CloudEvent) -> String {
-    let mut out = format!(
-        "subject: {}\ntype: {}\nsource: {}\n",
-        e.subject, e.kind, e.source
-    );
-    if let Some(c) = &e.cluster {
-        out.push_str(&format!("cluster: {c}\n"));
+    let mut out = String::with_capacity(256);
+    let attributes = [
+        ("subject", Some(&e.subject)),
+        ("type", Some(&e.kind)),
+        ("source", Some(&e.source)),
+        ("cluster", e.cluster.as_ref()),
+    ];
+    for (name, value) in attributes {
+        if let Some(value) = value {
+            out.push_str(name);
+            out.push_str(": ");
+            out.push_str(value);
+            out.push('\n');
+        }
     }
-    flatten("", &e.data, &mut out);
+    flatten(&mut String::new(), &e.data, &mut out);
     out
 }
 
@@ -187,5 +215,37 @@ mod tests {
             Some(KeywordMatchType::Regex),
         )));
         assert!(bad.unwrap_err().contains("not a valid regex"));
+        assert!(KeywordFilter::new(None).unwrap().is_empty());
+        assert!(
+            !KeywordFilter::new(Some(&kw(&[], &["x"], None, None)))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn render_lists_attributes_then_every_data_path() {
+        let e = CloudEvent::new(
+            "opscli/h",
+            "dev.ops.taskrun.report",
+            "ops.clusters.c1.nodes.n1.findings",
+            serde_json::json!({
+                "status": "alerting",
+                "gpu": {"ids": [3, null], "ok": false},
+                "note": "two\nlines",
+            }),
+        )
+        .in_cluster("c1");
+        assert_eq!(
+            render(&e),
+            "subject: ops.clusters.c1.nodes.n1.findings\ntype: dev.ops.taskrun.report\nsource: opscli/h\ncluster: c1\n\
+             gpu.ids[0]: 3\ngpu.ids[1]: null\ngpu.ok: false\nnote: two\nlines\nstatus: alerting\n"
+        );
+        let scalar = CloudEvent {
+            cluster: None,
+            data: serde_json::json!([1.5, "x"]),
+            ..e
+        };
+        assert!(render(&scalar).ends_with("source: opscli/h\n[0]: 1.5\n[1]: x\n"));
     }
 }

@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
+use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -209,7 +210,8 @@ impl Hook {
 
     /// Whether the event is for this hook: subject and keywords.
     pub fn wants(&self, e: &CloudEvent) -> bool {
-        subject::matches(&self.subject, &e.subject) && self.filter.passes(&render(e))
+        subject::matches(&self.subject, &e.subject)
+            && (self.filter.is_empty() || self.filter.passes(&render(e)))
     }
 }
 
@@ -220,6 +222,24 @@ pub trait ActionSink: Send + Sync + std::fmt::Debug {
     /// Handles `e` for `hook`; `Ok((status, detail))` such as
     /// `("started", "run tr-...")` or `("awaiting_approval", "ap-...")`.
     async fn start(&self, hook: &Hook, e: &CloudEvent) -> Result<(String, String), String>;
+}
+
+/// A sink's document: the event's attributes, then the hook's.
+#[derive(Serialize)]
+struct Doc<'a> {
+    #[serde(flatten)]
+    event: &'a CloudEvent,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    additional: Option<&'a str>,
+    #[serde(rename = "@timestamp", skip_serializing_if = "Option::is_none")]
+    timestamp: Option<&'a str>,
+}
+
+impl Doc<'_> {
+    fn to_json(&self) -> String {
+        // Plain strings and a JSON value: serialising cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
 }
 
 /// Retry schedule of HTTP sinks.
@@ -341,7 +361,7 @@ impl Deliverer {
                     let idx = format!("{index}-{}", day(e));
                     body.push_str(&json!({"index": {"_index": idx, "_id": e.id}}).to_string());
                     body.push('\n');
-                    body.push_str(&self.es_doc(hook, e).to_string());
+                    body.push_str(&self.es_doc(hook, e));
                     body.push('\n');
                 }
                 let target = format!("{url}/_bulk");
@@ -359,8 +379,14 @@ impl Deliverer {
             }
             _ => {
                 // Webhook, CloudEvents batch mode: a JSON array.
-                let docs: Vec<Value> = events.iter().map(|e| self.webhook_doc(hook, e)).collect();
-                let body = Value::Array(docs).to_string();
+                let mut body = String::from("[");
+                for (i, e) in events.iter().enumerate() {
+                    if i > 0 {
+                        body.push(',');
+                    }
+                    body.push_str(&self.webhook_doc(hook, e));
+                }
+                body.push(']');
                 let url = match &hook.sink {
                     Sink::Webhook { url } => url.clone(),
                     _ => String::new(),
@@ -419,18 +445,27 @@ impl Deliverer {
         }
     }
 
-    fn webhook_doc(&self, hook: &Hook, e: &CloudEvent) -> Value {
-        let mut doc = serde_json::to_value(e).unwrap_or_default();
-        if let Some(a) = &hook.additional {
-            doc["additional"] = json!(a);
+    /// The event as a webhook sends it: the CloudEvent with the hook's
+    /// `additional` as an extension attribute (serialised straight to
+    /// text: no intermediate JSON tree).
+    fn webhook_doc(&self, hook: &Hook, e: &CloudEvent) -> String {
+        Doc {
+            event: e,
+            additional: hook.additional.as_deref(),
+            timestamp: None,
         }
-        doc
+        .to_json()
     }
 
-    fn es_doc(&self, hook: &Hook, e: &CloudEvent) -> Value {
-        let mut doc = self.webhook_doc(hook, e);
-        doc["@timestamp"] = json!(e.time);
-        doc
+    /// The document an Elasticsearch sink indexes: the webhook document
+    /// with `@timestamp`.
+    fn es_doc(&self, hook: &Hook, e: &CloudEvent) -> String {
+        Doc {
+            event: e,
+            additional: hook.additional.as_deref(),
+            timestamp: Some(&e.time),
+        }
+        .to_json()
     }
 
     /// Signature and extra headers of a webhook request.
@@ -512,7 +547,7 @@ impl Deliverer {
         e: &CloudEvent,
         rec: &mut DeliveryRecord,
     ) -> Result<(String, String), String> {
-        let body = self.webhook_doc(hook, e).to_string();
+        let body = self.webhook_doc(hook, e);
         let headers = self.webhook_headers(hook, e, &body)?;
         self.post(hook, url, &body, &headers, rec).await
     }
@@ -552,7 +587,7 @@ impl Deliverer {
         rec: &mut DeliveryRecord,
     ) -> Result<(String, String), String> {
         let target = format!("{url}/{index}-{}/_doc/{}", day(e), e.id);
-        let doc = self.es_doc(hook, e).to_string();
+        let doc = self.es_doc(hook, e);
         self.send(hook, reqwest::Method::PUT, &target, &doc, &[], rec)
             .await
     }

@@ -3,8 +3,9 @@
 //! `ops.>` created when missing, publishes carrying the event id as
 //! `Nats-Msg-Id` so the stream drops a re-sent duplicate, and acks awaited
 //! with a timeout. Readers: [`query`] (an ephemeral consumer that reads
-//! what is there and stops) and [`durable`] consumers (hooks), which
-//! resume where they stopped after a restart.
+//! what is there and stops) and [`follow`] (hooks: an ordered consumer
+//! from a sequence the reader keeps, so it resumes where it stopped after
+//! a restart).
 
 use std::time::Duration;
 
@@ -257,50 +258,62 @@ pub async fn query(
     Ok(out.into())
 }
 
-/// A durable consumer named `name` on `pattern`: a new one starts with
-/// events published from now on; an existing one resumes after the last
-/// event it acked. Acks are cumulative (acking an event acks every
-/// earlier one: one ack per handled batch); unacked events are
-/// redelivered after `ack_wait`.
-pub async fn durable(
+/// Where the stream stands now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    /// When the stream was made (Unix ns): a stream deleted and made
+    /// again, or one on a new server, numbers its events from 1 again.
+    pub created: i64,
+    /// Its last sequence (0 when empty).
+    pub last: u64,
+}
+
+/// See [`Position`].
+pub async fn position(nats: &Nats) -> Result<Position, NatsError> {
+    let stream = nats.stream().await?;
+    let info = stream.cached_info();
+    Ok(Position {
+        created: info.created.unix_timestamp_nanos() as i64,
+        last: info.state.last_sequence,
+    })
+}
+
+/// Follows the stream's events on `pattern` after sequence `after`: an
+/// ordered consumer (ephemeral, no acks, in the server's memory; the
+/// client re-creates it from the last sequence it saw on a gap, a lost
+/// heartbeat or a reconnect). Where a reader stands is the reader's to
+/// keep (hooks keep it in the store, with their delivery records); the
+/// server forgets the consumer 30 s after the reader goes.
+pub async fn follow(
     nats: &Nats,
     name: &str,
     pattern: &str,
-    ack_wait: Duration,
-) -> Result<consumer::PullConsumer, NatsError> {
+    after: u64,
+) -> Result<consumer::pull::Ordered, NatsError> {
     let stream = nats.stream().await?;
-    stream
-        .get_or_create_consumer(
-            name,
-            consumer::pull::Config {
-                durable_name: Some(name.to_owned()),
-                filter_subject: pattern.to_owned(),
-                deliver_policy: consumer::DeliverPolicy::New,
-                ack_policy: consumer::AckPolicy::All,
-                ack_wait,
-                // Room for a few chunks in flight while one is delivered.
-                max_ack_pending: 20_000,
-                ..Default::default()
+    let c = stream
+        .create_consumer(consumer::pull::OrderedConfig {
+            name: Some(name.to_owned()),
+            filter_subject: pattern.to_owned(),
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: after + 1,
             },
-        )
+            ..Default::default()
+        })
         .await
-        .map_err(|e| nats.server_err(&format!("durable consumer `{name}`"), e))
+        .map_err(|e| nats.server_err(&format!("consumer `{name}`"), e))?;
+    c.messages()
+        .await
+        .map_err(|e| nats.server_err(&format!("consumer `{name}`"), e))
 }
 
-/// A durable consumer's messages as they arrive (continuous pulls).
-pub async fn messages(
-    nats: &Nats,
-    c: &consumer::PullConsumer,
-) -> Result<consumer::pull::Stream, NatsError> {
-    c.stream()
-        .max_messages_per_batch(1000)
-        .messages()
-        .await
-        .map_err(|e| nats.server_err("consume", e))
-}
-
-/// A durable consumer's name for a hook (`namespace/name`):
-/// `hook_{namespace}_{name}` in characters NATS accepts.
+/// A hook's consumer name (`namespace/name`): `hook_{namespace}_{name}_{n}`
+/// in characters NATS accepts, `n` unique to this process and call (two
+/// `hook run` processes each follow the stream on their own).
 pub fn consumer_name(hook: &str) -> String {
-    format!("hook_{}", super::subject::token(hook))
+    format!(
+        "hook_{}_{}",
+        super::subject::token(hook),
+        crate::id::unique_hex("consumer", 4)
+    )
 }

@@ -89,16 +89,16 @@ pub(crate) fn hook_cursor(
 }
 
 pub(crate) fn set_hook_cursor(
-    conn: &mut Connection,
+    conn: &Connection,
     loc: &str,
     hook: &str,
     seq: i64,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO hook_cursors (hook, seq, updated_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (hook) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
-        params![hook, seq, now()],
     )
+    .and_then(|mut stmt| stmt.execute(params![hook, seq, now()]))
     .map_err(db(loc))?;
     Ok(())
 }
@@ -107,6 +107,7 @@ pub(crate) fn record_deliveries(
     conn: &mut Connection,
     loc: &str,
     ds: &[DeliveryRecord],
+    cursor: Option<(String, i64)>,
 ) -> Result<(), StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -133,6 +134,9 @@ pub(crate) fn record_deliveries(
             ])
             .map_err(db(loc))?;
         }
+    }
+    if let Some((hook, seq)) = cursor {
+        set_hook_cursor(&tx, loc, &hook, seq)?;
     }
     tx.commit().map_err(db(loc))?;
     Ok(())

@@ -320,8 +320,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         status: &serde_json::Value,
     ) -> Result<bool, StoreError>;
 
-    /// Records what hooks' sinks did with events (one transaction).
-    async fn record_deliveries(&self, d: &[DeliveryRecord]) -> Result<(), StoreError>;
+    /// Records what hooks' sinks did with events and, when given, moves
+    /// a hook's cursor (`(key, position)`) in the same transaction: a
+    /// consumer that stops between two chunks neither loses a record nor
+    /// hands a recorded chunk out again.
+    async fn record_deliveries(
+        &self,
+        d: Vec<DeliveryRecord>,
+        cursor: Option<(String, i64)>,
+    ) -> Result<(), StoreError>;
 
     /// Removes event-log entries and hook delivery records older than
     /// `before` (RFC 3339); how many of each went. Positions are never

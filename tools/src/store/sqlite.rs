@@ -1100,9 +1100,12 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn record_deliveries(&self, d: &[DeliveryRecord]) -> Result<(), StoreError> {
-        let d = d.to_vec();
-        self.with(move |conn, loc| feed::record_deliveries(conn, loc, &d))
+    async fn record_deliveries(
+        &self,
+        d: Vec<DeliveryRecord>,
+        cursor: Option<(String, i64)>,
+    ) -> Result<(), StoreError> {
+        self.with(move |conn, loc| feed::record_deliveries(conn, loc, &d, cursor))
             .await
     }
 
