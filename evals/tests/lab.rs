@@ -281,6 +281,11 @@ fn the_loopback_lab_keeps_hosts_apart_without_namespaces() {
     for h in lab.status() {
         assert!(h.ssh && h.app && h.faults.is_empty(), "{h:?}");
     }
+    // Up again is the same lab (what the first up reaped is its own news).
+    let lab = Lab {
+        reaped: Vec::new(),
+        ..lab
+    };
     assert_eq!(Lab::up(home.path(), DEFAULT_HOSTS, lo).unwrap(), lab);
     let root = |name: &str| Path::new(&lab.host(name).unwrap().root).to_path_buf();
     assert!(root("web-1").join("etc/app/app.conf").is_file());
@@ -300,6 +305,40 @@ fn the_loopback_lab_keeps_hosts_apart_without_namespaces() {
             .all(|e| !e.file_name().to_string_lossy().starts_with("debug-trace")),
         "disk-full wrote to the shared disk"
     );
+
+    // A full disk under a loopback host is this machine's, not a fault of
+    // the host: a small full filesystem over web-2's /tmp (where mounts
+    // are permitted) shows no tmp-full.
+    let tmp = root("web-2").join("tmp");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&tmp)
+        .status()
+        .is_ok_and(|s| s.success());
+    if mounted {
+        let _ = std::process::Command::new("dd")
+            .args(["if=/dev/zero", "bs=64k", "count=64"])
+            .arg(format!("of={}", tmp.join("fill").display()))
+            .output();
+        let full = lab
+            .shell("web-2", "df --output=pcent $LAB_ROOT/tmp | tail -1")
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&full.stdout).trim(), "100%");
+        assert!(!lab.check("web-2", "tmp-full").unwrap());
+        let web2 = lab
+            .status()
+            .into_iter()
+            .find(|h| h.name == "web-2")
+            .unwrap();
+        assert!(web2.faults.is_empty(), "{web2:?}");
+        let umount = std::process::Command::new("umount")
+            .arg(&tmp)
+            .status()
+            .unwrap();
+        assert!(umount.success());
+    } else {
+        println!("no tmpfs could be mounted here: the full-disk check is left out");
+    }
 
     // A real SSH session on a host: its marker, its own directory, its own
     // appd; the known_hosts line the lab writes is the one OpenSSH checks.

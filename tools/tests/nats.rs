@@ -85,13 +85,13 @@ async fn events_land_once_and_resends_are_deduplicated() {
 
     // The same ids again (what an outbox re-send after a lost ack does).
     let n = feed.nats().unwrap();
-    let again: Vec<(String, String, Vec<u8>)> = events[..50]
+    let again: Vec<(String, String, axum::body::Bytes)> = events[..50]
         .iter()
         .map(|e| {
             (
                 e.id.clone(),
                 e.subject.clone(),
-                serde_json::to_vec(e).unwrap(),
+                serde_json::to_vec(e).unwrap().into(),
             )
         })
         .collect();

@@ -42,7 +42,7 @@ pub async fn up(cfg: &Config, mode: ModeChoice) -> Result<Lab> {
     let lab = tokio::task::spawn_blocking(move || Lab::up(&home, DEFAULT_HOSTS, mode)).await??;
     if !lab.reaped.is_empty() {
         eprintln!(
-            "removed lab namespaces no process lived in any more (left by a run that was stopped half way): {}",
+            "removed what was left of labs that can no longer be brought down (namespaces no process lived in, or hosts whose lab directory is gone): {}",
             lab.reaped.join(", ")
         );
     }

@@ -272,8 +272,9 @@ pub struct Lab {
     /// Mount-point directories the lab created on this machine (removed
     /// by `down`).
     pub created_dirs: Vec<PathBuf>,
-    /// Lab namespaces that no process lived in any more, removed when
-    /// this lab came up (left by a run that was killed half way); not
+    /// What was left of other labs and removed when this one came up:
+    /// namespaces no process lived in any more (a run killed half way),
+    /// or loopback sshds whose lab directory is gone; not
     /// kept in the state file, so only the call that removed them says so.
     #[serde(skip)]
     pub reaped: Vec<String>,
@@ -519,9 +520,12 @@ impl Lab {
         // stopped half way) leaves its named namespaces behind, and the
         // veths in them: nothing lives there, so they go; a namespace
         // with a live process is another lab's and stops this one.
+        // Loopback hosts whose lab directory is gone (a test that panicked
+        // with its home a temporary directory) can never be brought down
+        // by their home either: they go too.
         let reaped = match mode {
             LabMode::Namespaces => reap_stale_namespaces()?,
-            LabMode::Loopback => Vec::new(),
+            LabMode::Loopback => reap_orphan_sshds(),
         };
         let leftovers = match mode {
             LabMode::Namespaces => lab_namespaces()?,
@@ -759,9 +763,13 @@ impl Lab {
     }
 
     /// Whether a fault is present on a host (`healthy`: appd answers).
+    /// In the loopback lab a fault that needs a filesystem of the host's
+    /// own cannot be there (it cannot be injected; measuring the shared
+    /// disk would report this machine's fullness as the host's fault).
     pub fn check(&self, host: &str, name: &str) -> Result<bool, EvalError> {
-        if name != "healthy" {
-            fault(name)?;
+        if name != "healthy" && fault(name)?.own_filesystem && self.mode == LabMode::Loopback {
+            self.host(host)?;
+            return Ok(false);
         }
         let out = self.host_sh(host, "check", name)?;
         match out.status.code() {
@@ -795,9 +803,15 @@ impl Lab {
                 // included; injection-log's check says the data is
                 // intact, not that a fault is there).
                 let mut present: Vec<String> = if pid_is_sshd(h.sshd_pid) {
+                    let loopback = self.mode == LabMode::Loopback;
                     let args: Vec<&str> = ["present", "healthy"]
                         .into_iter()
-                        .chain(FAULTS.iter().map(|f| f.name))
+                        .chain(
+                            FAULTS
+                                .iter()
+                                .filter(|f| !(loopback && f.own_filesystem))
+                                .map(|f| f.name),
+                        )
                         .filter(|n| *n != "injection-log")
                         .collect();
                     self.exec(h, "bash -s -- \"$0\" \"$@\"", &args, Some(HOST_SH))
@@ -1178,6 +1192,23 @@ fn all_pids() -> impl Iterator<Item = u32> {
 
 /// sshd daemons of loopback labs (any home), found by their config
 /// (`.../lab/NAME/sshd_config`), with that path.
+/// Kills loopback-lab sshds (in this mount namespace) whose config file
+/// is gone; what they were.
+fn reap_orphan_sshds() -> Vec<String> {
+    let ours = std::fs::read_link("/proc/self/ns/mnt").ok();
+    loopback_sshds()
+        .into_iter()
+        .filter(|(pid, cfg)| {
+            std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok() == ours
+                && !Path::new(cfg).exists()
+        })
+        .map(|(pid, cfg)| {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).output();
+            format!("sshd {pid} ({cfg})")
+        })
+        .collect()
+}
+
 fn loopback_sshds() -> Vec<(u32, String)> {
     all_pids()
         .filter(|pid| pid_is_sshd(*pid))

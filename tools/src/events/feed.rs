@@ -117,7 +117,7 @@ pub enum FeedError {
 
 /// An event ready to send: id, subject, JSON body (serialised once, by
 /// the publishing task).
-type Wire = (String, String, Vec<u8>);
+type Wire = (String, String, bytes::Bytes);
 
 enum Cmd {
     Event(Wire),
@@ -219,7 +219,7 @@ impl Feed {
             Some((_, tx)) => {
                 // In-process subscribers hear NATS events through NATS.
                 let body = serde_json::to_vec(&e).map_err(|x| FeedError::Invalid(x.to_string()))?;
-                tx.send(Cmd::Event((e.id, e.subject, body)))
+                tx.send(Cmd::Event((e.id, e.subject, body.into())))
                     .await
                     .map_err(|_| FeedError::Closed)?;
             }
@@ -400,9 +400,9 @@ impl Publisher {
                 *outbox = 0;
                 return;
             }
-            let items: Vec<(String, String, Vec<u8>)> = page
+            let items: Vec<Wire> = page
                 .iter()
-                .map(|r| (r.id.clone(), r.subject.clone(), r.body.clone().into_bytes()))
+                .map(|r| (r.id.clone(), r.subject.clone(), r.body.clone().into()))
                 .collect();
             let out = self.nats.publish_all(&items).await;
             self.stats

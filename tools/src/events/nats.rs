@@ -151,12 +151,12 @@ impl Nats {
     /// failure ends the count (later ones may have been stored too: a
     /// re-send is deduplicated by id) and its error. Duplicates the server
     /// dropped count as acked; their number is the third value.
-    pub async fn publish_all(&self, events: &[(String, String, Vec<u8>)]) -> PublishOutcome {
+    pub async fn publish_all(&self, events: &[(String, String, bytes::Bytes)]) -> PublishOutcome {
         let mut acks = Vec::with_capacity(events.len());
         let mut error = None;
         for (id, subject, body) in events {
             let msg = jetstream::message::PublishMessage::build()
-                .payload(body.clone().into())
+                .payload(body.clone())
                 .message_id(id);
             match self.js.send_publish(subject.clone(), msg).await {
                 Ok(ack) => acks.push(ack),
@@ -166,10 +166,11 @@ impl Nats {
                 }
             }
         }
-        let results = futures::future::join_all(acks.into_iter().map(|a| a.into_future())).await;
+        // Acks come back in order: awaited one after another (most are
+        // already in when their turn comes), stopping at the first failure.
         let mut out = PublishOutcome::default();
-        for r in results {
-            match r {
+        for ack in acks {
+            match ack.await {
                 Ok(ack) => {
                     out.acked += 1;
                     if ack.duplicate {
