@@ -146,18 +146,7 @@ async fn receiver(count: Arc<AtomicUsize>) -> String {
 /// Publishes `n` events through a feed while a dispatcher delivers them;
 /// returns events/s end to end (publish start to the last delivery).
 async fn through_hook(url: &str, n: usize, sink: &str, conc: usize, batch: usize) -> (f64, f64) {
-    fresh_stream(url, "ops").await;
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("ops.db")).unwrap());
-    let feed = Feed::open(
-        FeedConfig {
-            nats: Some(NatsConfig::new(url)),
-            ..FeedConfig::default()
-        },
-        Arc::clone(&store),
-    )
-    .await
-    .unwrap();
+    let (_dir, feed) = fresh_feed(url).await;
     let got = Arc::new(AtomicUsize::new(0));
     let h = match sink {
         "webhook" => hook(
@@ -299,8 +288,9 @@ async fn fresh_stream(url: &str, name: &str) {
     let _ = async_nats::jetstream::new(client).delete_stream(name).await;
 }
 
-/// `Feed::publish` of `n` events until all are acked; events/s.
-async fn feed_only(url: &str, n: usize) -> f64 {
+/// A feed on an empty `ops` stream, its store in a temporary directory
+/// (kept alive by the first value).
+async fn fresh_feed(url: &str) -> (tempfile::TempDir, Feed) {
     fresh_stream(url, "ops").await;
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("ops.db")).unwrap());
@@ -313,6 +303,12 @@ async fn feed_only(url: &str, n: usize) -> f64 {
     )
     .await
     .unwrap();
+    (dir, feed)
+}
+
+/// `Feed::publish` of `n` events until all are acked; events/s.
+async fn feed_only(url: &str, n: usize) -> f64 {
+    let (_dir, feed) = fresh_feed(url).await;
     let events: Vec<CloudEvent> = (0..n).map(event).collect();
     let t = Instant::now();
     for e in events {

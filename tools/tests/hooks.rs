@@ -381,26 +381,61 @@ async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// A webhook hook on hosts' findings in ops-system that say `alerting`.
+fn disk_hook(url: &str) -> Hook {
+    hook(&format!(
+        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: disk, namespace: ops-system}}\nspec: {{type: webhook, subject: 'ops.clusters.*.namespaces.ops-system.hosts.*.findings', url: '{url}/h', keywords: {{include: ['alerting']}}}}\n"
+    ))
+}
+
+/// A feed on the nats-server at `url`, its store in `dir`.
+async fn jetstream_feed(url: &str, dir: &tempfile::TempDir) -> Feed {
+    Feed::open(
+        FeedConfig {
+            nats: Some(NatsConfig::new(url)),
+            ..FeedConfig::default()
+        },
+        store(dir),
+    )
+    .await
+    .unwrap()
+}
+
+/// Runs `h` in a dispatcher until the returned token is cancelled.
+fn dispatch(
+    feed: Feed,
+    deliverer: &Deliverer,
+    h: &Hook,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let d = Dispatcher::new(feed, deliverer.clone());
+    let cancel = CancellationToken::new();
+    let c = cancel.clone();
+    let hooks = vec![h.clone()];
+    let task = tokio::spawn(async move { d.run(hooks, c).await });
+    (cancel, task)
+}
+
+/// The event ids the receiver was sent, in order.
+fn ids_seen(r: &Receiver) -> Vec<String> {
+    r.seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.headers["x-ops-event-id"].to_str().unwrap().to_owned())
+        .collect()
+}
+
 /// Publishes findings, runs a dispatcher with a webhook hook, stops it,
 /// publishes more while it is down, starts it again: every alerting
 /// finding is delivered exactly once, in order, none of the others.
 async fn durable_consumer_resumes(feed: Feed) {
     let r = Receiver::default();
     let url = start(r.clone()).await;
-    let h = hook(&format!(
-        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: disk, namespace: ops-system}}\nspec: {{type: webhook, subject: 'ops.clusters.*.namespaces.ops-system.hosts.*.findings', url: '{url}/h', keywords: {{include: ['alerting']}}}}\n"
-    ));
+    let h = disk_hook(&url);
     let deliverer = Deliverer::new(feed.clone(), None, quick());
     let count = || r.calls.load(Ordering::SeqCst);
 
-    let run = |feed: Feed| {
-        let d = Dispatcher::new(feed, deliverer.clone());
-        let cancel = CancellationToken::new();
-        let c = cancel.clone();
-        let hooks = vec![h.clone()];
-        let task = tokio::spawn(async move { d.run(hooks, c).await });
-        (cancel, task)
-    };
+    let run = |feed: Feed| dispatch(feed, &deliverer, &h);
     let (cancel, task) = run(feed.clone());
     // Let the consumer register (a new consumer starts at "now").
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -441,14 +476,11 @@ async fn durable_consumer_resumes(feed: Feed) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     cancel.cancel();
     task.await.unwrap();
-    let got: Vec<String> = r
-        .seen
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|s| s.headers["x-ops-event-id"].to_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(got, expected, "each alerting finding once, in order");
+    assert_eq!(
+        ids_seen(&r),
+        expected,
+        "each alerting finding once, in order"
+    );
     let recs = feed
         .store()
         .list_deliveries(Some("ops-system/disk"), 100)
@@ -471,15 +503,7 @@ async fn embedded_hook_consumers_are_durable() {
 async fn jetstream_hook_consumers_are_durable() {
     let server = support::nats::NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let feed = Feed::open(
-        FeedConfig {
-            nats: Some(NatsConfig::new(&server.url)),
-            ..FeedConfig::default()
-        },
-        store(&dir),
-    )
-    .await
-    .unwrap();
+    let feed = jetstream_feed(&server.url, &dir).await;
     durable_consumer_resumes(feed).await;
 }
 
@@ -492,30 +516,13 @@ async fn jetstream_hook_consumers_are_durable() {
 async fn a_jetstream_hook_survives_a_server_restart_and_a_stream_made_anew() {
     let mut server = support::nats::NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let feed = Feed::open(
-        FeedConfig {
-            nats: Some(NatsConfig::new(&server.url)),
-            ..FeedConfig::default()
-        },
-        store(&dir),
-    )
-    .await
-    .unwrap();
+    let feed = jetstream_feed(&server.url, &dir).await;
     let r = Receiver::default();
     let url = start(r.clone()).await;
-    let h = hook(&format!(
-        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: disk, namespace: ops-system}}\nspec: {{type: webhook, subject: 'ops.clusters.*.namespaces.ops-system.hosts.*.findings', url: '{url}/h', keywords: {{include: ['alerting']}}}}\n"
-    ));
+    let h = disk_hook(&url);
     let deliverer = Deliverer::new(feed.clone(), None, quick());
     let count = || r.calls.load(Ordering::SeqCst);
-    let run = || {
-        let d = Dispatcher::new(feed.clone(), deliverer.clone());
-        let cancel = CancellationToken::new();
-        let c = cancel.clone();
-        let hooks = vec![h.clone()];
-        let task = tokio::spawn(async move { d.run(hooks, c).await });
-        (cancel, task)
-    };
+    let run = || dispatch(feed.clone(), &deliverer, &h);
     let mut expected = Vec::new();
     let publish = async |n: usize, expected: &mut Vec<String>| {
         for _ in 0..n {
@@ -562,14 +569,11 @@ async fn a_jetstream_hook_survives_a_server_restart_and_a_stream_made_anew() {
     cancel.cancel();
     task.await.unwrap();
 
-    let got: Vec<String> = r
-        .seen
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|s| s.headers["x-ops-event-id"].to_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(got, expected, "each alerting finding once, in order");
+    assert_eq!(
+        ids_seen(&r),
+        expected,
+        "each alerting finding once, in order"
+    );
     assert_eq!(
         feed.store()
             .list_deliveries(Some("ops-system/disk"), 100)
