@@ -11,8 +11,9 @@
 //!
 //! - Embedded: the position is in the store's event log, polled every
 //!   250 ms and at once when this process publishes.
-//! - NATS: the position is a stream sequence (kept per stream identity:
-//!   a stream made anew starts the hook at its end, not at an old number);
+//! - NATS: the position is a stream sequence, kept with the stream's
+//!   creation time (a stream made anew is delivered from its start, not
+//!   skipped up to the old number);
 //!   the hook follows the stream from there with an ordered consumer
 //!   (`hook_{namespace}_{name}_{n}`, filtered by the hook's subject,
 //!   ephemeral, no acks: the server neither tracks each event as pending
@@ -360,21 +361,15 @@ impl Dispatcher {
 /// when the payload is not a CloudEvent), or why the stream stopped.
 type ReadAhead = Result<(u64, Option<CloudEvent>), String>;
 
-/// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 /// Reads `stream` into a bounded channel from a task of its own (ended
 /// when the returned guard is dropped); the first error ends it.
 fn read_ahead(
     mut stream: async_nats::jetstream::consumer::pull::Ordered,
     hook: String,
-) -> (tokio::sync::mpsc::Receiver<ReadAhead>, AbortOnDrop) {
+) -> (
+    tokio::sync::mpsc::Receiver<ReadAhead>,
+    tokio_util::task::AbortOnDropHandle<()>,
+) {
     let (tx, rx) = tokio::sync::mpsc::channel(2000);
     let task = tokio::spawn(async move {
         while let Some(m) = stream.next().await {
@@ -394,7 +389,7 @@ fn read_ahead(
             }
         }
     });
-    (rx, AbortOnDrop(task))
+    (rx, tokio_util::task::AbortOnDropHandle::new(task))
 }
 
 /// Counters as plain numbers.
