@@ -281,10 +281,11 @@ pub async fn position(nats: &Nats) -> Result<Position, NatsError> {
 
 /// Follows the stream's events on `pattern` after sequence `after`: an
 /// ordered consumer (ephemeral, no acks, in the server's memory; the
-/// client re-creates it from the last sequence it saw on a gap, a lost
-/// heartbeat or a reconnect). Where a reader stands is the reader's to
-/// keep (hooks keep it in the store, with their delivery records); the
-/// server forgets the consumer 30 s after the reader goes.
+/// client re-creates it from the last sequence it saw on a gap or a lost
+/// heartbeat, but only slowly after a server restart, so a reader that
+/// sees a reconnect follows again itself). Where a reader stands is the
+/// reader's to keep (hooks keep it in the store, with their delivery
+/// records); the server forgets the consumer 30 s after the reader goes.
 pub async fn follow(
     nats: &Nats,
     name: &str,
