@@ -348,6 +348,10 @@ pub struct HookRunArgs {
 pub struct HookDeliveriesArgs {
     /// Only this hook.
     pub name: Option<String>,
+    /// Only requests that carried this event id (a batch's record names
+    /// every event it carried).
+    #[arg(long, value_name = "ID")]
+    pub event: Option<String>,
     /// At most this many (the newest).
     #[arg(long, default_value_t = 50)]
     pub limit: usize,

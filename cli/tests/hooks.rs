@@ -220,6 +220,16 @@ fn hook_test_run_and_deliveries() {
             .starts_with("(hook test)")
     );
     assert!(recs.iter().all(|r| r["status"] == "delivered"));
+    // Found again by the event it carried; the table counts its events.
+    let id = recs[2]["event_id"].as_str().unwrap();
+    let d = ops
+        .run(&["hook", "deliveries", "--event", id, "-o", "json"])
+        .ok();
+    let one: Vec<serde_json::Value> = serde_json::from_str(&d.stdout).unwrap();
+    assert_eq!(one.len(), 1, "{}", d.stdout);
+    assert_eq!(one[0]["event_id"], recs[2]["event_id"]);
+    let t = ops.run(&["hook", "deliveries", "--event", id]).ok();
+    assert!(t.stdout.contains("EVENTS"), "{}", t.stdout);
     let l = ops.run(&["hook", "list"]).ok();
     assert!(
         l.stdout.contains("ops-system/alert-hosts-disk"),

@@ -256,16 +256,20 @@ async fn main() {
         }
         let mut pairs = Vec::new();
         for _ in 0..rounds {
+            let cpu = Cpu::now(server.pid());
             let js = raw_jetstream(&server.url, &payloads).await;
+            let js_cpu = cpu.per_event(server.pid(), n);
+            let cpu = Cpu::now(server.pid());
             let rate = if sink == "feed" {
                 feed_only(&server.url, n).await
             } else {
                 through_hook(&server.url, n, sink, conc, batch).await.1
             };
-            pairs.push((rate / js, rate, js));
+            let cpu = cpu.per_event(server.pid(), n);
+            pairs.push((rate / js, rate, js, js_cpu, cpu));
         }
         pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (ratio, rate, js) = pairs[pairs.len() / 2];
+        let (ratio, rate, js, js_cpu, cpu) = pairs[pairs.len() / 2];
         let all: Vec<String> = pairs.iter().map(|p| format!("{:.2}", p.0)).collect();
         let what = if sink == "feed" {
             "ops Feed publish, acked (no hook)".to_owned()
@@ -278,6 +282,41 @@ async fn main() {
             "{what:<78} {rate:>8.0} events/s vs raw JetStream {js:>7.0}/s: {ratio:.2}x (median of {rounds}: {})",
             all.join(" ")
         );
+        // Where the time went (CPU per event, this process + nats-server;
+        // the median pair's): what a path costs beyond raw's work.
+        println!(
+            "{:<78} CPU µs/event: {:.1} + server {:.1} (raw JetStream {:.1} + server {:.1})",
+            "", cpu.0, cpu.1, js_cpu.0, js_cpu.1
+        );
+    }
+}
+
+/// CPU time used so far by this process and by nats-server, in clock
+/// ticks (`/proc/PID/stat`, 100 per second).
+#[derive(Clone, Copy)]
+struct Cpu(u64, u64);
+
+fn ticks(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // After the command name: state is field 0, utime 11, stime 12.
+    let rest = stat.rsplit_once(')').map_or("", |r| r.1);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)
+}
+
+impl Cpu {
+    fn now(server: Option<u32>) -> Cpu {
+        Cpu(ticks("self"), server.map_or(0, |p| ticks(&p.to_string())))
+    }
+
+    /// µs of CPU per event since `self`: (this process, nats-server).
+    fn per_event(self, server: Option<u32>, n: usize) -> (f64, f64) {
+        let now = Cpu::now(server);
+        let us = |t: u64| t as f64 * 10_000.0 / n as f64;
+        (us(now.0 - self.0), us(now.1 - self.1))
     }
 }
 

@@ -229,22 +229,52 @@ async fn batching_sinks_take_a_chunk_per_request() {
     };
     let url = start(r.clone()).await;
     let dir = tempfile::tempdir().unwrap();
-    let d = Deliverer::new(Feed::embedded(store(&dir)), None, quick());
+    let st = store(&dir);
+    let d = Deliverer::new(Feed::embedded(Arc::clone(&st)), None, quick());
     let events: Vec<CloudEvent> = (0..5)
         .map(|i| finding(&format!("h{i}"), "alert-hosts-disk", "alerting"))
         .collect();
+    let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
     let es = hook(&format!(
         "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: es, namespace: ops-system}}\nspec: {{type: elasticsearch, subject: 'ops.>', url: '{url}'}}\n"
     ));
-    let recs = d.deliver_all(&es, &events).await;
-    assert_eq!(recs.len(), 5);
-    assert!(recs.iter().all(|r| r.status == "delivered"), "{recs:?}");
-    assert_eq!(recs[4].event_id, events[4].id);
+    // One record per request, naming every event it carried, in order.
+    let es_recs = d.deliver_all(&es, &events).await;
+    assert_eq!(es_recs.len(), 1, "{es_recs:?}");
+    assert_eq!(es_recs[0].status, "delivered", "{es_recs:?}");
+    assert_eq!(es_recs[0].event_id, ids[0]);
+    assert_eq!(es_recs[0].batch, ids);
+    assert_eq!(es_recs[0].events(), 5);
     let wh = hook(&format!(
         "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: wh, namespace: ops-system}}\nspec: {{type: webhook, subject: 'ops.>', url: '{url}/batch', options: {{batch: '3', secret: k}}}}\n"
     ));
     let recs = d.deliver_all(&wh, &events).await;
     assert!(recs.iter().all(|r| r.status == "delivered"), "{recs:?}");
+    assert_eq!(recs.len(), 2, "{recs:?}");
+    assert_eq!(recs[0].batch, ids[..3]);
+    assert_eq!(recs[1].batch, ids[3..]);
+    assert_eq!(recs[1].event_id, ids[3]);
+    assert!(recs[1].detail.ends_with("(batch of 2)"), "{recs:?}");
+    // Stored and found again by any event they carried, by whole id only.
+    st.record_deliveries([es_recs, recs].concat(), None)
+        .await
+        .unwrap();
+    let found = st.list_deliveries(None, Some(&ids[4]), 10).await.unwrap();
+    let hooks: Vec<&str> = found.iter().map(|r| r.hook.as_str()).collect();
+    assert_eq!(hooks, ["ops-system/es", "ops-system/wh"]);
+    assert_eq!(found[1].batch, ids[3..]);
+    let found = st
+        .list_deliveries(Some("ops-system/wh"), Some(&ids[1]), 10)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].batch, ids[..3]);
+    assert!(
+        st.list_deliveries(None, Some(&ids[4][..12]), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let seen = r.seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 3, "one bulk request, two webhook batches");
     assert_eq!(seen[0].path, "/_bulk");
@@ -282,7 +312,9 @@ async fn batching_sinks_take_a_chunk_per_request() {
         "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: es2, namespace: ops-system}}\nspec: {{type: elasticsearch, subject: 'ops.>', url: '{burl}'}}\n"
     ));
     let recs = d.deliver_all(&es, &events[..2]).await;
+    assert_eq!(recs.len(), 1, "{recs:?}");
     assert!(recs.iter().all(|r| r.status == "failed"), "{recs:?}");
+    assert_eq!(recs[0].batch, ids[..2]);
     assert!(
         recs[0].detail.contains("mapper_parsing_exception"),
         "{recs:?}"
@@ -483,7 +515,7 @@ async fn durable_consumer_resumes(feed: Feed) {
     );
     let recs = feed
         .store()
-        .list_deliveries(Some("ops-system/disk"), 100)
+        .list_deliveries(Some("ops-system/disk"), None, 100)
         .await
         .unwrap();
     assert_eq!(recs.len(), 7);
@@ -576,7 +608,7 @@ async fn a_jetstream_hook_survives_a_server_restart_and_a_stream_made_anew() {
     );
     assert_eq!(
         feed.store()
-            .list_deliveries(Some("ops-system/disk"), 100)
+            .list_deliveries(Some("ops-system/disk"), None, 100)
             .await
             .unwrap()
             .len(),

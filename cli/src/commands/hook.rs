@@ -227,6 +227,7 @@ impl ops_tools::events::hooks::ActionSink for HookActions {
             hook: hook.key.clone(),
             event_id: e.id.clone(),
             subject: e.subject.clone(),
+            batch: Vec::new(),
             sink: kind.clone(),
             status: String::new(),
             attempts: 1,
@@ -307,7 +308,7 @@ fn read_event(path: &std::path::Path) -> Result<CloudEvent> {
 
 fn delivery_table(recs: &[DeliveryRecord]) -> Table {
     let mut t = Table::new([
-        "AT", "HOOK", "SINK", "STATUS", "TRIES", "CODE", "SUBJECT", "DETAIL",
+        "AT", "HOOK", "SINK", "STATUS", "EVENTS", "TRIES", "CODE", "SUBJECT", "DETAIL",
     ]);
     for r in recs {
         t.row([
@@ -315,6 +316,7 @@ fn delivery_table(recs: &[DeliveryRecord]) -> Table {
             r.hook.clone(),
             r.sink.clone(),
             r.status.clone(),
+            r.events().to_string(),
             r.attempts.to_string(),
             r.code.map(|c| c.to_string()).unwrap_or_default(),
             r.subject.clone(),
@@ -332,7 +334,7 @@ pub async fn run(cfg: &Config, cmd: HookCommand) -> Result<ExitCode> {
             let hooks = hooks(&store, ns).await?;
             let mut rows = Vec::new();
             for h in &hooks {
-                let last = store.list_deliveries(Some(&h.key), 1).await?.pop();
+                let last = store.list_deliveries(Some(&h.key), None, 1).await?.pop();
                 rows.push((h, last));
             }
             if a.output == Some(Format::Json) {
@@ -522,7 +524,9 @@ pub async fn run(cfg: &Config, cmd: HookCommand) -> Result<ExitCode> {
         }
         HookCommand::Deliveries(a) => {
             let key = a.name.as_ref().map(|n| format!("{}/{n}", cfg.namespace));
-            let recs = store.list_deliveries(key.as_deref(), a.limit).await?;
+            let recs = store
+                .list_deliveries(key.as_deref(), a.event.as_deref(), a.limit)
+                .await?;
             if a.output == Some(Format::Json) {
                 println!("{}", serde_json::to_string_pretty(&recs)?);
             } else if recs.is_empty() {

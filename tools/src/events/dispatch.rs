@@ -20,8 +20,9 @@
 //!   nor waits for acks, which was a third of the hook path's cost).
 //!
 //! Events pass the hook's subject pattern and keyword filter, then go to
-//! its sink ([`Deliverer`]); every delivery (delivered or failed after its
-//! retries) is recorded in `hook_deliveries`. Deliveries of one hook run
+//! its sink ([`Deliverer`]); every sink request (delivered or failed after
+//! its retries) is recorded in `hook_deliveries`, a batch's record with
+//! the ids of every event it carried. Deliveries of one hook run
 //! in event order; `options.concurrency` (default 1) lets a hook deliver
 //! that many events of a batch at once, and batching sinks (Elasticsearch
 //! `_bulk`, webhooks with `options.batch`) take a chunk per request.
@@ -137,16 +138,21 @@ impl Dispatcher {
                 .collect()
                 .await
         };
-        let failed = recs.iter().filter(|r| r.status == "failed").count() as u64;
-        self.stats.failed.fetch_add(failed, Ordering::Relaxed);
-        self.stats
-            .delivered
-            .fetch_add(recs.len() as u64 - failed, Ordering::Relaxed);
-        for r in recs.iter().filter(|r| r.status == "failed") {
-            eprintln!(
-                "warning: hook {} could not deliver event {} ({}): {}",
-                r.hook, r.event_id, r.subject, r.detail
-            );
+        for r in &recs {
+            let n = r.events() as u64;
+            if r.status == "failed" {
+                self.stats.failed.fetch_add(n, Ordering::Relaxed);
+                let what = match n {
+                    1 => format!("event {} ({})", r.event_id, r.subject),
+                    _ => format!("{n} events from {} ({})", r.event_id, r.subject),
+                };
+                eprintln!(
+                    "warning: hook {} could not deliver {what}: {}",
+                    r.hook, r.detail
+                );
+            } else {
+                self.stats.delivered.fetch_add(n, Ordering::Relaxed);
+            }
         }
         self.commit(recs, cursor).await
     }

@@ -336,7 +336,8 @@ impl Deliverer {
     }
 
     /// Delivers `events` to `hook` in batches of [`Self::batch_size`];
-    /// one record per event, in order.
+    /// one record per request, in order (a batch's record names every
+    /// event it carried).
     pub async fn deliver_all(&self, hook: &Hook, events: &[CloudEvent]) -> Vec<DeliveryRecord> {
         let size = Self::batch_size(hook);
         let mut out = Vec::with_capacity(events.len());
@@ -347,13 +348,16 @@ impl Deliverer {
             return out;
         }
         for chunk in events.chunks(size) {
-            out.extend(self.deliver_batch(hook, chunk).await);
+            out.push(self.deliver_batch(hook, chunk).await);
         }
         out
     }
 
-    async fn deliver_batch(&self, hook: &Hook, events: &[CloudEvent]) -> Vec<DeliveryRecord> {
+    async fn deliver_batch(&self, hook: &Hook, events: &[CloudEvent]) -> DeliveryRecord {
         let mut rec = self.record(hook, &events[0]);
+        if events.len() > 1 {
+            rec.batch = events.iter().map(|e| e.id.clone()).collect();
+        }
         let outcome = match &hook.sink {
             Sink::Elasticsearch { url, index } => {
                 let mut body = String::new();
@@ -409,25 +413,17 @@ impl Deliverer {
             }
         };
         let n = events.len();
-        events
-            .iter()
-            .map(|e| {
-                let mut r = rec.clone();
-                r.event_id = e.id.clone();
-                r.subject = e.subject.clone();
-                match &outcome {
-                    Ok((detail, _)) => {
-                        r.status = "delivered".into();
-                        r.detail = format!("{detail} (batch of {n})");
-                    }
-                    Err(why) => {
-                        r.status = "failed".into();
-                        r.detail = crate::tool::clip(&format!("{why} (batch of {n})"), 500);
-                    }
-                }
-                r
-            })
-            .collect()
+        match &outcome {
+            Ok((detail, _)) => {
+                rec.status = "delivered".into();
+                rec.detail = format!("{detail} (batch of {n})");
+            }
+            Err(why) => {
+                rec.status = "failed".into();
+                rec.detail = crate::tool::clip(&format!("{why} (batch of {n})"), 500);
+            }
+        }
+        rec
     }
 
     fn record(&self, hook: &Hook, e: &CloudEvent) -> DeliveryRecord {
@@ -436,6 +432,7 @@ impl Deliverer {
             hook: hook.key.clone(),
             event_id: e.id.clone(),
             subject: e.subject.clone(),
+            batch: Vec::new(),
             sink: hook.sink.kind().to_owned(),
             status: String::new(),
             attempts: 0,

@@ -115,8 +115,8 @@ pub(crate) fn record_deliveries(
     {
         let mut stmt = tx
             .prepare_cached(
-                "INSERT INTO hook_deliveries (hook, event_id, subject, sink, status, attempts, code, detail, at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO hook_deliveries (hook, event_id, subject, sink, status, attempts, code, detail, at, batch)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )
             .map_err(db(loc))?;
         let stamp = now();
@@ -130,7 +130,8 @@ pub(crate) fn record_deliveries(
                 d.attempts,
                 d.code,
                 d.detail,
-                if d.at.is_empty() { &stamp } else { &d.at }
+                if d.at.is_empty() { &stamp } else { &d.at },
+                d.batch.join(" ")
             ])
             .map_err(db(loc))?;
         }
@@ -151,21 +152,29 @@ pub(crate) fn list_deliveries(
     conn: &mut Connection,
     loc: &str,
     hook: Option<&str>,
+    event: Option<&str>,
     limit: usize,
 ) -> Result<Vec<DeliveryRecord>, StoreError> {
+    // A batch's ids are space-separated: padded with spaces, ` ID ` is
+    // found only as a whole id.
     let mut stmt = conn
         .prepare_cached(
-            "SELECT seq, hook, event_id, subject, sink, status, attempts, code, detail, at
-             FROM hook_deliveries WHERE (?1 IS NULL OR hook = ?1) ORDER BY seq DESC LIMIT ?2",
+            "SELECT seq, hook, event_id, subject, sink, status, attempts, code, detail, at, batch
+             FROM hook_deliveries
+             WHERE (?1 IS NULL OR hook = ?1)
+               AND (?3 IS NULL OR event_id = ?3 OR instr(' ' || batch || ' ', ' ' || ?3 || ' ') > 0)
+             ORDER BY seq DESC LIMIT ?2",
         )
         .map_err(db(loc))?;
     let rows = stmt
-        .query_map(params![hook, limit as i64], |r| {
+        .query_map(params![hook, limit as i64, event], |r| {
+            let batch: String = r.get(10)?;
             Ok(DeliveryRecord {
                 seq: r.get(0)?,
                 hook: r.get(1)?,
                 event_id: r.get(2)?,
                 subject: r.get(3)?,
+                batch: batch.split_whitespace().map(str::to_owned).collect(),
                 sink: r.get(4)?,
                 status: r.get(5)?,
                 attempts: r.get(6)?,

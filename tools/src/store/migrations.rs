@@ -168,4 +168,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX hook_deliveries_by_hook ON hook_deliveries (hook, seq);
     "#,
+    // 7: one delivery record per sink request: a batch request's event
+    // ids (space-separated, in order; empty for a request of one event).
+    r#"
+    ALTER TABLE hook_deliveries ADD COLUMN batch TEXT NOT NULL DEFAULT '';
+    "#,
 ];

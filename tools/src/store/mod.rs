@@ -338,10 +338,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The embedded event log's last position (0 when empty).
     async fn last_event_seq(&self) -> Result<i64, StoreError>;
 
-    /// The newest `limit` deliveries (of `hook` when given), oldest first.
+    /// The newest `limit` delivery records (of `hook`, and of requests
+    /// that carried event `event`, when given), oldest first.
     async fn list_deliveries(
         &self,
         hook: Option<&str>,
+        event: Option<&str>,
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>, StoreError>;
 }

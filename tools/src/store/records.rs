@@ -291,17 +291,22 @@ pub struct EventRecord {
     pub body: String,
 }
 
-/// One hook delivery attempt series: what a sink did with one event.
+/// One hook delivery attempt series: what a sink did with one request,
+/// which carried one event or (batching sinks) several.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryRecord {
     /// Position in the delivery log.
     pub seq: i64,
     /// The hook (`namespace/name`).
     pub hook: String,
-    /// The event's id.
+    /// The event's id (a batch's first).
     pub event_id: String,
-    /// The event's subject.
+    /// The event's subject (a batch's first's).
     pub subject: String,
+    /// Every event id a batch request carried, in order (the first is
+    /// `event_id`); empty when the request carried one event.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batch: Vec<String>,
     /// Sink type (`webhook`, `slack`, ...).
     pub sink: String,
     /// `delivered`, `failed`, `filtered`, `awaiting_approval`, ...
@@ -314,4 +319,16 @@ pub struct DeliveryRecord {
     pub detail: String,
     /// When it was recorded (RFC 3339).
     pub at: String,
+}
+
+impl DeliveryRecord {
+    /// How many events the request carried.
+    pub fn events(&self) -> usize {
+        self.batch.len().max(1)
+    }
+
+    /// Whether the request carried event `id`.
+    pub fn carries(&self, id: &str) -> bool {
+        self.event_id == id || self.batch.iter().any(|b| b == id)
+    }
 }

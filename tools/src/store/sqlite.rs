@@ -1142,11 +1142,15 @@ impl Store for SqliteStore {
     async fn list_deliveries(
         &self,
         hook: Option<&str>,
+        event: Option<&str>,
         limit: usize,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
         let hook = hook.map(str::to_owned);
-        self.with(move |conn, loc| feed::list_deliveries(conn, loc, hook.as_deref(), limit))
-            .await
+        let event = event.map(str::to_owned);
+        self.with(move |conn, loc| {
+            feed::list_deliveries(conn, loc, hook.as_deref(), event.as_deref(), limit)
+        })
+        .await
     }
 }
 
