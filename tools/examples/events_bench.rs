@@ -10,7 +10,9 @@
 //!   message ids and acks) while a `Dispatcher` runs one hook (durable
 //!   consumer, regex filter on the rendered event) whose sink is (a) an
 //!   `event` re-publish or (b) a webhook to a local HTTP receiver; the
-//!   clock stops when the sink has all N.
+//!   clock stops when the sink has all N;
+//! - the hook alone: N events published while the hook was stopped, the
+//!   clock running while it catches up (publishers elsewhere).
 //!
 //! Every path's events or payloads are made before its clock starts; what
 //! is timed is serialising, sending, storing, consuming and delivering.
@@ -19,7 +21,8 @@
 //!   cargo run --release -p ops-tools --example events_bench [-- N]
 //!
 //! `ROUNDS=N` (default 3) pairs per path, `BENCH_ONLY=webhook-1-500`
-//! (sink-concurrency-batch) one hooked path.
+//! (sink-concurrency-batch, `-backlog` for the hook alone) one hooked
+//! path.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark may panic
 
@@ -77,7 +80,7 @@ async fn raw_core(url: &str, payloads: &[Vec<u8>]) -> f64 {
     payloads.len() as f64 / t.elapsed().as_secs_f64()
 }
 
-async fn raw_jetstream(url: &str, payloads: &[Vec<u8>]) -> f64 {
+async fn raw_jetstream(url: &str, payloads: &[Vec<u8>], server: Option<u32>) -> (f64, (f64, f64)) {
     let n = Nats::connect(
         NatsConfig {
             stream: "raw".into(),
@@ -95,7 +98,7 @@ async fn raw_jetstream(url: &str, payloads: &[Vec<u8>]) -> f64 {
     })
     .await
     .unwrap();
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), Cpu::now(server));
     for chunk in payloads.chunks(512) {
         let mut acks = Vec::with_capacity(chunk.len());
         for (i, p) in chunk.iter().enumerate() {
@@ -109,7 +112,10 @@ async fn raw_jetstream(url: &str, payloads: &[Vec<u8>]) -> f64 {
             a.await.unwrap();
         }
     }
-    payloads.len() as f64 / t.elapsed().as_secs_f64()
+    (
+        payloads.len() as f64 / t.elapsed().as_secs_f64(),
+        cpu.per_event(server, payloads.len()),
+    )
 }
 
 /// A local HTTP sink counting the events it receives: one per plain
@@ -145,7 +151,19 @@ async fn receiver(count: Arc<AtomicUsize>) -> String {
 
 /// Publishes `n` events through a feed while a dispatcher delivers them;
 /// returns events/s end to end (publish start to the last delivery).
-async fn through_hook(url: &str, n: usize, sink: &str, conc: usize, batch: usize) -> (f64, f64) {
+/// `backlog`: the hook runs once (its position: the stream's end) and
+/// stops, the `n` events are published while it is down, and the clock
+/// runs while the restarted hook catches up: the hook's side alone, as
+/// when the publishers are other processes.
+async fn through_hook(
+    url: &str,
+    n: usize,
+    sink: &str,
+    conc: usize,
+    batch: usize,
+    backlog: bool,
+    server: Option<u32>,
+) -> (f64, (f64, f64)) {
     let (_dir, feed) = fresh_feed(url).await;
     let got = Arc::new(AtomicUsize::new(0));
     let h = match sink {
@@ -167,9 +185,33 @@ async fn through_hook(url: &str, n: usize, sink: &str, conc: usize, batch: usize
         feed.clone(),
         Deliverer::new(feed.clone(), None, Retry::default()),
     );
-    let cancel = CancellationToken::new();
-    let (d2, c2, hooks) = (d.clone(), cancel.clone(), vec![h]);
-    let task = tokio::spawn(async move { d2.run(hooks, c2).await });
+    let run = |hook: Hook| {
+        let (d2, cancel) = (d.clone(), CancellationToken::new());
+        let c2 = cancel.clone();
+        (
+            cancel,
+            tokio::spawn(async move { d2.run(vec![hook], c2).await }),
+        )
+    };
+    if backlog {
+        let (cancel, task) = run(h.clone());
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        cancel.cancel();
+        let _ = task.await;
+        for e in (0..n).map(event) {
+            feed.publish(e).await.unwrap();
+        }
+        feed.flush(Duration::from_secs(600)).await.unwrap();
+        let (t, cpu) = (Instant::now(), Cpu::now(server));
+        let (cancel, task) = run(h);
+        wait_for(&got, n).await;
+        let rate = n as f64 / t.elapsed().as_secs_f64();
+        let cpu = cpu.per_event(server, n);
+        cancel.cancel();
+        let _ = task.await;
+        return (rate, cpu);
+    }
+    let (cancel, task) = run(h);
     // The alerts the `event` sink re-publishes, counted on the bus.
     if sink == "event" {
         let client = async_nats::connect(url).await.unwrap();
@@ -193,24 +235,16 @@ async fn through_hook(url: &str, n: usize, sink: &str, conc: usize, batch: usize
         // For a profiler started from outside: the clock starts now.
         eprintln!("clock: {sink}");
     }
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), Cpu::now(server));
     for e in events {
         feed.publish(e).await.unwrap();
     }
-    let published = n as f64 / t.elapsed().as_secs_f64();
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while got.load(Ordering::Relaxed) < n {
-        assert!(
-            Instant::now() < deadline,
-            "only {} of {n} delivered",
-            got.load(Ordering::Relaxed)
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+    wait_for(&got, n).await;
     let rate = n as f64 / t.elapsed().as_secs_f64();
+    let cpu = cpu.per_event(server, n);
     cancel.cancel();
     let _ = task.await;
-    (published, rate)
+    (rate, cpu)
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -243,29 +277,30 @@ async fn main() {
     println!("raw async-nats core publish          {core:>10.0} events/s");
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let paths = [
-        ("feed", 1, 1),
-        ("event", 1, 1),
-        ("webhook", 1, 1),
-        ("webhook", 32, 1),
-        ("webhook", 1, 500),
-        ("elasticsearch", 1, 500),
+        ("feed", 1, 1, false),
+        ("event", 1, 1, false),
+        ("webhook", 1, 1, false),
+        ("webhook", 32, 1, false),
+        ("webhook", 1, 500, false),
+        ("elasticsearch", 1, 500, false),
+        ("webhook", 1, 500, true),
     ];
-    for (sink, conc, batch) in paths {
-        if !only.is_empty() && only != format!("{sink}-{conc}-{batch}") && sink != "feed" {
+    for (sink, conc, batch, backlog) in paths {
+        let name = format!(
+            "{sink}-{conc}-{batch}{}",
+            if backlog { "-backlog" } else { "" }
+        );
+        if !only.is_empty() && only != name && sink != "feed" {
             continue;
         }
         let mut pairs = Vec::new();
         for _ in 0..rounds {
-            let cpu = Cpu::now(server.pid());
-            let js = raw_jetstream(&server.url, &payloads).await;
-            let js_cpu = cpu.per_event(server.pid(), n);
-            let cpu = Cpu::now(server.pid());
-            let rate = if sink == "feed" {
-                feed_only(&server.url, n).await
+            let (js, js_cpu) = raw_jetstream(&server.url, &payloads, server.pid()).await;
+            let (rate, cpu) = if sink == "feed" {
+                feed_only(&server.url, n, server.pid()).await
             } else {
-                through_hook(&server.url, n, sink, conc, batch).await.1
+                through_hook(&server.url, n, sink, conc, batch, backlog, server.pid()).await
             };
-            let cpu = cpu.per_event(server.pid(), n);
             pairs.push((rate / js, rate, js, js_cpu, cpu));
         }
         pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -273,6 +308,8 @@ async fn main() {
         let all: Vec<String> = pairs.iter().map(|p| format!("{:.2}", p.0)).collect();
         let what = if sink == "feed" {
             "ops Feed publish, acked (no hook)".to_owned()
+        } else if backlog {
+            format!("hook alone: a backlog of N -> regex hook -> {sink} (batch {batch})")
         } else {
             format!(
                 "ops publish -> regex hook -> {sink:<13} (concurrency {conc:>2}, batch {batch:>3})"
@@ -288,6 +325,19 @@ async fn main() {
             "{:<78} CPU µs/event: {:.1} + server {:.1} (raw JetStream {:.1} + server {:.1})",
             "", cpu.0, cpu.1, js_cpu.0, js_cpu.1
         );
+    }
+}
+
+/// Waits until the sink has counted `n` events (at most 10 minutes).
+async fn wait_for(got: &AtomicUsize, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while got.load(Ordering::Relaxed) < n {
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {n} delivered",
+            got.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
@@ -346,13 +396,16 @@ async fn fresh_feed(url: &str) -> (tempfile::TempDir, Feed) {
 }
 
 /// `Feed::publish` of `n` events until all are acked; events/s.
-async fn feed_only(url: &str, n: usize) -> f64 {
+async fn feed_only(url: &str, n: usize, server: Option<u32>) -> (f64, (f64, f64)) {
     let (_dir, feed) = fresh_feed(url).await;
     let events: Vec<CloudEvent> = (0..n).map(event).collect();
-    let t = Instant::now();
+    let (t, cpu) = (Instant::now(), Cpu::now(server));
     for e in events {
         feed.publish(e).await.unwrap();
     }
     feed.flush(Duration::from_secs(600)).await.unwrap();
-    n as f64 / t.elapsed().as_secs_f64()
+    (
+        n as f64 / t.elapsed().as_secs_f64(),
+        cpu.per_event(server, n),
+    )
 }
