@@ -202,6 +202,9 @@ async fn through_hook(
             feed.publish(e).await.unwrap();
         }
         feed.flush(Duration::from_secs(600)).await.unwrap();
+        if std::env::var_os("BENCH_TRACE").is_some() {
+            eprintln!("clock: {sink} backlog");
+        }
         let (t, cpu) = (Instant::now(), Cpu::now(server));
         let (cancel, task) = run(h);
         wait_for(&got, n).await;

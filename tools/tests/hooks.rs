@@ -222,6 +222,103 @@ async fn slack_gets_block_kit_and_elasticsearch_a_dated_index() {
 }
 
 #[tokio::test]
+async fn sink_documents_are_the_event_as_published() {
+    let r = Receiver {
+        reply: r#"{"took":1,"errors":false,"items":[]}"#,
+        ..Receiver::default()
+    };
+    let url = start(r.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = Deliverer::new(Feed::embedded(store(&dir)), None, quick());
+    let events: Vec<CloudEvent> = (0..3)
+        .map(|i| finding(&format!("h{i}"), "alert-hosts-disk", "alerting"))
+        .collect();
+    // As another publisher sent them: an extension attribute this
+    // process does not know, the second pretty-printed over lines.
+    let texts: Vec<bytes::Bytes> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut v = serde_json::to_value(e).unwrap();
+            v["traceparent"] = json!(format!("00-{i:032x}-00f067aa0ba902b7-01"));
+            let text = match i {
+                1 => serde_json::to_string_pretty(&v).unwrap(),
+                _ => v.to_string(),
+            };
+            text.into()
+        })
+        .collect();
+    let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+
+    // A batched webhook sends each event as published, pretty or not.
+    let wh = hook(&format!(
+        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: wh, namespace: ops-system}}\nspec: {{type: webhook, subject: 'ops.>', url: '{url}/batch', options: {{batch: '10', secret: k}}}}\n"
+    ));
+    let recs = d.deliver_all_as_published(&wh, &events, &texts).await;
+    assert_eq!(recs[0].status, "delivered", "{recs:?}");
+    // A single webhook too; with `additional`, the hook's own document.
+    let one = hook(&format!(
+        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: one, namespace: ops-system}}\nspec: {{type: webhook, subject: 'ops.>', url: '{url}/one'}}\n"
+    ));
+    let rec = d
+        .deliver_as_published(&one, &events[0], Some(&texts[0]))
+        .await;
+    assert_eq!(rec.status, "delivered", "{rec:?}");
+    let extra = hook(&format!(
+        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: extra, namespace: ops-system}}\nspec: {{type: webhook, subject: 'ops.>', url: '{url}/extra', additional: 'runbook: disk'}}\n"
+    ));
+    let rec = d
+        .deliver_as_published(&extra, &events[0], Some(&texts[0]))
+        .await;
+    assert_eq!(rec.status, "delivered", "{rec:?}");
+    // Elasticsearch: one line per document, `@timestamp` added; the
+    // pretty one is written anew (a `_bulk` document is one line).
+    let es = hook(&format!(
+        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: es, namespace: ops-system}}\nspec: {{type: elasticsearch, subject: 'ops.>', url: '{url}'}}\n"
+    ));
+    let recs = d.deliver_all_as_published(&es, &events, &texts).await;
+    assert_eq!(recs[0].status, "delivered", "{recs:?}");
+
+    let seen = r.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4);
+    assert_eq!(seen[0].path, "/batch");
+    let expected = format!(
+        "[{}]",
+        texts
+            .iter()
+            .map(|t| std::str::from_utf8(t).unwrap())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    assert_eq!(std::str::from_utf8(&seen[0].body).unwrap(), expected);
+    assert_eq!(
+        seen[0].headers["x-ops-signature-256"].to_str().unwrap(),
+        signature(b"k", &seen[0].body)
+    );
+    assert_eq!(seen[1].body, texts[0].to_vec());
+    let doc: Value = serde_json::from_slice(&seen[2].body).unwrap();
+    assert_eq!(doc["additional"], "runbook: disk");
+    assert_eq!(doc["id"], ids[0]);
+    assert!(doc.get("traceparent").is_none(), "{doc}");
+    assert_eq!(seen[3].path, "/_bulk");
+    let lines: Vec<Value> = std::str::from_utf8(&seen[3].body)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 6);
+    for (i, e) in events.iter().enumerate() {
+        let doc = &lines[2 * i + 1];
+        assert_eq!(lines[2 * i]["index"]["_id"], json!(e.id));
+        assert_eq!(doc["id"], json!(e.id));
+        assert_eq!(doc["@timestamp"], json!(e.time));
+        assert_eq!(doc["data"]["task"], "alert-hosts-disk");
+        // Kept from the published text, except the pretty one.
+        assert_eq!(doc.get("traceparent").is_some(), i != 1, "{doc}");
+    }
+}
+
+#[tokio::test]
 async fn batching_sinks_take_a_chunk_per_request() {
     let r = Receiver {
         reply: r#"{"took":1,"errors":false,"items":[]}"#,

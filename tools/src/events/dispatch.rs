@@ -108,18 +108,21 @@ impl Dispatcher {
             .clamp(1, 256)
     }
 
-    /// Delivers the events of a batch that `hook` wants; records the
-    /// deliveries and moves the hook's `cursor` in one transaction.
+    /// Delivers the events of a batch that pass `hook`'s keywords (both
+    /// readers hand over only events on the hook's subject), each with its
+    /// text as published; records the deliveries and moves the hook's
+    /// `cursor` in one transaction.
     async fn handle(
         &self,
         hook: &Hook,
-        events: Vec<CloudEvent>,
+        events: Vec<(CloudEvent, bytes::Bytes)>,
         cursor: Option<(String, i64)>,
     ) -> Result<(), String> {
         self.stats
             .seen
             .fetch_add(events.len() as u64, Ordering::Relaxed);
-        let wanted: Vec<CloudEvent> = events.into_iter().filter(|e| hook.wants(e)).collect();
+        let (wanted, published): (Vec<CloudEvent>, Vec<bytes::Bytes>) =
+            events.into_iter().filter(|(e, _)| hook.passes(e)).unzip();
         if wanted.is_empty() {
             return self.commit(Vec::new(), cursor).await;
         }
@@ -127,11 +130,14 @@ impl Dispatcher {
             .matched
             .fetch_add(wanted.len() as u64, Ordering::Relaxed);
         let recs: Vec<DeliveryRecord> = if Deliverer::batch_size(hook) > 1 {
-            self.deliverer.deliver_all(hook, &wanted).await
+            self.deliverer
+                .deliver_all_as_published(hook, &wanted, &published)
+                .await
         } else {
             let jobs: Vec<_> = wanted
                 .iter()
-                .map(|e| Box::pin(self.deliverer.deliver(hook, e)))
+                .zip(&published)
+                .map(|(e, text)| Box::pin(self.deliverer.deliver_as_published(hook, e, Some(text))))
                 .collect();
             futures::stream::iter(jobs)
                 .buffered(Self::concurrency(hook))
@@ -198,7 +204,7 @@ impl Dispatcher {
                 .await
                 .map_err(|e| e.to_string())?;
             if at != pos {
-                let events = batch.into_iter().map(|(_, e)| e).collect();
+                let events = batch.into_iter().map(|l| (l.event, l.body)).collect();
                 self.handle(hook, events, Some((hook.key.clone(), at)))
                     .await?;
                 pos = at;
@@ -363,9 +369,10 @@ impl Dispatcher {
     }
 }
 
-/// One message read ahead: its stream sequence and the event (`None`
-/// when the payload is not a CloudEvent), or why the stream stopped.
-type ReadAhead = Result<(u64, Option<CloudEvent>), String>;
+/// One message read ahead: its stream sequence and the event with its
+/// text as published (`None` when the payload is not a CloudEvent), or
+/// why the stream stopped.
+type ReadAhead = Result<(u64, Option<(CloudEvent, bytes::Bytes)>), String>;
 
 /// Reads `stream` into a bounded channel from a task of its own (ended
 /// when the returned guard is dropped); the first error ends it.
@@ -381,7 +388,10 @@ fn read_ahead(
         while let Some(m) = stream.next().await {
             let item = match m {
                 Ok(m) => match m.info() {
-                    Ok(info) => Ok((info.stream_sequence, nats::decode(&m))),
+                    Ok(info) => Ok((
+                        info.stream_sequence,
+                        nats::decode(&m).map(|e| (e, m.payload.clone())),
+                    )),
                     Err(e) => {
                         eprintln!("warning: hook {hook}: {e}");
                         continue;

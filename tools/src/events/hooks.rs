@@ -3,8 +3,10 @@
 //! one event to its sink and returns the [`DeliveryRecord`] the caller
 //! stores. Sinks:
 //!
-//! - `webhook`: POST of the CloudEvent (structured JSON, the hook's
-//!   `additional` as an extension attribute), signed with HMAC-SHA256 of
+//! - `webhook`: POST of the CloudEvent (structured JSON) as it was
+//!   published when the dispatcher has that text ([`as_published`]), else
+//!   serialised with the hook's `additional` as an extension attribute;
+//!   signed with HMAC-SHA256 of
 //!   the body when the hook has `options.secret` (header
 //!   `X-Ops-Signature-256: sha256=HEX`), `X-Ops-Event-Id` and `X-Ops-Hook`
 //!   headers, extra headers from `options.header.NAME`; retried with
@@ -210,8 +212,13 @@ impl Hook {
 
     /// Whether the event is for this hook: subject and keywords.
     pub fn wants(&self, e: &CloudEvent) -> bool {
-        subject::matches(&self.subject, &e.subject)
-            && (self.filter.is_empty() || self.filter.passes(&render(e)))
+        subject::matches(&self.subject, &e.subject) && self.passes(e)
+    }
+
+    /// Whether the event passes the hook's keywords (for a reader that
+    /// only hands over events on the hook's subject).
+    pub fn passes(&self, e: &CloudEvent) -> bool {
+        self.filter.is_empty() || self.filter.passes(&render(e))
     }
 }
 
@@ -233,6 +240,66 @@ struct Doc<'a> {
     additional: Option<&'a str>,
     #[serde(rename = "@timestamp", skip_serializing_if = "Option::is_none")]
     timestamp: Option<&'a str>,
+}
+
+/// The event's text as it was published, when a sink document can be
+/// exactly that: a JSON object (the caller checked that it is a
+/// CloudEvent) and the hook adds no `additional`. The
+/// document then carries every attribute the publisher set, extension
+/// attributes this process does not know included (as a CloudEvents
+/// intermediary should), and is not serialised again.
+pub fn as_published<'a>(hook: &Hook, published: Option<&'a bytes::Bytes>) -> Option<&'a str> {
+    if hook.additional.is_some() {
+        return None;
+    }
+    let text = std::str::from_utf8(published?).ok()?.trim();
+    (text.len() > 2 && text.starts_with('{') && text.ends_with('}')).then_some(text)
+}
+
+/// Appends the event as a webhook sends it: as published (see
+/// [`as_published`]), else the CloudEvent with the hook's `additional`
+/// as an extension attribute (serialised straight to text).
+fn push_webhook_doc(
+    out: &mut String,
+    hook: &Hook,
+    e: &CloudEvent,
+    published: Option<&bytes::Bytes>,
+) {
+    match as_published(hook, published) {
+        Some(text) => out.push_str(text),
+        None => out.push_str(
+            &Doc {
+                event: e,
+                additional: hook.additional.as_deref(),
+                timestamp: None,
+            }
+            .to_json(),
+        ),
+    }
+}
+
+/// Appends the document an Elasticsearch sink indexes: the webhook
+/// document with `@timestamp` (the event's time) as its last field, on
+/// one line (a `_bulk` body holds one document per line: a text published
+/// over several lines is written anew).
+fn push_es_doc(out: &mut String, hook: &Hook, e: &CloudEvent, published: Option<&bytes::Bytes>) {
+    let one_line = |t: &&str| !t.contains('\n') && !t.contains("\"@timestamp\"");
+    match as_published(hook, published).filter(one_line) {
+        Some(text) => {
+            out.push_str(&text[..text.len() - 1]);
+            out.push_str(",\"@timestamp\":");
+            out.push_str(&Value::from(e.time.as_str()).to_string());
+            out.push('}');
+        }
+        None => out.push_str(
+            &Doc {
+                event: e,
+                additional: hook.additional.as_deref(),
+                timestamp: Some(&e.time),
+            }
+            .to_json(),
+        ),
+    }
 }
 
 impl Doc<'_> {
@@ -339,21 +406,41 @@ impl Deliverer {
     /// one record per request, in order (a batch's record names every
     /// event it carried).
     pub async fn deliver_all(&self, hook: &Hook, events: &[CloudEvent]) -> Vec<DeliveryRecord> {
+        self.deliver_all_as_published(hook, events, &[]).await
+    }
+
+    /// [`Self::deliver_all`] with each event's text as it was published
+    /// (`published[i]` for `events[i]`; empty when unknown): webhook and
+    /// Elasticsearch documents are made from it (see [`as_published`]).
+    pub async fn deliver_all_as_published(
+        &self,
+        hook: &Hook,
+        events: &[CloudEvent],
+        published: &[bytes::Bytes],
+    ) -> Vec<DeliveryRecord> {
         let size = Self::batch_size(hook);
         let mut out = Vec::with_capacity(events.len());
         if size == 1 {
-            for e in events {
-                out.push(self.deliver(hook, e).await);
+            for (i, e) in events.iter().enumerate() {
+                out.push(self.deliver_as_published(hook, e, published.get(i)).await);
             }
             return out;
         }
-        for chunk in events.chunks(size) {
-            out.push(self.deliver_batch(hook, chunk).await);
+        for (i, chunk) in events.chunks(size).enumerate() {
+            let texts = published
+                .get(i * size..(i * size + chunk.len()))
+                .unwrap_or(&[]);
+            out.push(self.deliver_batch(hook, chunk, texts).await);
         }
         out
     }
 
-    async fn deliver_batch(&self, hook: &Hook, events: &[CloudEvent]) -> DeliveryRecord {
+    async fn deliver_batch(
+        &self,
+        hook: &Hook,
+        events: &[CloudEvent],
+        published: &[bytes::Bytes],
+    ) -> DeliveryRecord {
         let mut rec = self.record(hook, &events[0]);
         if events.len() > 1 {
             rec.batch = events.iter().map(|e| e.id.clone()).collect();
@@ -361,11 +448,11 @@ impl Deliverer {
         let outcome = match &hook.sink {
             Sink::Elasticsearch { url, index } => {
                 let mut body = String::new();
-                for e in events {
+                for (i, e) in events.iter().enumerate() {
                     let idx = format!("{index}-{}", day(e));
                     body.push_str(&json!({"index": {"_index": idx, "_id": e.id}}).to_string());
                     body.push('\n');
-                    body.push_str(&self.es_doc(hook, e));
+                    push_es_doc(&mut body, hook, e, published.get(i));
                     body.push('\n');
                 }
                 let target = format!("{url}/_bulk");
@@ -388,7 +475,7 @@ impl Deliverer {
                     if i > 0 {
                         body.push(',');
                     }
-                    body.push_str(&self.webhook_doc(hook, e));
+                    push_webhook_doc(&mut body, hook, e, published.get(i));
                 }
                 body.push(']');
                 let url = match &hook.sink {
@@ -442,29 +529,6 @@ impl Deliverer {
         }
     }
 
-    /// The event as a webhook sends it: the CloudEvent with the hook's
-    /// `additional` as an extension attribute (serialised straight to
-    /// text: no intermediate JSON tree).
-    fn webhook_doc(&self, hook: &Hook, e: &CloudEvent) -> String {
-        Doc {
-            event: e,
-            additional: hook.additional.as_deref(),
-            timestamp: None,
-        }
-        .to_json()
-    }
-
-    /// The document an Elasticsearch sink indexes: the webhook document
-    /// with `@timestamp`.
-    fn es_doc(&self, hook: &Hook, e: &CloudEvent) -> String {
-        Doc {
-            event: e,
-            additional: hook.additional.as_deref(),
-            timestamp: Some(&e.time),
-        }
-        .to_json()
-    }
-
     /// Signature and extra headers of a webhook request.
     fn webhook_headers(
         &self,
@@ -493,9 +557,20 @@ impl Deliverer {
 
     /// Hands `e` to `hook`'s sink (the caller checked [`Hook::wants`]).
     pub async fn deliver(&self, hook: &Hook, e: &CloudEvent) -> DeliveryRecord {
+        self.deliver_as_published(hook, e, None).await
+    }
+
+    /// [`Self::deliver`] with the event's text as it was published, when
+    /// known (see [`as_published`]).
+    pub async fn deliver_as_published(
+        &self,
+        hook: &Hook,
+        e: &CloudEvent,
+        published: Option<&bytes::Bytes>,
+    ) -> DeliveryRecord {
         let mut rec = self.record(hook, e);
         let result = match &hook.sink {
-            Sink::Webhook { url } => self.webhook(hook, url, e, &mut rec).await,
+            Sink::Webhook { url } => self.webhook(hook, url, e, published, &mut rec).await,
             Sink::Slack { url } => {
                 let body = slack_message(hook, e).to_string();
                 self.post(hook, url, &body, &[], &mut rec).await
@@ -511,7 +586,8 @@ impl Deliverer {
             }
             Sink::Event { subject } => self.republish(hook, subject, e).await,
             Sink::Elasticsearch { url, index } => {
-                self.elasticsearch(hook, url, index, e, &mut rec).await
+                self.elasticsearch(hook, url, index, e, published, &mut rec)
+                    .await
             }
             Sink::Action { .. } => match &self.actions {
                 Some(a) => {
@@ -542,9 +618,11 @@ impl Deliverer {
         hook: &Hook,
         url: &str,
         e: &CloudEvent,
+        published: Option<&bytes::Bytes>,
         rec: &mut DeliveryRecord,
     ) -> Result<(String, String), String> {
-        let body = self.webhook_doc(hook, e);
+        let mut body = String::new();
+        push_webhook_doc(&mut body, hook, e, published);
         let headers = self.webhook_headers(hook, e, &body)?;
         self.post(hook, url, &body, &headers, rec).await
     }
@@ -581,10 +659,12 @@ impl Deliverer {
         url: &str,
         index: &str,
         e: &CloudEvent,
+        published: Option<&bytes::Bytes>,
         rec: &mut DeliveryRecord,
     ) -> Result<(String, String), String> {
         let target = format!("{url}/{index}-{}/_doc/{}", day(e), e.id);
-        let doc = self.es_doc(hook, e);
+        let mut doc = String::new();
+        push_es_doc(&mut doc, hook, e, published);
         self.send(hook, reqwest::Method::PUT, &target, &doc, &[], rec)
             .await
     }

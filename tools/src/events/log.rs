@@ -70,7 +70,7 @@ pub async fn query(
     Ok((out, pos))
 }
 
-/// Like [`query`], with each event's log position: events on subjects
+/// Like [`query`], with each event's log position and text: events on subjects
 /// matching `pattern` after `after`, at most `limit`, and the position of
 /// the last record looked at (matching or not).
 pub async fn read(
@@ -78,7 +78,7 @@ pub async fn read(
     pattern: &str,
     after: i64,
     limit: usize,
-) -> Result<(Vec<(i64, CloudEvent)>, i64), LogError> {
+) -> Result<(Vec<Logged>, i64), LogError> {
     let mut out = Vec::new();
     let mut pos = after;
     let page = store.list_events(after, None, limit).await?;
@@ -86,9 +86,24 @@ pub async fn read(
         pos = r.seq;
         if subject::matches(pattern, &r.subject) {
             if let Ok(e) = serde_json::from_str::<CloudEvent>(&r.body) {
-                out.push((r.seq, e));
+                out.push(Logged {
+                    seq: r.seq,
+                    event: e,
+                    body: r.body.into(),
+                });
             }
         }
     }
     Ok((out, pos))
+}
+
+/// An event read from the log.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    /// Its position in the log.
+    pub seq: i64,
+    /// The event.
+    pub event: CloudEvent,
+    /// It as it was published (JSON).
+    pub body: bytes::Bytes,
 }
