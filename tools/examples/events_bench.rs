@@ -193,7 +193,16 @@ async fn through_hook(
             tokio::spawn(async move { d2.run(vec![hook], c2).await }),
         )
     };
-    if backlog {
+    // The clock starts when the events start to move: at the first
+    // publish, or (`backlog`) when the hook is started again.
+    let clock = || {
+        if std::env::var_os("BENCH_TRACE").is_some() {
+            // For a profiler started from outside: the clock starts now.
+            eprintln!("clock: {sink}{}", if backlog { " backlog" } else { "" });
+        }
+        (Instant::now(), Cpu::now(server))
+    };
+    let (cancel, task, (t, cpu)) = if backlog {
         let (cancel, task) = run(h.clone());
         tokio::time::sleep(Duration::from_millis(800)).await;
         cancel.cancel();
@@ -202,46 +211,36 @@ async fn through_hook(
             feed.publish(e).await.unwrap();
         }
         feed.flush(Duration::from_secs(600)).await.unwrap();
-        if std::env::var_os("BENCH_TRACE").is_some() {
-            eprintln!("clock: {sink} backlog");
-        }
-        let (t, cpu) = (Instant::now(), Cpu::now(server));
+        let clocked = clock();
         let (cancel, task) = run(h);
-        wait_for(&got, n).await;
-        let rate = n as f64 / t.elapsed().as_secs_f64();
-        let cpu = cpu.per_event(server, n);
-        cancel.cancel();
-        let _ = task.await;
-        return (rate, cpu);
-    }
-    let (cancel, task) = run(h);
-    // The alerts the `event` sink re-publishes, counted on the bus.
-    if sink == "event" {
-        let client = async_nats::connect(url).await.unwrap();
-        let mut sub = client
-            .subscribe("ops.clusters.*.nodes.*.alerts")
-            .await
-            .unwrap();
-        client.flush().await.unwrap();
-        let g = Arc::clone(&got);
-        tokio::spawn(async move {
-            while sub.next().await.is_some() {
-                g.fetch_add(1, Ordering::Relaxed);
-            }
-        });
-    }
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    // Made before the clock starts, as the raw paths' payloads are;
-    // serialising and sending them is on the clock.
-    let events: Vec<CloudEvent> = (0..n).map(event).collect();
-    if std::env::var_os("BENCH_TRACE").is_some() {
-        // For a profiler started from outside: the clock starts now.
-        eprintln!("clock: {sink}");
-    }
-    let (t, cpu) = (Instant::now(), Cpu::now(server));
-    for e in events {
-        feed.publish(e).await.unwrap();
-    }
+        (cancel, task, clocked)
+    } else {
+        let (cancel, task) = run(h);
+        // The alerts the `event` sink re-publishes, counted on the bus.
+        if sink == "event" {
+            let client = async_nats::connect(url).await.unwrap();
+            let mut sub = client
+                .subscribe("ops.clusters.*.nodes.*.alerts")
+                .await
+                .unwrap();
+            client.flush().await.unwrap();
+            let g = Arc::clone(&got);
+            tokio::spawn(async move {
+                while sub.next().await.is_some() {
+                    g.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        // Made before the clock starts, as the raw paths' payloads are;
+        // serialising and sending them is on the clock.
+        let events: Vec<CloudEvent> = (0..n).map(event).collect();
+        let clocked = clock();
+        for e in events {
+            feed.publish(e).await.unwrap();
+        }
+        (cancel, task, clocked)
+    };
     wait_for(&got, n).await;
     let rate = n as f64 / t.elapsed().as_secs_f64();
     let cpu = cpu.per_event(server, n);

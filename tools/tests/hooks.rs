@@ -97,6 +97,14 @@ fn hook(yaml: &str) -> Hook {
     Hook::compile(&h).unwrap()
 }
 
+/// An EventHooks `name` in ops-system with `spec` (YAML flow mapping
+/// contents).
+fn ops_hook(name: &str, spec: &str) -> Hook {
+    hook(&format!(
+        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: {name}, namespace: ops-system}}\nspec: {{{spec}}}\n"
+    ))
+}
+
 fn finding(host: &str, task: &str, status: &str) -> CloudEvent {
     CloudEvent::new(
         "opscli/test",
@@ -193,13 +201,19 @@ async fn slack_gets_block_kit_and_elasticsearch_a_dated_index() {
     let dir = tempfile::tempdir().unwrap();
     let d = Deliverer::new(Feed::embedded(store(&dir)), None, quick());
     let e = finding("db-1", "alert-hosts-mem", "alerting");
-    let slack = hook(&format!(
-        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: s, namespace: ops-system}}\nspec: {{type: slack, subject: 'ops.>', url: '{url}/services/T0/B0/x', options: {{link: 'https://grafana.example/d/1'}}}}\n"
-    ));
+    let slack = ops_hook(
+        "s",
+        &format!(
+            "type: slack, subject: 'ops.>', url: '{url}/services/T0/B0/x', options: {{link: 'https://grafana.example/d/1'}}"
+        ),
+    );
     assert_eq!(d.deliver(&slack, &e).await.status, "delivered");
-    let es = hook(&format!(
-        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: es, namespace: ops-system}}\nspec: {{type: elasticsearch, subject: 'ops.>', url: '{url}/', options: {{index: ops-findings}}}}\n"
-    ));
+    let es = ops_hook(
+        "es",
+        &format!(
+            "type: elasticsearch, subject: 'ops.>', url: '{url}/', options: {{index: ops-findings}}"
+        ),
+    );
     assert_eq!(d.deliver(&es, &e).await.status, "delivered");
     let seen = r.seen.lock().unwrap().clone();
     let msg: Value = serde_json::from_slice(&seen[0].body).unwrap();
@@ -251,31 +265,39 @@ async fn sink_documents_are_the_event_as_published() {
     let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
 
     // A batched webhook sends each event as published, pretty or not.
-    let wh = hook(&format!(
-        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: wh, namespace: ops-system}}\nspec: {{type: webhook, subject: 'ops.>', url: '{url}/batch', options: {{batch: '10', secret: k}}}}\n"
-    ));
+    let wh = ops_hook(
+        "wh",
+        &format!(
+            "type: webhook, subject: 'ops.>', url: '{url}/batch', options: {{batch: '10', secret: k}}"
+        ),
+    );
     let recs = d.deliver_all_as_published(&wh, &events, &texts).await;
     assert_eq!(recs[0].status, "delivered", "{recs:?}");
     // A single webhook too; with `additional`, the hook's own document.
-    let one = hook(&format!(
-        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: one, namespace: ops-system}}\nspec: {{type: webhook, subject: 'ops.>', url: '{url}/one'}}\n"
-    ));
+    let one = ops_hook(
+        "one",
+        &format!("type: webhook, subject: 'ops.>', url: '{url}/one'"),
+    );
     let rec = d
         .deliver_as_published(&one, &events[0], Some(&texts[0]))
         .await;
     assert_eq!(rec.status, "delivered", "{rec:?}");
-    let extra = hook(&format!(
-        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: extra, namespace: ops-system}}\nspec: {{type: webhook, subject: 'ops.>', url: '{url}/extra', additional: 'runbook: disk'}}\n"
-    ));
+    let extra = ops_hook(
+        "extra",
+        &format!(
+            "type: webhook, subject: 'ops.>', url: '{url}/extra', additional: 'runbook: disk'"
+        ),
+    );
     let rec = d
         .deliver_as_published(&extra, &events[0], Some(&texts[0]))
         .await;
     assert_eq!(rec.status, "delivered", "{rec:?}");
     // Elasticsearch: one line per document, `@timestamp` added; the
     // pretty one is written anew (a `_bulk` document is one line).
-    let es = hook(&format!(
-        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: es, namespace: ops-system}}\nspec: {{type: elasticsearch, subject: 'ops.>', url: '{url}'}}\n"
-    ));
+    let es = ops_hook(
+        "es",
+        &format!("type: elasticsearch, subject: 'ops.>', url: '{url}'"),
+    );
     let recs = d.deliver_all_as_published(&es, &events, &texts).await;
     assert_eq!(recs[0].status, "delivered", "{recs:?}");
 
@@ -332,9 +354,10 @@ async fn batching_sinks_take_a_chunk_per_request() {
         .map(|i| finding(&format!("h{i}"), "alert-hosts-disk", "alerting"))
         .collect();
     let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
-    let es = hook(&format!(
-        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: es, namespace: ops-system}}\nspec: {{type: elasticsearch, subject: 'ops.>', url: '{url}'}}\n"
-    ));
+    let es = ops_hook(
+        "es",
+        &format!("type: elasticsearch, subject: 'ops.>', url: '{url}'"),
+    );
     // One record per request, naming every event it carried, in order.
     let es_recs = d.deliver_all(&es, &events).await;
     assert_eq!(es_recs.len(), 1, "{es_recs:?}");
@@ -342,9 +365,12 @@ async fn batching_sinks_take_a_chunk_per_request() {
     assert_eq!(es_recs[0].event_id, ids[0]);
     assert_eq!(es_recs[0].batch, ids);
     assert_eq!(es_recs[0].events(), 5);
-    let wh = hook(&format!(
-        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: wh, namespace: ops-system}}\nspec: {{type: webhook, subject: 'ops.>', url: '{url}/batch', options: {{batch: '3', secret: k}}}}\n"
-    ));
+    let wh = ops_hook(
+        "wh",
+        &format!(
+            "type: webhook, subject: 'ops.>', url: '{url}/batch', options: {{batch: '3', secret: k}}"
+        ),
+    );
     let recs = d.deliver_all(&wh, &events).await;
     assert!(recs.iter().all(|r| r.status == "delivered"), "{recs:?}");
     assert_eq!(recs.len(), 2, "{recs:?}");
@@ -405,9 +431,10 @@ async fn batching_sinks_take_a_chunk_per_request() {
         ..Receiver::default()
     };
     let burl = start(bad).await;
-    let es = hook(&format!(
-        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: es2, namespace: ops-system}}\nspec: {{type: elasticsearch, subject: 'ops.>', url: '{burl}'}}\n"
-    ));
+    let es = ops_hook(
+        "es2",
+        &format!("type: elasticsearch, subject: 'ops.>', url: '{burl}'"),
+    );
     let recs = d.deliver_all(&es, &events[..2]).await;
     assert_eq!(recs.len(), 1, "{recs:?}");
     assert!(recs.iter().all(|r| r.status == "failed"), "{recs:?}");
@@ -512,9 +539,12 @@ async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
 
 /// A webhook hook on hosts' findings in ops-system that say `alerting`.
 fn disk_hook(url: &str) -> Hook {
-    hook(&format!(
-        "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: disk, namespace: ops-system}}\nspec: {{type: webhook, subject: 'ops.clusters.*.namespaces.ops-system.hosts.*.findings', url: '{url}/h', keywords: {{include: ['alerting']}}}}\n"
-    ))
+    ops_hook(
+        "disk",
+        &format!(
+            "type: webhook, subject: 'ops.clusters.*.namespaces.ops-system.hosts.*.findings', url: '{url}/h', keywords: {{include: ['alerting']}}"
+        ),
+    )
 }
 
 /// A feed on the nats-server at `url`, its store in `dir`.

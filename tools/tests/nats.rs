@@ -85,7 +85,7 @@ async fn events_land_once_and_resends_are_deduplicated() {
 
     // The same ids again (what an outbox re-send after a lost ack does).
     let n = feed.nats().unwrap();
-    let again: Vec<(String, String, axum::body::Bytes)> = events[..50]
+    let again: Vec<(String, String, bytes::Bytes)> = events[..50]
         .iter()
         .map(|e| {
             (

@@ -1190,8 +1190,6 @@ fn all_pids() -> impl Iterator<Item = u32> {
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
 }
 
-/// sshd daemons of loopback labs (any home), found by their config
-/// (`.../lab/NAME/sshd_config`), with that path.
 /// Kills loopback-lab sshds (in this mount namespace) whose config file
 /// is gone; what they were.
 fn reap_orphan_sshds() -> Vec<String> {
@@ -1209,6 +1207,8 @@ fn reap_orphan_sshds() -> Vec<String> {
         .collect()
 }
 
+/// sshd daemons of loopback labs (any home), found by their config
+/// (`.../lab/NAME/sshd_config`), with that path.
 fn loopback_sshds() -> Vec<(u32, String)> {
     all_pids()
         .filter(|pid| pid_is_sshd(*pid))

@@ -326,9 +326,4 @@ impl DeliveryRecord {
     pub fn events(&self) -> usize {
         self.batch.len().max(1)
     }
-
-    /// Whether the request carried event `id`.
-    pub fn carries(&self, id: &str) -> bool {
-        self.event_id == id || self.batch.iter().any(|b| b == id)
-    }
 }
