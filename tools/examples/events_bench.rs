@@ -239,10 +239,21 @@ async fn through_hook(
         for e in events {
             feed.publish(e).await.unwrap();
         }
+        if std::env::var_os("BENCH_TRACE").is_some() {
+            feed.flush(Duration::from_secs(600)).await.unwrap();
+            eprintln!(
+                "published and acked at {:.3} s; the sink had {}",
+                clocked.0.elapsed().as_secs_f64(),
+                got.load(Ordering::Relaxed)
+            );
+        }
         (cancel, task, clocked)
     };
     wait_for(&got, n).await;
     let rate = n as f64 / t.elapsed().as_secs_f64();
+    if std::env::var_os("BENCH_TRACE").is_some() {
+        eprintln!("the sink had all at {:.3} s", t.elapsed().as_secs_f64());
+    }
     let cpu = cpu.per_event(server, n);
     cancel.cancel();
     let _ = task.await;

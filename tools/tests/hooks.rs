@@ -742,3 +742,80 @@ async fn a_jetstream_hook_survives_a_server_restart_and_a_stream_made_anew() {
         9
     );
 }
+
+/// On JetStream a hook's subject filter runs where it is cheaper: in the
+/// server's consumer while the hook wants a small share of the stream, in
+/// the reader (every event, subjects matched before decoding) while it
+/// wants most of it. Each move follows the stream again from the last
+/// event handled: across three moves every wanted event is delivered
+/// once, in order, and none of the others.
+#[tokio::test]
+async fn a_jetstream_hooks_subject_filter_moves_with_its_share_of_the_stream() {
+    let server = support::nats::NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let feed = jetstream_feed(&server.url, &dir).await;
+    let r = Receiver::default();
+    let url = start(r.clone()).await;
+    let h = ops_hook(
+        "share",
+        &format!(
+            "type: webhook, subject: 'ops.clusters.*.namespaces.ops-system.hosts.*.findings', url: '{url}/h', options: {{batch: '500'}}, keywords: {{include: ['alerting']}}"
+        ),
+    );
+    let d = Dispatcher::new(feed.clone(), Deliverer::new(feed.clone(), None, quick()));
+    let cancel = CancellationToken::new();
+    let task = {
+        let (d, c, h) = (d.clone(), cancel.clone(), h.clone());
+        tokio::spawn(async move { d.run(vec![h], c).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Stream sequences 1-5,000: the hook's findings (every other one
+    // alerting); 5,001-15,000: one in ten (the rest are nodes' findings,
+    // alerting too, on a subject the hook does not follow); then 8,000 of
+    // the hook's again. Measured over windows of 4,096 sequence numbers,
+    // the filter moves to the reader at 4,096, back to the server at
+    // 12,288 and to the reader again at 20,480.
+    let mut expected = Vec::new();
+    for i in 0..23_000 {
+        let mine = !(5_000..15_000).contains(&i) || i % 10 == 0;
+        let e = if mine {
+            let status = if i % 2 == 0 { "alerting" } else { "normal" };
+            let e = finding(&format!("h{}", i % 7), "alert-hosts-disk", status);
+            if status == "alerting" {
+                expected.push(e.id.clone());
+            }
+            e
+        } else {
+            CloudEvent::new(
+                "t",
+                "dev.ops.test",
+                subject::node("c1", &format!("n{}", i % 7), Channel::Findings),
+                json!({"status": "alerting"}),
+            )
+        };
+        feed.publish(e).await.unwrap();
+    }
+    assert_eq!(feed.flush(Duration::from_secs(60)).await.unwrap(), Some(0));
+    let delivered = || d.stats().delivered.load(Ordering::Relaxed) as usize;
+    for _ in 0..2400 {
+        if delivered() >= expected.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cancel.cancel();
+    task.await.unwrap();
+    let seen: Vec<String> = r
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|s| serde_json::from_slice::<Vec<Value>>(&s.body).unwrap())
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(seen.len(), expected.len(), "every alerting finding, once");
+    assert!(seen == expected, "in the order they were published");
+    assert_eq!(d.stats().refiltered.load(Ordering::Relaxed), 3);
+    assert_eq!(d.stats().failed.load(Ordering::Relaxed), 0);
+}

@@ -279,24 +279,26 @@ pub async fn position(nats: &Nats) -> Result<Position, NatsError> {
     })
 }
 
-/// Follows the stream's events on `pattern` after sequence `after`: an
-/// ordered consumer (ephemeral, no acks, in the server's memory; the
-/// client re-creates it from the last sequence it saw on a gap or a lost
-/// heartbeat, but only slowly after a server restart, so a reader that
-/// sees a reconnect follows again itself). Where a reader stands is the
-/// reader's to keep (hooks keep it in the store, with their delivery
-/// records); the server forgets the consumer 30 s after the reader goes.
+/// Follows the stream's events after sequence `after`, on `filter` (a
+/// subject pattern; `None`: every event in the stream, for a reader that
+/// filters itself): an ordered consumer (ephemeral, no acks, in the
+/// server's memory; the client re-creates it from the last sequence it
+/// saw on a gap or a lost heartbeat, but only slowly after a server
+/// restart, so a reader that sees a reconnect follows again itself).
+/// Where a reader stands is the reader's to keep (hooks keep it in the
+/// store, with their delivery records); the server forgets the consumer
+/// 30 s after the reader goes.
 pub async fn follow(
     nats: &Nats,
     name: &str,
-    pattern: &str,
+    filter: Option<&str>,
     after: u64,
 ) -> Result<consumer::pull::Ordered, NatsError> {
     let stream = nats.stream().await?;
     let c = stream
         .create_consumer(consumer::pull::OrderedConfig {
             name: Some(name.to_owned()),
-            filter_subject: pattern.to_owned(),
+            filter_subject: filter.unwrap_or_default().to_owned(),
             deliver_policy: consumer::DeliverPolicy::ByStartSequence {
                 start_sequence: after + 1,
             },
