@@ -151,40 +151,151 @@ impl Nats {
     /// failure ends the count (later ones may have been stored too: a
     /// re-send is deduplicated by id) and its error. Duplicates the server
     /// dropped count as acked; their number is the third value.
+    ///
+    /// The JetStream publish protocol, batched: each event is a core
+    /// publish with `Nats-Msg-Id` and a reply subject `INBOX.i` under one
+    /// inbox subscribed for the batch, and its ack is the stream's answer
+    /// there; one deadline covers the batch. (async-nats' JetStream
+    /// publish gives every message its own inbox, reply channel, permit
+    /// and two timers: publishing was 12% of this process's CPU in the
+    /// benchmark's publish -> hook path, 8% this way.)
     pub async fn publish_all(&self, events: &[(String, String, bytes::Bytes)]) -> PublishOutcome {
-        let mut acks = Vec::with_capacity(events.len());
-        let mut error = None;
-        for (id, subject, body) in events {
-            let msg = jetstream::message::PublishMessage::build()
-                .payload(body.clone())
-                .message_id(id);
-            match self.js.send_publish(subject.clone(), msg).await {
-                Ok(ack) => acks.push(ack),
-                Err(e) => {
-                    error = Some(e.to_string());
-                    break;
-                }
-            }
-        }
-        // Acks come back in order: awaited one after another (most are
-        // already in when their turn comes), stopping at the first failure.
         let mut out = PublishOutcome::default();
-        for ack in acks {
-            match ack.await {
-                Ok(ack) => {
-                    out.acked += 1;
-                    if ack.duplicate {
-                        out.duplicates += 1;
+        if events.is_empty() {
+            return out;
+        }
+        let inbox = self.client.new_inbox();
+        let mut replies = match self.client.subscribe(format!("{inbox}.*")).await {
+            Ok(s) => s,
+            Err(e) => {
+                out.error = Some(format!("subscribing to acks: {e}"));
+                return out;
+            }
+        };
+        let deadline = tokio::time::Instant::now() + self.cfg.ack_timeout;
+        let mut sent = 0;
+        let mut error = None;
+        let send_all = async {
+            for (i, (id, subject, body)) in events.iter().enumerate() {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert("Nats-Msg-Id", id.as_str());
+                self.client
+                    .publish_with_reply_and_headers(
+                        subject.clone(),
+                        format!("{inbox}.{i}"),
+                        headers,
+                        body.clone(),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                sent += 1;
+            }
+            Ok::<(), String>(())
+        };
+        match tokio::time::timeout_at(deadline, send_all).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => error = Some(e),
+            Err(_) => error = Some("timed out sending".into()),
+        }
+        // Acks normally come back in order; each is put in its place.
+        let mut acks: Vec<Option<Result<bool, String>>> = vec![None; sent];
+        let mut missing = sent;
+        while missing > 0 {
+            match tokio::time::timeout_at(deadline, replies.next()).await {
+                Ok(Some(m)) => {
+                    let Some(i) = m
+                        .subject
+                        .rsplit('.')
+                        .next()
+                        .and_then(|t| t.parse::<usize>().ok())
+                        .filter(|i| *i < sent)
+                    else {
+                        continue;
+                    };
+                    if acks[i].is_none() {
+                        missing -= 1;
                     }
+                    acks[i] = Some(read_ack(&m));
                 }
-                Err(e) => {
-                    error = Some(e.to_string());
+                // The connection went: what was not acked is not known.
+                Ok(None) => break,
+                Err(_) => break,
+            }
+        }
+        let _ = replies.unsubscribe().await;
+        for ack in acks {
+            match ack {
+                Some(Ok(duplicate)) => {
+                    out.acked += 1;
+                    out.duplicates += usize::from(duplicate);
+                }
+                Some(Err(e)) => {
+                    error = Some(e);
+                    break;
+                }
+                None => {
+                    error = Some(format!(
+                        "no ack within {:?} (connection lost, or the server is overloaded)",
+                        self.cfg.ack_timeout
+                    ));
                     break;
                 }
             }
         }
-        out.error = error;
+        // A failure to send stands after every ack that did come.
+        out.error = if out.acked < events.len() {
+            error
+        } else {
+            None
+        };
         out
+    }
+}
+
+/// The stream's answer to one publish: `Ok(duplicate)` or why it was not
+/// stored.
+fn read_ack(m: &async_nats::Message) -> Result<bool, String> {
+    if m.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+        return Err(format!(
+            "no stream stores subject `{}` (no responders)",
+            m.subject
+        ));
+    }
+    if let Some(code) = m.status.filter(|c| !c.is_success()) {
+        return Err(format!(
+            "status {code}: {}",
+            m.description.as_deref().unwrap_or("")
+        ));
+    }
+    #[derive(serde::Deserialize)]
+    struct Ack {
+        #[serde(default)]
+        duplicate: bool,
+        #[serde(default)]
+        error: Option<ApiError>,
+        #[serde(default)]
+        seq: Option<u64>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ApiError {
+        #[serde(default)]
+        code: u16,
+        #[serde(default)]
+        description: String,
+    }
+    match serde_json::from_slice::<Ack>(&m.payload) {
+        Ok(Ack { error: Some(e), .. }) => {
+            Err(format!("JetStream error {}: {}", e.code, e.description))
+        }
+        Ok(Ack {
+            seq: Some(_),
+            duplicate,
+            ..
+        }) => Ok(duplicate),
+        Ok(_) | Err(_) => Err(format!(
+            "unexpected ack `{}`",
+            String::from_utf8_lossy(&m.payload)
+        )),
     }
 }
 
@@ -320,4 +431,43 @@ pub fn consumer_name(hook: &str) -> String {
         super::subject::token(hook),
         crate::id::unique_hex("consumer", 4)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(payload: &str, status: Option<u16>) -> async_nats::Message {
+        async_nats::Message {
+            subject: "_INBOX.x.3".into(),
+            reply: None,
+            payload: bytes::Bytes::copy_from_slice(payload.as_bytes()),
+            headers: None,
+            status: status.map(|s| async_nats::StatusCode::from_u16(s).unwrap()),
+            description: status.map(|_| "no responders".to_owned()),
+            length: payload.len(),
+        }
+    }
+
+    #[test]
+    fn acks_say_stored_duplicate_or_why_not() {
+        assert_eq!(
+            read_ack(&reply(r#"{"stream":"ops","seq":7}"#, None)),
+            Ok(false)
+        );
+        assert_eq!(
+            read_ack(&reply(r#"{"stream":"ops","seq":7,"duplicate":true}"#, None)),
+            Ok(true)
+        );
+        let e = read_ack(&reply("", Some(503))).unwrap_err();
+        assert!(e.contains("no stream stores"), "{e}");
+        let e = read_ack(&reply(
+            r#"{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"}}"#,
+            None,
+        ))
+        .unwrap_err();
+        assert_eq!(e, "JetStream error 503: maximum messages exceeded");
+        let e = read_ack(&reply("+OK", None)).unwrap_err();
+        assert!(e.contains("unexpected ack `+OK`"), "{e}");
+    }
 }
