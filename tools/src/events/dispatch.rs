@@ -23,9 +23,9 @@
 //!   hook wants. But the server finds each next event by matching a
 //!   wildcard pattern against every subject of the stream's block, and
 //!   when most events match that costs it more than delivering them
-//!   (measured: 2.8 instead of 6.5-9.8 µs of server CPU per event for a
-//!   hook on `ops.clusters.*.nodes.*.findings` reading a backlog of 64
-//!   such subjects). So the reader measures the share of the stream's
+//!   (measured: 2.8 - 4.8 instead of 6.5 - 10.6 µs of server CPU per
+//!   event for a hook on `ops.clusters.*.nodes.*.findings` reading a
+//!   backlog of 64 such subjects). So the reader measures the share of the stream's
 //!   sequence the hook wants, over windows of 4,096: at half or more it
 //!   follows the whole stream and matches subjects itself (an event the
 //!   hook does not want is skipped before its payload is decoded); under
@@ -481,7 +481,7 @@ enum Ahead {
 /// once travels together: one wake-up and one channel send per run of
 /// messages, not per message (live, where messages come one by one, this
 /// process's CPU per event in the benchmark's publish -> hook path fell
-/// from 13.2 to 10.6 µs).
+/// from 13.2 to 10.6 - 11.8 µs).
 fn read_ahead(
     stream: async_nats::jetstream::consumer::pull::Ordered,
     hook: &Hook,
