@@ -22,7 +22,9 @@
 //!
 //! `ROUNDS=N` (default 3) pairs per path, `BENCH_ONLY=webhook-1-500`
 //! (sink-concurrency-batch, `-backlog` for the hook alone) one hooked
-//! path.
+//! path, `BENCH_TRACE=1` times on stderr (for a profiler started from
+//! outside: when each hooked path's clock starts, when its last publish
+//! was acked, when its sink had all).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark may panic
 
@@ -193,11 +195,11 @@ async fn through_hook(
             tokio::spawn(async move { d2.run(vec![hook], c2).await }),
         )
     };
+    let trace = std::env::var_os("BENCH_TRACE").is_some();
     // The clock starts when the events start to move: at the first
     // publish, or (`backlog`) when the hook is started again.
     let clock = || {
-        if std::env::var_os("BENCH_TRACE").is_some() {
-            // For a profiler started from outside: the clock starts now.
+        if trace {
             eprintln!("clock: {sink}{}", if backlog { " backlog" } else { "" });
         }
         (Instant::now(), Cpu::now(server))
@@ -239,7 +241,7 @@ async fn through_hook(
         for e in events {
             feed.publish(e).await.unwrap();
         }
-        if std::env::var_os("BENCH_TRACE").is_some() {
+        if trace {
             feed.flush(Duration::from_secs(600)).await.unwrap();
             eprintln!(
                 "published and acked at {:.3} s; the sink had {}",
@@ -251,7 +253,7 @@ async fn through_hook(
     };
     wait_for(&got, n).await;
     let rate = n as f64 / t.elapsed().as_secs_f64();
-    if std::env::var_os("BENCH_TRACE").is_some() {
+    if trace {
         eprintln!("the sink had all at {:.3} s", t.elapsed().as_secs_f64());
     }
     let cpu = cpu.per_event(server, n);

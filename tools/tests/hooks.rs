@@ -527,14 +527,20 @@ fn bad_hooks_say_what_is_wrong() {
     assert!(e.contains("needs the task's name"), "{e}");
 }
 
-async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..400 {
-        if f() {
-            return;
-        }
+async fn wait_for(what: &str, f: impl FnMut() -> bool) {
+    wait_within(Duration::from_secs(10), what, f).await;
+}
+
+/// Polls `f` every 25 ms until it holds; panics after `limit`.
+async fn wait_within(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !f() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("timed out waiting for {what}");
 }
 
 /// A webhook hook on hosts' findings in ops-system that say `alerting`.
@@ -797,12 +803,10 @@ async fn a_jetstream_hooks_subject_filter_moves_with_its_share_of_the_stream() {
     }
     assert_eq!(feed.flush(Duration::from_secs(60)).await.unwrap(), Some(0));
     let delivered = || d.stats().delivered.load(Ordering::Relaxed) as usize;
-    for _ in 0..2400 {
-        if delivered() >= expected.len() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    wait_within(Duration::from_secs(60), "every alerting finding", || {
+        delivered() >= expected.len()
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     cancel.cancel();
     task.await.unwrap();

@@ -25,12 +25,13 @@
 //!   when most events match that costs it more than delivering them
 //!   (measured: 2.8 - 4.8 instead of 6.5 - 10.6 µs of server CPU per
 //!   event for a hook on `ops.clusters.*.nodes.*.findings` reading a
-//!   backlog of 64 such subjects). So the reader measures the share of the stream's
-//!   sequence the hook wants, over windows of 4,096: at half or more it
-//!   follows the whole stream and matches subjects itself (an event the
-//!   hook does not want is skipped before its payload is decoded); under
-//!   a quarter it goes back to the server's filter. Switching follows
-//!   again from the last event handled, as a reconnect does.
+//!   backlog of 64 such subjects). So the reader measures the share of
+//!   the stream's sequence the hook wants, over windows of 4,096
+//!   ([`Share`]): at half or more it follows the whole stream and matches
+//!   subjects itself (an event the hook does not want is skipped before
+//!   its payload is decoded); under a quarter it goes back to the
+//!   server's filter. Switching follows again from the last event
+//!   handled, as a reconnect does.
 //!
 //! Events pass the hook's subject pattern and keyword filter, then go to
 //! its sink ([`Deliverer`]); every sink request (delivered or failed after

@@ -176,6 +176,7 @@ impl Feed {
             outbox_max: cfg.outbox_max.max(1),
             stream_ready: false,
             backoff: Duration::from_millis(100),
+            failing: false,
         };
         tokio::spawn(worker.run(rx));
         Ok(Feed {
@@ -254,6 +255,9 @@ struct Publisher {
     outbox_max: usize,
     stream_ready: bool,
     backoff: Duration,
+    /// Publishing failed since the last success (said once, not per
+    /// batch).
+    failing: bool,
 }
 
 const BATCH: usize = 512;
@@ -307,7 +311,7 @@ impl Publisher {
             }
             let online = self.online().await;
             if outbox == 0 && online && !events.is_empty() {
-                let sent = self.send(&events).await;
+                let sent = self.publish(&events).await.acked;
                 self.stats
                     .published
                     .fetch_add(sent as u64, Ordering::Relaxed);
@@ -344,17 +348,29 @@ impl Publisher {
         self.stream_ready
     }
 
-    /// Publishes `events`; how many from the start were acked.
-    async fn send(&mut self, events: &[Wire]) -> usize {
+    /// [`Nats::publish_all`], counting duplicates; on a failure the stream
+    /// is checked again before the next try (a stream deleted under us is
+    /// re-created), and the first failure after a success says why the
+    /// events go to (or stay in) the outbox.
+    async fn publish(&mut self, events: &[Wire]) -> super::nats::PublishOutcome {
         let out = self.nats.publish_all(events).await;
         self.stats
             .duplicates
             .fetch_add(out.duplicates as u64, Ordering::Relaxed);
-        if out.error.is_some() {
-            // A stream deleted under us is re-created on the next try.
-            self.stream_ready = false;
+        match &out.error {
+            Some(e) => {
+                self.stream_ready = false;
+                if !self.failing {
+                    eprintln!(
+                        "warning: NATS {}: {e}; events wait in the outbox until it takes them",
+                        self.nats.cfg.url
+                    );
+                    self.failing = true;
+                }
+            }
+            None => self.failing = false,
         }
-        out.acked
+        out
     }
 
     /// Appends to the outbox; how many fitted.
@@ -404,10 +420,7 @@ impl Publisher {
                 .iter()
                 .map(|r| (r.id.clone(), r.subject.clone(), r.body.clone().into()))
                 .collect();
-            let out = self.nats.publish_all(&items).await;
-            self.stats
-                .duplicates
-                .fetch_add(out.duplicates as u64, Ordering::Relaxed);
+            let out = self.publish(&items).await;
             if out.acked > 0 {
                 let upto = page[out.acked - 1].seq;
                 if let Err(e) = self.store.outbox_remove(upto).await {
@@ -420,7 +433,6 @@ impl Publisher {
                 *outbox = outbox.saturating_sub(out.acked);
             }
             if out.error.is_some() {
-                self.stream_ready = false;
                 *outbox = self.store.outbox_len().await.unwrap_or(*outbox);
                 return;
             }

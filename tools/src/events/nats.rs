@@ -112,7 +112,6 @@ impl Nats {
         })?;
         let js = jetstream::context::ContextBuilder::new()
             .timeout(cfg.ack_timeout)
-            .max_ack_inflight(8192)
             .build(client.clone());
         Ok(Nats { cfg, client, js })
     }
@@ -164,15 +163,23 @@ impl Nats {
         if events.is_empty() {
             return out;
         }
+        let timeout = self.cfg.ack_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
         let inbox = self.client.new_inbox();
-        let mut replies = match self.client.subscribe(format!("{inbox}.*")).await {
-            Ok(s) => s,
-            Err(e) => {
-                out.error = Some(format!("subscribing to acks: {e}"));
-                return out;
-            }
-        };
-        let deadline = tokio::time::Instant::now() + self.cfg.ack_timeout;
+        let mut replies =
+            match tokio::time::timeout_at(deadline, self.client.subscribe(format!("{inbox}.*")))
+                .await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    out.error = Some(format!("subscribing to acks: {e}"));
+                    return out;
+                }
+                Err(_) => {
+                    out.error = Some(format!("subscribing to acks: timed out after {timeout:?}"));
+                    return out;
+                }
+            };
         let mut sent = 0;
         let mut error = None;
         let send_all = async {
@@ -187,7 +194,7 @@ impl Nats {
                         body.clone(),
                     )
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| format!("event {id} on `{subject}`: {e}"))?;
                 sent += 1;
             }
             Ok::<(), String>(())
@@ -195,71 +202,66 @@ impl Nats {
         match tokio::time::timeout_at(deadline, send_all).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => error = Some(e),
-            Err(_) => error = Some("timed out sending".into()),
+            Err(_) => {
+                error = Some(format!(
+                    "sending {} events: timed out after {timeout:?} with {sent} sent",
+                    events.len()
+                ))
+            }
         }
         // Acks normally come back in order; each is put in its place.
         let mut acks: Vec<Option<Result<bool, String>>> = vec![None; sent];
         let mut missing = sent;
         while missing > 0 {
-            match tokio::time::timeout_at(deadline, replies.next()).await {
-                Ok(Some(m)) => {
-                    let Some(i) = m
-                        .subject
-                        .rsplit('.')
-                        .next()
-                        .and_then(|t| t.parse::<usize>().ok())
-                        .filter(|i| *i < sent)
-                    else {
-                        continue;
-                    };
-                    if acks[i].is_none() {
-                        missing -= 1;
-                    }
-                    acks[i] = Some(read_ack(&m));
-                }
-                // The connection went: what was not acked is not known.
-                Ok(None) => break,
-                Err(_) => break,
+            let Ok(Some(m)) = tokio::time::timeout_at(deadline, replies.next()).await else {
+                // Timed out, or the connection went: what was not acked
+                // is not known.
+                break;
+            };
+            let Some(i) = m
+                .subject
+                .rsplit('.')
+                .next()
+                .and_then(|t| t.parse::<usize>().ok())
+                .filter(|i| *i < sent)
+            else {
+                continue;
+            };
+            if acks[i].is_none() {
+                missing -= 1;
             }
+            acks[i] = Some(read_ack(&m));
         }
-        let _ = replies.unsubscribe().await;
-        for ack in acks {
+        // Unsubscribed when dropped (without waiting on the connection).
+        drop(replies);
+        for (ack, (id, subject, _)) in acks.into_iter().zip(events) {
             match ack {
                 Some(Ok(duplicate)) => {
                     out.acked += 1;
                     out.duplicates += usize::from(duplicate);
                 }
                 Some(Err(e)) => {
-                    error = Some(e);
+                    error = Some(format!("event {id} on `{subject}`: {e}"));
                     break;
                 }
                 None => {
                     error = Some(format!(
-                        "no ack within {:?} (connection lost, or the server is overloaded)",
-                        self.cfg.ack_timeout
+                        "event {id} on `{subject}`: no ack within {timeout:?} (connection lost, or the server is overloaded)"
                     ));
                     break;
                 }
             }
         }
-        // A failure to send stands after every ack that did come.
-        out.error = if out.acked < events.len() {
-            error
-        } else {
-            None
-        };
+        out.error = error;
         out
     }
 }
 
 /// The stream's answer to one publish: `Ok(duplicate)` or why it was not
-/// stored.
+/// stored (the caller names the event and its subject).
 fn read_ack(m: &async_nats::Message) -> Result<bool, String> {
     if m.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
-        return Err(format!(
-            "no stream stores subject `{}` (no responders)",
-            m.subject
-        ));
+        return Err("no stream stores this subject (no responders)".into());
     }
     if let Some(code) = m.status.filter(|c| !c.is_success()) {
         return Err(format!(
@@ -437,7 +439,7 @@ pub fn consumer_name(hook: &str) -> String {
 mod tests {
     use super::*;
 
-    fn reply(payload: &str, status: Option<u16>) -> async_nats::Message {
+    fn ack(payload: &str, status: Option<u16>) -> async_nats::Message {
         async_nats::Message {
             subject: "_INBOX.x.3".into(),
             reply: None,
@@ -451,23 +453,21 @@ mod tests {
 
     #[test]
     fn acks_say_stored_duplicate_or_why_not() {
+        let read = |payload: &str, status| read_ack(&ack(payload, status));
+        assert_eq!(read(r#"{"stream":"ops","seq":7}"#, None), Ok(false));
         assert_eq!(
-            read_ack(&reply(r#"{"stream":"ops","seq":7}"#, None)),
-            Ok(false)
-        );
-        assert_eq!(
-            read_ack(&reply(r#"{"stream":"ops","seq":7,"duplicate":true}"#, None)),
+            read(r#"{"stream":"ops","seq":7,"duplicate":true}"#, None),
             Ok(true)
         );
-        let e = read_ack(&reply("", Some(503))).unwrap_err();
-        assert!(e.contains("no stream stores"), "{e}");
-        let e = read_ack(&reply(
+        let e = read("", Some(503)).unwrap_err();
+        assert_eq!(e, "no stream stores this subject (no responders)");
+        let e = read(
             r#"{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"}}"#,
             None,
-        ))
+        )
         .unwrap_err();
         assert_eq!(e, "JetStream error 503: maximum messages exceeded");
-        let e = read_ack(&reply("+OK", None)).unwrap_err();
+        let e = read("+OK", None).unwrap_err();
         assert!(e.contains("unexpected ack `+OK`"), "{e}");
     }
 }
