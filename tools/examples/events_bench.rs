@@ -23,8 +23,8 @@
 //! `ROUNDS=N` (default 3) pairs per path, `BENCH_ONLY=webhook-1-500`
 //! (sink-concurrency-batch, `-backlog` for the hook alone) one hooked
 //! path, `BENCH_TRACE=1` times on stderr (for a profiler started from
-//! outside: when each hooked path's clock starts, when its last publish
-//! was acked, when its sink had all).
+//! outside: when the Feed's and each hooked path's clock starts, when a
+//! hooked path's last publish was acked, when its sink had all).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark may panic
 
@@ -414,6 +414,9 @@ async fn fresh_feed(url: &str) -> (tempfile::TempDir, Feed) {
 async fn feed_only(url: &str, n: usize, server: Option<u32>) -> (f64, (f64, f64)) {
     let (_dir, feed) = fresh_feed(url).await;
     let events: Vec<CloudEvent> = (0..n).map(event).collect();
+    if std::env::var_os("BENCH_TRACE").is_some() {
+        eprintln!("clock: feed");
+    }
     let (t, cpu) = (Instant::now(), Cpu::now(server));
     for e in events {
         feed.publish(e).await.unwrap();
