@@ -195,7 +195,7 @@ async fn through_hook(
             tokio::spawn(async move { d2.run(vec![hook], c2).await }),
         )
     };
-    let trace = std::env::var_os("BENCH_TRACE").is_some();
+    let trace = tracing();
     // The clock starts when the events start to move: at the first
     // publish, or (`backlog`) when the hook is started again.
     let clock = || {
@@ -343,6 +343,12 @@ async fn main() {
     }
 }
 
+/// Whether `BENCH_TRACE` asks for times on stderr (read once).
+fn tracing() -> bool {
+    static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("BENCH_TRACE").is_some())
+}
+
 /// Waits until the sink has counted `n` events (at most 10 minutes).
 async fn wait_for(got: &AtomicUsize, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -414,7 +420,7 @@ async fn fresh_feed(url: &str) -> (tempfile::TempDir, Feed) {
 async fn feed_only(url: &str, n: usize, server: Option<u32>) -> (f64, (f64, f64)) {
     let (_dir, feed) = fresh_feed(url).await;
     let events: Vec<CloudEvent> = (0..n).map(event).collect();
-    if std::env::var_os("BENCH_TRACE").is_some() {
+    if tracing() {
         eprintln!("clock: feed");
     }
     let (t, cpu) = (Instant::now(), Cpu::now(server));
