@@ -49,6 +49,7 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::feed::Feed;
+use super::filter::Published;
 use super::hooks::{Deliverer, Hook};
 use super::{CloudEvent, log, nats, subject};
 use crate::store::{DeliveryRecord, Store};
@@ -125,8 +126,8 @@ impl Dispatcher {
             .clamp(1, 256)
     }
 
-    /// Delivers the events of a batch that pass `hook`'s keywords (both
-    /// readers hand over only events on the hook's subject), each with its
+    /// Delivers the events of a batch that pass `hook`'s keywords (the
+    /// reader hands over only events on the hook's subject), each with its
     /// text as published; records the deliveries and moves the hook's
     /// `cursor` in one transaction.
     async fn handle(
@@ -138,8 +139,19 @@ impl Dispatcher {
         self.stats
             .seen
             .fetch_add(events.len() as u64, Ordering::Relaxed);
-        let (wanted, published): (Vec<CloudEvent>, Vec<bytes::Bytes>) =
-            events.into_iter().filter(|(e, _)| hook.passes(e)).unzip();
+        let wanted = events.into_iter().filter(|(e, _)| hook.passes(e));
+        self.deliver(hook, wanted.collect(), cursor).await
+    }
+
+    /// [`Self::handle`] for events that passed the hook's keywords (the
+    /// JetStream reader filters as it reads; it counts what it saw).
+    async fn deliver(
+        &self,
+        hook: &Hook,
+        events: Vec<(CloudEvent, bytes::Bytes)>,
+        cursor: Option<(String, i64)>,
+    ) -> Result<(), String> {
+        let (wanted, published): (Vec<CloudEvent>, Vec<bytes::Bytes>) = events.into_iter().unzip();
         if wanted.is_empty() {
             return self.commit(Vec::new(), cursor).await;
         }
@@ -331,7 +343,8 @@ impl Dispatcher {
             };
             // Read and decoded by a task of its own, so the stream keeps
             // flowing while a chunk is delivered and recorded.
-            let (mut rx, _reader) = read_ahead(stream, hook, filtering, pos);
+            let (mut rx, _reader) =
+                read_ahead(stream, hook, filtering, pos, Arc::clone(&self.stats));
             let mut check = tokio::time::interval(Duration::from_millis(250));
             loop {
                 let first = tokio::select! {
@@ -371,7 +384,7 @@ impl Dispatcher {
                         Ahead::Failed(e) => failed = Some(e),
                     }
                 }
-                self.handle(hook, events, last.map(|s| (key.clone(), s as i64)))
+                self.deliver(hook, events, last.map(|s| (key.clone(), s as i64)))
                     .await?;
                 pos = last.unwrap_or(pos);
                 // The hook's share of the stream says its subject filter
@@ -467,7 +480,8 @@ impl Share {
 #[derive(Debug)]
 enum Ahead {
     /// A message: its stream sequence, and the event with its text as
-    /// published (`None`: not on the hook's subject, or not a CloudEvent).
+    /// published (`None`: not on the hook's subject, not a CloudEvent, or
+    /// it did not pass the hook's keywords).
     Msg(u64, Option<(CloudEvent, bytes::Bytes)>),
     /// The filter should run on the other side; the reader stopped.
     Refilter(Filtering),
@@ -488,15 +502,18 @@ fn read_ahead(
     hook: &Hook,
     filtering: Filtering,
     after: u64,
+    stats: Arc<DispatchStats>,
 ) -> (
     tokio::sync::mpsc::Receiver<Vec<Ahead>>,
     tokio_util::task::AbortOnDropHandle<()>,
 ) {
     // Up to 8 runs of up to 500 messages read ahead.
     let (tx, rx) = tokio::sync::mpsc::channel(8);
-    let (key, pattern) = (hook.key.clone(), hook.subject.clone());
+    let hook = hook.clone();
     let task = tokio::spawn(async move {
+        let (key, pattern) = (&hook.key, &hook.subject);
         let mut share = Share::new(filtering, after);
+        let mut pick = Pick::default();
         let mut runs = stream.ready_chunks(500);
         while let Some(run) = runs.next().await {
             let mut out = Vec::with_capacity(run.len());
@@ -518,9 +535,9 @@ fn read_ahead(
                     }
                 };
                 let wanted =
-                    filtering == Filtering::Server || subject::matches(&pattern, &m.subject);
+                    filtering == Filtering::Server || subject::matches(pattern, &m.subject);
                 let event = if wanted {
-                    nats::decode(&m).map(|e| (e, m.payload.clone()))
+                    pick.pick(&hook, &m.payload, &stats)
                 } else {
                     None
                 };
@@ -541,6 +558,49 @@ fn read_ahead(
         }
     });
     (rx, tokio_util::task::AbortOnDropHandle::new(task))
+}
+
+/// What a reader keeps from one event to the next to pick events.
+#[derive(Default)]
+struct Pick {
+    text: String,
+    path: String,
+}
+
+impl Pick {
+    /// The event in `payload` with its text, if it is a CloudEvent that
+    /// passes `hook`'s keywords (counted in `seen` if it is one): read
+    /// without building its `data` ([`Published`]), rendered and
+    /// matched from its text, and made into a [`CloudEvent`] only if it
+    /// passes, with its `data` only if the sink reads it.
+    fn pick(
+        &mut self,
+        hook: &Hook,
+        payload: &bytes::Bytes,
+        stats: &DispatchStats,
+    ) -> Option<(CloudEvent, bytes::Bytes)> {
+        let p = Published::read(payload)?;
+        stats.seen.fetch_add(1, Ordering::Relaxed);
+        if hook.has_keywords() {
+            let passes = if p.render_into(&mut self.text, &mut self.path) {
+                hook.passes_text(&self.text)
+            } else {
+                hook.passes(&p.event(true)?)
+            };
+            if !passes {
+                return None;
+            }
+        }
+        let e = p.event(hook.reads_data(payload));
+        if e.is_none() {
+            eprintln!(
+                "warning: hook {}: event {} has unreadable data",
+                hook.key,
+                p.id()
+            );
+        }
+        Some((e?, payload.clone()))
+    }
 }
 
 /// Counters as plain numbers.

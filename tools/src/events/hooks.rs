@@ -220,6 +220,32 @@ impl Hook {
     pub fn passes(&self, e: &CloudEvent) -> bool {
         self.filter.is_empty() || self.filter.passes(&render(e))
     }
+
+    /// Whether the hook has keywords (without, every event passes and
+    /// nothing needs rendering).
+    pub fn has_keywords(&self) -> bool {
+        !self.filter.is_empty()
+    }
+
+    /// Whether an event whose rendered text is `text` passes the hook's
+    /// keywords.
+    pub fn passes_text(&self, text: &str) -> bool {
+        self.filter.passes(text)
+    }
+
+    /// Whether delivering an event published as `published` reads its
+    /// `data`: not where every document the hook sends is that text
+    /// itself (webhook and Elasticsearch sinks; see [`as_published`]),
+    /// so a reader may leave `data` unread. Everything else a delivery
+    /// uses is an attribute (id, subject, time).
+    pub fn reads_data(&self, published: &bytes::Bytes) -> bool {
+        let text = as_published(self, Some(published));
+        match self.sink {
+            Sink::Webhook { .. } => text.is_none(),
+            Sink::Elasticsearch { .. } => text.filter(es_as_published).is_none(),
+            _ => true,
+        }
+    }
 }
 
 /// Starts runs or triage sessions for `task` / `pipeline` / `copilot`
@@ -278,13 +304,19 @@ fn push_webhook_doc(
     }
 }
 
+/// Whether a text as published can be an Elasticsearch document with
+/// `@timestamp` appended: one line (a `_bulk` body holds one document per
+/// line), no `@timestamp` of its own.
+fn es_as_published(text: &&str) -> bool {
+    !text.contains('\n') && !text.contains("\"@timestamp\"")
+}
+
 /// Appends the document an Elasticsearch sink indexes: the webhook
 /// document with `@timestamp` (the event's time) as its last field, on
 /// one line (a `_bulk` body holds one document per line: a text published
 /// over several lines is written anew).
 fn push_es_doc(out: &mut String, hook: &Hook, e: &CloudEvent, published: Option<&bytes::Bytes>) {
-    let one_line = |t: &&str| !t.contains('\n') && !t.contains("\"@timestamp\"");
-    match as_published(hook, published).filter(one_line) {
+    match as_published(hook, published).filter(es_as_published) {
         Some(text) => {
             out.push_str(&text[..text.len() - 1]);
             out.push_str(",\"@timestamp\":");
@@ -889,4 +921,83 @@ fn day(e: &CloudEvent) -> String {
         .unwrap_or_else(|_| chrono::Utc::now())
         .format("%Y.%m.%d")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::filter::Published;
+    use crate::model::{Kind, Object};
+
+    fn hook(kind: &str, additional: &str) -> Hook {
+        let url = match kind {
+            "event" => "ops.clusters.*.nodes.*.alerts",
+            _ => "http://127.0.0.1:9/x",
+        };
+        let yaml = format!(
+            "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: h, namespace: ops-system}}\nspec:\n  type: {kind}\n  subject: ops.clusters.*.nodes.*.findings\n  url: '{url}'\n{additional}"
+        );
+        let Ok(Object::EventHooks(h)) = Object::from_yaml_str(Kind::EventHooks, &yaml) else {
+            panic!("not an EventHooks: {yaml}")
+        };
+        Hook::compile(&h).unwrap()
+    }
+
+    /// Where a sink does not read `data`, an event read without it gives
+    /// the same documents as the whole event.
+    #[test]
+    fn sinks_that_send_the_published_text_do_not_read_data() {
+        let e = CloudEvent::new(
+            "opscli/h",
+            "dev.ops.taskrun.report",
+            "ops.clusters.c1.nodes.n1.findings",
+            json!({"status": "alerting", "n": [1, {"b": 2}]}),
+        );
+        let one_line = bytes::Bytes::from(serde_json::to_vec(&e).unwrap());
+        let pretty = bytes::Bytes::from(serde_json::to_vec_pretty(&e).unwrap());
+        let stamped = {
+            let mut v = serde_json::to_value(&e).unwrap();
+            v["@timestamp"] = json!("2026-01-01T00:00:00Z");
+            bytes::Bytes::from(v.to_string())
+        };
+        let hooks = [
+            hook("webhook", ""),
+            hook("webhook", "  additional: 'team: gpu'\n"),
+            hook("elasticsearch", ""),
+            hook("slack", ""),
+            hook("event", ""),
+        ];
+        let mut lazy_ones = 0;
+        for h in &hooks {
+            for text in [&one_line, &pretty, &stamped] {
+                let p = Published::read(text).unwrap();
+                let full = p.event(true).unwrap();
+                assert_eq!(full, e);
+                if h.reads_data(text) {
+                    continue;
+                }
+                lazy_ones += 1;
+                let lazy = p.event(false).unwrap();
+                assert_eq!(lazy.data, Value::Null);
+                let (mut a, mut b) = (String::new(), String::new());
+                match h.sink {
+                    Sink::Webhook { .. } => {
+                        push_webhook_doc(&mut a, h, &full, Some(text));
+                        push_webhook_doc(&mut b, h, &lazy, Some(text));
+                    }
+                    Sink::Elasticsearch { .. } => {
+                        push_es_doc(&mut a, h, &full, Some(text));
+                        push_es_doc(&mut b, h, &lazy, Some(text));
+                    }
+                    _ => panic!("{} should read data", h.sink.kind()),
+                }
+                assert_eq!(a, b, "{} with {text:?}", h.sink.kind());
+                assert!(a.contains("alerting"), "{a}");
+            }
+        }
+        // Webhook: all three texts; Elasticsearch: the one-line one.
+        assert_eq!(lazy_ones, 4);
+        assert!(hooks[2].reads_data(&pretty) && hooks[2].reads_data(&stamped));
+        assert!(hooks[1].reads_data(&one_line));
+    }
 }
