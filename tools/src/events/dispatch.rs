@@ -581,25 +581,29 @@ impl Pick {
     ) -> Option<(CloudEvent, bytes::Bytes)> {
         let p = Published::read(payload)?;
         stats.seen.fetch_add(1, Ordering::Relaxed);
+        // Rendering `data` and decoding it fail alike: nested deeper than
+        // the JSON reader goes (128 levels).
+        let unreadable = || {
+            eprintln!(
+                "warning: hook {}: {} skipped: its data is nested too deep to read",
+                hook.key,
+                p.name()
+            );
+        };
         if hook.has_keywords() {
-            let passes = if p.render_into(&mut self.text, &mut self.path) {
-                hook.passes_text(&self.text)
-            } else {
-                hook.passes(&p.event(true)?)
-            };
-            if !passes {
+            if !p.render_into(&mut self.text, &mut self.path) {
+                unreadable();
+                return None;
+            }
+            if !hook.passes_text(&self.text) {
                 return None;
             }
         }
-        let e = p.event(hook.reads_data(payload));
-        if e.is_none() {
-            eprintln!(
-                "warning: hook {}: event {} has unreadable data",
-                hook.key,
-                p.id()
-            );
-        }
-        Some((e?, payload.clone()))
+        let Some(e) = p.event(hook.reads_data(payload)) else {
+            unreadable();
+            return None;
+        };
+        Some((e, payload.clone()))
     }
 }
 

@@ -127,18 +127,9 @@ fn flatten(path: &mut String, v: &Value, out: &mut String) {
                 path.truncate(at);
             }
         }
-        leaf => {
-            out.push_str(path);
-            out.push_str(": ");
-            match leaf {
-                Value::String(s) => out.push_str(s),
-                Value::Null => out.push_str("null"),
-                other => {
-                    let _ = write!(out, "{other}");
-                }
-            }
-            out.push('\n');
-        }
+        Value::String(s) => leaf(out, path, s),
+        Value::Null => leaf(out, path, "null"),
+        other => leaf_shown(out, path, other),
     }
 }
 
@@ -262,9 +253,9 @@ impl<'a> Published<'a> {
         })
     }
 
-    /// Its id.
-    pub fn id(&self) -> &str {
-        &self.id
+    /// Its id and subject, to name it in a message.
+    pub fn name(&self) -> String {
+        format!("event {} on {}", self.id, self.subject)
     }
 }
 
@@ -273,6 +264,14 @@ fn leaf(out: &mut String, path: &str, value: &str) {
     out.push_str(path);
     out.push_str(": ");
     out.push_str(value);
+    out.push('\n');
+}
+
+/// One `path: value` line, the value as it displays (numbers, booleans).
+fn leaf_shown(out: &mut String, path: &str, value: impl std::fmt::Display) {
+    out.push_str(path);
+    out.push_str(": ");
+    let _ = write!(out, "{value}");
     out.push('\n');
 }
 
@@ -303,18 +302,19 @@ impl<'de> Visitor<'de> for Walk<'_> {
     }
 
     fn visit_i64<E>(self, v: i64) -> Result<(), E> {
-        self.number(serde_json::Number::from(v));
+        leaf_shown(self.out, self.path, v);
         Ok(())
     }
 
     fn visit_u64<E>(self, v: u64) -> Result<(), E> {
-        self.number(serde_json::Number::from(v));
+        leaf_shown(self.out, self.path, v);
         Ok(())
     }
 
     fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        // As a tree holds it: a `Number` (JSON has no NaN or infinity).
         match serde_json::Number::from_f64(v) {
-            Some(n) => self.number(n),
+            Some(n) => leaf_shown(self.out, self.path, n),
             None => leaf(self.out, self.path, "null"),
         }
         Ok(())
@@ -377,15 +377,6 @@ impl<'de> Visitor<'de> for Walk<'_> {
             self.out.push_str(&written[start - base..end - base]);
         }
         Ok(())
-    }
-}
-
-impl Walk<'_> {
-    fn number(self, n: serde_json::Number) {
-        self.out.push_str(self.path);
-        self.out.push_str(": ");
-        let _ = write!(self.out, "{n}");
-        self.out.push('\n');
     }
 }
 
@@ -518,6 +509,14 @@ mod tests {
                 }
             );
         }
+        // Data nested past the JSON reader's 128 levels: an event, whose
+        // data neither renders nor decodes (the reader skips it, saying so).
+        let deep = format!("{{{head},\"data\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        assert!(serde_json::from_str::<CloudEvent>(&deep).is_err());
+        let p = Published::read(deep.as_bytes()).unwrap();
+        assert!(!p.render_into(&mut out, &mut path));
+        assert!(p.event(true).is_none());
+        assert_eq!(p.event(false).unwrap().id, "e1");
         // Not events, to either.
         for text in [
             "not json".to_owned(),
