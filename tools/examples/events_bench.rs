@@ -11,6 +11,8 @@
 //!   consumer, regex filter on the rendered event) whose sink is (a) an
 //!   `event` re-publish or (b) a webhook to a local HTTP receiver; the
 //!   clock stops when the sink has all N;
+//! - the ceiling for any hook: `Feed::publish` of N while a reader on the
+//!   hooks' consumer only counts what arrives;
 //! - the hook alone: N events published while the hook was stopped, the
 //!   clock running while it catches up (publishers elsewhere).
 //!
@@ -22,7 +24,7 @@
 //!
 //! `ROUNDS=N` (default 3) pairs per path, `BENCH_ONLY=webhook-1-500`
 //! (sink-concurrency-batch, `-backlog` for the hook alone) one hooked
-//! path, `BENCH_TRACE=1` times on stderr (for a profiler started from
+//! path besides the two references (the Feed alone, the counting reader), `BENCH_TRACE=1` times on stderr (for a profiler started from
 //! outside: when the Feed's and each hooked path's clock starts, when a
 //! hooked path's last publish was acked, when its sink had all).
 
@@ -293,6 +295,7 @@ async fn main() {
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let paths = [
         ("feed", 1, 1, false),
+        ("reader", 1, 1, false),
         ("event", 1, 1, false),
         ("webhook", 1, 1, false),
         ("webhook", 32, 1, false),
@@ -305,7 +308,9 @@ async fn main() {
             "{sink}-{conc}-{batch}{}",
             if backlog { "-backlog" } else { "" }
         );
-        if !only.is_empty() && only != name && sink != "feed" {
+        // The two references (publishing alone, and publishing with a
+        // reader that does nothing) come with every selection.
+        if !only.is_empty() && only != name && sink != "feed" && sink != "reader" {
             continue;
         }
         let mut pairs = Vec::new();
@@ -313,6 +318,8 @@ async fn main() {
             let (js, js_cpu) = raw_jetstream(&server.url, &payloads, server.pid()).await;
             let (rate, cpu) = if sink == "feed" {
                 feed_only(&server.url, n, server.pid()).await
+            } else if sink == "reader" {
+                bare_reader(&server.url, n, server.pid()).await
             } else {
                 through_hook(&server.url, n, sink, conc, batch, backlog, server.pid()).await
             };
@@ -323,6 +330,8 @@ async fn main() {
         let all: Vec<String> = pairs.iter().map(|p| format!("{:.2}", p.0)).collect();
         let what = if sink == "feed" {
             "ops Feed publish, acked (no hook)".to_owned()
+        } else if sink == "reader" {
+            "ops Feed publish -> a reader that only counts (no hook)".to_owned()
         } else if backlog {
             format!("hook alone: a backlog of N -> regex hook -> {sink} (batch {batch})")
         } else {
@@ -432,4 +441,40 @@ async fn feed_only(url: &str, n: usize, server: Option<u32>) -> (f64, (f64, f64)
         n as f64 / t.elapsed().as_secs_f64(),
         cpu.per_event(server, n),
     )
+}
+
+/// `Feed::publish` of `n` events while a reader follows the stream as a
+/// hook does ([`nats::follow`]: the same consumer) and only counts what
+/// arrives, decoding nothing and delivering nowhere; events/s until it
+/// has counted all. What JetStream and the connection cost any hook: the
+/// ceiling for the hooked paths.
+async fn bare_reader(url: &str, n: usize, server: Option<u32>) -> (f64, (f64, f64)) {
+    let (_dir, feed) = fresh_feed(url).await;
+    let nats = Nats::connect(NatsConfig::new(url), true).await.unwrap();
+    let mut stream = ops_tools::events::nats::follow(&nats, "bench_reader", None, 0)
+        .await
+        .unwrap();
+    let got = Arc::new(AtomicUsize::new(0));
+    let g = Arc::clone(&got);
+    let reader = tokio::spawn(async move {
+        while let Some(m) = stream.next().await {
+            // The stream sequence, as a hook keeps it.
+            let _ = m.unwrap().info().unwrap().stream_sequence;
+            g.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let events: Vec<CloudEvent> = (0..n).map(event).collect();
+    if tracing() {
+        eprintln!("clock: reader");
+    }
+    let (t, cpu) = (Instant::now(), Cpu::now(server));
+    for e in events {
+        feed.publish(e).await.unwrap();
+    }
+    wait_for(&got, n).await;
+    let rate = n as f64 / t.elapsed().as_secs_f64();
+    let cpu = cpu.per_event(server, n);
+    reader.abort();
+    (rate, cpu)
 }
