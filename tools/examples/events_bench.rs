@@ -200,12 +200,6 @@ async fn through_hook(
     let trace = tracing();
     // The clock starts when the events start to move: at the first
     // publish, or (`backlog`) when the hook is started again.
-    let clock = || {
-        if trace {
-            eprintln!("clock: {sink}{}", if backlog { " backlog" } else { "" });
-        }
-        (Instant::now(), Cpu::now(server))
-    };
     let (cancel, task, (t, cpu)) = if backlog {
         let (cancel, task) = run(h.clone());
         tokio::time::sleep(Duration::from_millis(800)).await;
@@ -215,7 +209,10 @@ async fn through_hook(
             feed.publish(e).await.unwrap();
         }
         feed.flush(Duration::from_secs(600)).await.unwrap();
-        let clocked = clock();
+        if trace {
+            eprintln!("clock: {sink} backlog");
+        }
+        let clocked = (Instant::now(), Cpu::now(server));
         let (cancel, task) = run(h);
         (cancel, task, clocked)
     } else {
@@ -236,13 +233,7 @@ async fn through_hook(
             });
         }
         tokio::time::sleep(Duration::from_millis(800)).await;
-        // Made before the clock starts, as the raw paths' payloads are;
-        // serialising and sending them is on the clock.
-        let events: Vec<CloudEvent> = (0..n).map(event).collect();
-        let clocked = clock();
-        for e in events {
-            feed.publish(e).await.unwrap();
-        }
+        let clocked = publish_clocked(&feed, n, sink, server).await;
         if trace {
             feed.flush(Duration::from_secs(600)).await.unwrap();
             eprintln!(
@@ -425,17 +416,26 @@ async fn fresh_feed(url: &str) -> (tempfile::TempDir, Feed) {
     (dir, feed)
 }
 
-/// `Feed::publish` of `n` events until all are acked; events/s.
-async fn feed_only(url: &str, n: usize, server: Option<u32>) -> (f64, (f64, f64)) {
-    let (_dir, feed) = fresh_feed(url).await;
+/// Makes `n` events, then starts the clock (`clock: {what}` on stderr
+/// with `BENCH_TRACE`) and publishes them all through `feed`: the events
+/// are made before the clock, as the raw paths' payloads are; serialising
+/// and sending them is on it. Returns the clock's start.
+async fn publish_clocked(feed: &Feed, n: usize, what: &str, server: Option<u32>) -> (Instant, Cpu) {
     let events: Vec<CloudEvent> = (0..n).map(event).collect();
     if tracing() {
-        eprintln!("clock: feed");
+        eprintln!("clock: {what}");
     }
-    let (t, cpu) = (Instant::now(), Cpu::now(server));
+    let clocked = (Instant::now(), Cpu::now(server));
     for e in events {
         feed.publish(e).await.unwrap();
     }
+    clocked
+}
+
+/// `Feed::publish` of `n` events until all are acked; events/s.
+async fn feed_only(url: &str, n: usize, server: Option<u32>) -> (f64, (f64, f64)) {
+    let (_dir, feed) = fresh_feed(url).await;
+    let (t, cpu) = publish_clocked(&feed, n, "feed", server).await;
     feed.flush(Duration::from_secs(600)).await.unwrap();
     (
         n as f64 / t.elapsed().as_secs_f64(),
@@ -464,14 +464,7 @@ async fn bare_reader(url: &str, n: usize, server: Option<u32>) -> (f64, (f64, f6
         }
     });
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let events: Vec<CloudEvent> = (0..n).map(event).collect();
-    if tracing() {
-        eprintln!("clock: reader");
-    }
-    let (t, cpu) = (Instant::now(), Cpu::now(server));
-    for e in events {
-        feed.publish(e).await.unwrap();
-    }
+    let (t, cpu) = publish_clocked(&feed, n, "reader", server).await;
     wait_for(&got, n).await;
     let rate = n as f64 / t.elapsed().as_secs_f64();
     let cpu = cpu.per_event(server, n);
