@@ -34,8 +34,10 @@ async fn the_local_model_answers_with_a_valid_action() {
     let mut cfg = EndpointConfig::new(server.base_url.clone(), "local");
     cfg.temperature = Some(0.0);
     cfg.timeout = Duration::from_secs(300);
+    // The streamed call below repeats the first one's prompt: with the
+    // prompt cache (llama-server's default) it re-reads none of it.
     cfg.extra
-        .insert("cache_prompt".into(), serde_json::json!(false));
+        .insert("cache_prompt".into(), serde_json::json!(true));
     cfg.extra
         .insert("max_tokens".into(), serde_json::json!(200));
     let model = OpenAiModel::new(cfg).unwrap();
