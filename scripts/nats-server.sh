@@ -33,5 +33,13 @@ fi
 echo "$BIN"
 if [ "${1:-}" = "--run" ]; then
   mkdir -p "$OPS_HOME/nats"
+  # Its clients share this machine (it listens on loopback only). On 2
+  # cores or fewer, one Go thread: with one per core the server hands
+  # each message between OS threads and spends more CPU per event than
+  # the work needs (README, events benchmark). GOMAXPROCS set by the
+  # caller wins.
+  if [ -z "${GOMAXPROCS:-}" ] && [ "$(nproc)" -le 2 ]; then
+    export GOMAXPROCS=1
+  fi
   exec "$BIN" -a 127.0.0.1 -p 4222 -js -sd "$OPS_HOME/nats"
 fi

@@ -18,6 +18,8 @@ pub struct NatsServer {
     pub url: String,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// `GOMAXPROCS` for the server (`None`: as this process has it).
+    gomaxprocs: Option<String>,
 }
 
 fn binary() -> PathBuf {
@@ -49,12 +51,19 @@ fn free_port() -> u16 {
 
 impl NatsServer {
     pub fn start() -> NatsServer {
+        Self::start_with_gomaxprocs(None)
+    }
+
+    /// [`Self::start`] with the Go runtime's `GOMAXPROCS` set for the
+    /// server (the benchmark's setting; see its notes).
+    pub fn start_with_gomaxprocs(gomaxprocs: Option<&str>) -> NatsServer {
         let port = free_port();
         let mut s = NatsServer {
             port,
             url: format!("nats://127.0.0.1:{port}"),
             dir: tempfile::tempdir().unwrap(),
             child: None,
+            gomaxprocs: gomaxprocs.map(str::to_owned),
         };
         s.restart();
         s
@@ -64,7 +73,11 @@ impl NatsServer {
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
         let log = std::fs::File::create(self.dir.path().join("server.log")).unwrap();
-        let child = Command::new(binary())
+        let mut cmd = Command::new(binary());
+        if let Some(p) = &self.gomaxprocs {
+            cmd.env("GOMAXPROCS", p);
+        }
+        let child = cmd
             .args([
                 "-a",
                 "127.0.0.1",
