@@ -28,8 +28,9 @@
 //! outside: when the Feed's and each hooked path's clock starts, when a
 //! hooked path's last publish was acked, when its sink had all).
 //!
-//! `SERVER_GOMAXPROCS` (default `1`; `default` leaves Go's default, one
-//! per core) is the nats-server's `GOMAXPROCS`. Sharing 2 cores with its
+//! `SERVER_GOMAXPROCS` (default `1`; `default` leaves it to the
+//! environment, where unset Go runs one thread per core) is the
+//! nats-server's `GOMAXPROCS`. Sharing 2 cores with its
 //! clients, nats-server with one Go thread per core hands each message
 //! from goroutine to goroutine across OS threads (the storing loop, the
 //! consumer, the connection writers): measured 8,700 - 10,000 context
