@@ -220,10 +220,7 @@ async fn through_hook(
             feed.publish(e).await.unwrap();
         }
         feed.flush(Duration::from_secs(600)).await.unwrap();
-        if trace {
-            eprintln!("clock: {sink} backlog");
-        }
-        let clocked = (Instant::now(), Cpu::now(server));
+        let clocked = start_clock(&format!("{sink} backlog"), server);
         let (cancel, task) = run(h);
         (cancel, task, clocked)
     } else {
@@ -430,16 +427,22 @@ async fn fresh_feed(url: &str) -> (tempfile::TempDir, Feed) {
     (dir, feed)
 }
 
-/// Makes `n` events, then starts the clock (`clock: {what}` on stderr
-/// with `BENCH_TRACE`) and publishes them all through `feed`: the events
-/// are made before the clock, as the raw paths' payloads are; serialising
-/// and sending them is on it. Returns the clock's start.
-async fn publish_clocked(feed: &Feed, n: usize, what: &str, server: Option<u32>) -> (Instant, Cpu) {
-    let events: Vec<CloudEvent> = (0..n).map(event).collect();
+/// Starts a path's clock: the time and the CPU used so far (`clock:
+/// {what}` on stderr with `BENCH_TRACE`, for a profiler outside).
+fn start_clock(what: &str, server: Option<u32>) -> (Instant, Cpu) {
     if tracing() {
         eprintln!("clock: {what}");
     }
-    let clocked = (Instant::now(), Cpu::now(server));
+    (Instant::now(), Cpu::now(server))
+}
+
+/// Makes `n` events, then starts the clock ([`start_clock`]) and
+/// publishes them all through `feed`: the events are made before the
+/// clock, as the raw paths' payloads are; serialising and sending them is
+/// on it. Returns the clock's start.
+async fn publish_clocked(feed: &Feed, n: usize, what: &str, server: Option<u32>) -> (Instant, Cpu) {
+    let events: Vec<CloudEvent> = (0..n).map(event).collect();
+    let clocked = start_clock(what, server);
     for e in events {
         feed.publish(e).await.unwrap();
     }
