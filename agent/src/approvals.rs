@@ -212,7 +212,8 @@ impl Approvals {
             session_id: Some(session.to_owned()),
             call_hash: req.call.hash(),
             state: "pending".into(),
-            request: serde_json::to_string(req).map_err(|e| StoreError::Encode {
+            // Shown to approvers; the call itself is bound by `call_hash`.
+            request: crate::redact::redacted_json(req).map_err(|e| StoreError::Encode {
                 key: "approval request".into(),
                 detail: e.to_string(),
             })?,

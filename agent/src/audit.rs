@@ -9,10 +9,10 @@ use std::sync::Arc;
 
 use ops_tools::events::CloudEvent;
 use ops_tools::events::feed::Feed;
-use ops_tools::store::{AuditRecord, Store, StoreError};
+use ops_tools::store::{AuditCheck, AuditRecord, Store, StoreError};
 use serde::Serialize;
 
-use crate::redact::redact_text;
+use crate::redact::redacted_json;
 
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -140,13 +140,15 @@ impl Audit {
         session: Option<&str>,
         event: &AuditEvent,
     ) -> Result<AuditRecord, StoreError> {
-        let json = serde_json::to_string(event).map_err(|e| StoreError::Encode {
+        // Redacted value by value, before serialisation (a pattern never
+        // sees a JSON-escaped newline or quote).
+        let json = redacted_json(event).map_err(|e| StoreError::Encode {
             key: format!("audit {}", event.kind()),
             detail: e.to_string(),
         })?;
         let rec = self
             .store
-            .append_audit(session, event.kind(), &redact_text(&json))
+            .append_audit(session, event.kind(), &json)
             .await?;
         if let Some((feed, ns)) = &self.feed {
             let e = audit_event(&rec, event, ns);
@@ -192,4 +194,87 @@ fn audit_event(rec: &AuditRecord, event: &AuditEvent, ns: &str) -> CloudEvent {
         }),
     )
     .in_cluster(LOCAL_CLUSTER)
+}
+
+/// Checks the audit chain ([`Store::verify_audit`]: links, keyed hashes,
+/// the head file) and then every approval in the store against the
+/// audit: each must have its request audited with the same call hash, and
+/// a decided one a decision audited with the same outcome and decider.
+/// An approval inserted or edited in the store after the fact (a denial
+/// turned into an approval, another call's hash) shows here.
+pub async fn verify(store: &dyn Store) -> Result<AuditCheck, StoreError> {
+    let check = store.verify_audit().await?;
+    if matches!(check, AuditCheck::Broken { .. }) {
+        return Ok(check);
+    }
+    #[derive(Default)]
+    struct Seen {
+        requested: Option<(i64, String)>,
+        decided: Vec<(String, String)>,
+    }
+    let mut seen: std::collections::HashMap<String, Seen> = std::collections::HashMap::new();
+    let mut after = 0;
+    loop {
+        let page = store.list_audit(None, after, 1000).await?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after = last.seq;
+        for r in &page {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&r.payload) else {
+                continue;
+            };
+            let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_owned();
+            match r.kind.as_str() {
+                "approval_requested" => {
+                    seen.entry(field("id")).or_default().requested =
+                        Some((r.seq, field("call_hash")));
+                }
+                "approval_decided" => {
+                    seen.entry(field("id"))
+                        .or_default()
+                        .decided
+                        .push((field("decision"), field("by")));
+                }
+                _ => {}
+            }
+        }
+    }
+    for a in store.list_approvals(None, false).await? {
+        let broken = |reason: String| {
+            Ok(AuditCheck::Broken {
+                seq: 0,
+                reason: format!("approval {}: {reason}", a.id),
+            })
+        };
+        let s = seen.get(&a.id);
+        let Some((_, hash)) = s.and_then(|s| s.requested.as_ref()) else {
+            return broken(
+                "its request was never audited (it was put into the store directly)".into(),
+            );
+        };
+        if *hash != a.call_hash {
+            return broken(format!(
+                "its call hash {} is not the audited {hash} (the approval was edited)",
+                a.call_hash
+            ));
+        }
+        let want = match a.state.as_str() {
+            "approved" | "used" => Some("approved"),
+            "approved_for_session" => Some("approved_for_session"),
+            "denied" => Some("denied"),
+            _ => None,
+        };
+        if let Some(want) = want {
+            let by = a.decided_by.clone().unwrap_or_default();
+            let ok = s.is_some_and(|s| s.decided.iter().any(|(d, b)| d == want && *b == by));
+            if !ok {
+                return broken(format!(
+                    "it is {} by {by}, but no such decision was audited (the approval was edited)",
+                    a.state
+                ));
+            }
+        }
+    }
+    Ok(check)
 }

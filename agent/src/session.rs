@@ -25,7 +25,7 @@ use crate::llm::parse::calls_in_text;
 use crate::llm::stream::AnswerStream;
 use crate::llm::{ChatModel, LlmError, Message, Reply, Role, ToolCall, ToolCallMode, Usage};
 use crate::policy::{self, Decision, HostRef, Mode, Rules};
-use crate::redact::redact_text;
+use crate::redact::{redact_text, redact_value};
 
 /// Into the session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -301,20 +301,40 @@ impl Turn<'_> {
         let _ = self.events.send(e).await;
     }
 
-    async fn audit(&self, e: AuditEvent) {
-        // The audit log failing must not pass silently, but a turn in
-        // progress is not dropped for it: the failure is reported.
-        if let Err(err) = self.agent.audit.record(Some(&self.cfg.id), &e).await {
-            self.emit(Event::Error {
-                message: format!("audit log: {err}"),
-            })
-            .await;
+    /// Records `e`; `false` (and an error event) when the audit log
+    /// could not take it. Callers about to act treat `false` as a refusal:
+    /// no record, no action.
+    async fn audit(&self, e: AuditEvent) -> bool {
+        match self.agent.audit.record(Some(&self.cfg.id), &e).await {
+            Ok(_) => true,
+            Err(err) => {
+                self.emit(Event::Error {
+                    message: format!("audit log: {err}"),
+                })
+                .await;
+                false
+            }
         }
+    }
+
+    /// Refuses `p` because the audit log could not record it (nothing
+    /// more can be audited, so only the event and the model are told).
+    async fn unaudited(&self, p: &Prepared) -> String {
+        let reason = "the audit log could not record this call, so it does not run".to_owned();
+        self.emit(Event::Refused {
+            tool: p.tool.clone(),
+            args: shown_args(p),
+            reason: reason.clone(),
+        })
+        .await;
+        format!("not run: {reason}")
     }
 
     /// Saves the conversation so `--session ID` can resume it.
     async fn save(&self, history: &[Message], title: &str) {
-        let saved = match serde_json::to_string(history) {
+        // Stored redacted: what the model saw was redacted already, and
+        // what it wrote (arguments, replies) is redacted here.
+        let saved = match crate::redact::redacted_json(&history) {
             Ok(state) => self
                 .agent
                 .ctx
@@ -577,14 +597,18 @@ impl Turn<'_> {
             Err(e) => return self.invalid(call, e.to_string()).await,
         };
         let facts = &prepared.facts;
-        self.audit(AuditEvent::ToolCall {
-            tool: prepared.tool.clone(),
-            args: prepared.args.clone(),
-            effect: facts
-                .effect
-                .map_or("undeclared".into(), |e| e.as_str().to_owned()),
-        })
-        .await;
+        let recorded = self
+            .audit(AuditEvent::ToolCall {
+                tool: prepared.tool.clone(),
+                args: prepared.args.clone(),
+                effect: facts
+                    .effect
+                    .map_or("undeclared".into(), |e| e.as_str().to_owned()),
+            })
+            .await;
+        if !recorded {
+            return self.unaudited(&prepared).await;
+        }
         let key = format!("{}:{}", prepared.tool, prepared.args);
         let verdict = policy::decide(
             &policy_call(&prepared, &targets),
@@ -668,12 +692,23 @@ impl Turn<'_> {
                     .await;
             }
         };
-        self.audit(AuditEvent::ApprovalRequested {
-            id: rec.id.clone(),
-            call_hash: rec.call_hash.clone(),
-            summary: summary.clone(),
-        })
-        .await;
+        let recorded = self
+            .audit(AuditEvent::ApprovalRequested {
+                id: rec.id.clone(),
+                call_hash: rec.call_hash.clone(),
+                summary: summary.clone(),
+            })
+            .await;
+        if !recorded {
+            let _ = approvals
+                .answer(
+                    &rec.id,
+                    &Answer::Deny("the audit log could not record the request".into()),
+                    "ops",
+                )
+                .await;
+            return self.unaudited(p).await;
+        }
         self.emit(Event::ApprovalRequested {
             id: rec.id.clone(),
             tool: p.tool.clone(),
@@ -681,8 +716,7 @@ impl Turn<'_> {
             effect: spec.effect.as_str().into(),
             reason: model_reason,
             policy: policy_reasons,
-            args: serde_json::from_str(&redact_text(&p.args.to_string()))
-                .unwrap_or(serde_json::Value::Null),
+            args: redact_value(&p.args),
             targets: spec.targets.clone(),
             call_hash: rec.call_hash.clone(),
             expires_at: rec.expires_at.clone(),
@@ -734,22 +768,26 @@ impl Turn<'_> {
             }
         };
         let decided = approvals.answer(&rec.id, &answer, &by).await;
-        self.audit(AuditEvent::ApprovalDecided {
-            id: rec.id.clone(),
-            decision: match &answer {
-                Answer::Once => "approved".into(),
-                Answer::Session => "approved_for_session".into(),
-                Answer::Deny(_) => "denied".into(),
-            },
-            by: by.clone(),
-            reason: match &answer {
-                Answer::Deny(r) => Some(r.clone()),
-                _ => None,
-            },
-        })
-        .await;
+        let recorded = self
+            .audit(AuditEvent::ApprovalDecided {
+                id: rec.id.clone(),
+                decision: match &answer {
+                    Answer::Once => "approved".into(),
+                    Answer::Session => "approved_for_session".into(),
+                    Answer::Deny(_) => "denied".into(),
+                },
+                by: by.clone(),
+                reason: match &answer {
+                    Answer::Deny(r) => Some(r.clone()),
+                    _ => None,
+                },
+            })
+            .await;
         if let Err(e) = decided {
             return self.refuse(p, e.to_string()).await;
+        }
+        if !recorded {
+            return self.unaudited(p).await;
         }
         // The last check: exactly this call, on the hosts its targets
         // select now (an inventory change since the request shows up as a
@@ -860,7 +898,7 @@ impl Turn<'_> {
             Ok(serde_json::Value::String(s)) => (true, s),
             Ok(other) => (
                 true,
-                serde_json::to_string_pretty(&other).unwrap_or_default(),
+                serde_json::to_string_pretty(&redact_value(&other)).unwrap_or_default(),
             ),
             Err(e) => (false, format!("error: {e}")),
         };
@@ -956,5 +994,5 @@ fn summarize(p: &Prepared, targets: &[TargetRef]) -> String {
 /// A call's arguments as events and the audit trail show them: secrets
 /// redacted.
 fn shown_args(p: &Prepared) -> serde_json::Value {
-    serde_json::from_str(&redact_text(&p.args.to_string())).unwrap_or(serde_json::Value::Null)
+    redact_value(&p.args)
 }

@@ -391,13 +391,13 @@ async fn injected_instructions_still_meet_the_gate() {
         ),
         call(
             "host_run_shell",
-            serde_json::json!({"hosts": "web-1", "command": format!("rm -rf {}", srv.display())}),
+            serde_json::json!({"hosts": "web-1", "command": format!("/usr/bin/rm -rf {}", srv.display())}),
         ),
         say("Done."),
     ]);
     // Even in auto mode with a rule allowing `rm`, a destructive call asks.
     let rules = Rules::from_yaml(
-        "rules:\n  - name: allow-rm\n    action: allow\n    shell: [\"rm\"]\n    match: [{shell: \"rm -rf /tmp/x\"}]\n",
+        "rules:\n  - name: allow-rm\n    action: allow\n    shell: [\"/usr/bin/rm -rf *\"]\n    match: [{shell: \"/usr/bin/rm -rf /tmp/x\"}]\n",
         "test",
     )
     .unwrap();
@@ -437,7 +437,7 @@ async fn read_only_mode_refuses_without_asking_and_bad_calls_go_back_to_the_mode
         call("host_run_shell", serde_json::json!({"hosts": "web-1"})),
         call(
             "host_run_shell",
-            serde_json::json!({"hosts": "web-1", "command": "echo $((6*7))"}),
+            serde_json::json!({"hosts": "web-1", "command": "printf %s%s 4 2"}),
         ),
         say("It answered 42."),
     ]);
@@ -950,4 +950,126 @@ async fn a_json_answer_cut_off_keeps_what_was_streamed() {
         "{events:?}"
     );
     assert_eq!(streamed_answer(&events), want, "no raw JSON on screen");
+}
+
+/// No record, no action: an audit log that cannot be written refuses the
+/// call, even one a person would approve (it used to run with 0 records).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_an_unwritable_audit_log_refuses_the_call() {
+    let mut w = world();
+    // A sealed audit log whose head file cannot be written: every append
+    // fails and is rolled back.
+    let broken = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(broken.path().join("ops.db.audit-head")).unwrap();
+    let seal = ops_tools::store::seal::AuditSeal::with_key(
+        vec![7; 32],
+        &broken.path().join("ops.db.audit-head"),
+    );
+    let audit_store = Arc::new(
+        SqliteStore::open(&broken.path().join("ops.db"))
+            .unwrap()
+            .with_audit_seal(seal),
+    );
+    w.agent_parts.2 = Audit::new(audit_store.clone());
+    let restart = serde_json::json!({"hosts": "web-1", "command": format!("{} restart nginx", w.systemctl()), "reason": "nginx is down"});
+    let model = Scripted::new(vec![
+        call("host_run_shell", restart),
+        say("I could not restart nginx."),
+    ]);
+    let mut h = w.start(model.clone(), Mode::Ask, Rules::default()).await;
+    let events = turn(&mut h, "nginx on web-1 is down, fix it", |_| {
+        Some(Answer::Once)
+    })
+    .await;
+    assert!(
+        !events.iter().any(|e| matches!(
+            e,
+            Event::ApprovalRequested { .. } | Event::ToolStarted { .. }
+        )),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Refused { reason, .. } if reason.contains("audit log"))),
+        "{events:?}"
+    );
+    assert_eq!(w.systemctl_log(), None, "the host saw nothing");
+    assert!(tool_message(&model, 1).contains("audit log could not record"));
+    assert!(
+        audit_store
+            .list_audit(None, 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Every place a session writes (audit, session history, approvals) holds
+/// no raw secret: the redaction corpus goes through a tool's output, the
+/// user's message and the model's own arguments, and the database files
+/// are searched byte for byte (issue "the gate must hold").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_the_store_holds_no_raw_secret() {
+    let w = world();
+    let corpus = include_str!("data/secrets.txt");
+    let secrets: Vec<&str> = include_str!("data/secrets.expect")
+        .lines()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let file = w.work.path().join("leaky.env");
+    std::fs::write(&file, corpus).unwrap();
+    let model = Scripted::new(vec![
+        call(
+            "host_read_file",
+            serde_json::json!({"host": "web-1", "path": file.display().to_string()}),
+        ),
+        call(
+            "host_run_shell",
+            serde_json::json!({"hosts": "web-1", "command": "mysql --password=ModelArgFakePass1 -e 'flush hosts'", "reason": "db_pass=ModelReasonFakePass2"}),
+        ),
+        say("The file holds DB_PASSWORD=ModelReplyFakePass3 among others."),
+    ]);
+    let mut h = w.start(model.clone(), Mode::Ask, Rules::default()).await;
+    let events = turn(
+        &mut h,
+        "check leaky.env on web-1; my token is ghp_UserInputFakeToken0123456789abcdefgh",
+        |_| Some(Answer::Deny("no".into())),
+    )
+    .await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::ToolFinished { ok: true, .. })),
+        "{events:?}"
+    );
+    // What the model was shown holds none of them either.
+    let shown = tool_message(&model, 1);
+    for s in &secrets {
+        assert!(!shown.contains(s), "{s} reached the model");
+    }
+    drop(h);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut bytes = Vec::new();
+    for f in ["ops.db", "ops.db-wal"] {
+        if let Ok(b) = std::fs::read(w._home.path().join(f)) {
+            bytes.extend(b);
+        }
+    }
+    assert!(!bytes.is_empty());
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("leaky.env"), "the session was stored");
+    let mut leaked = Vec::new();
+    for s in secrets.iter().copied().chain([
+        "ModelArgFakePass1",
+        "ModelReasonFakePass2",
+        "ModelReplyFakePass3",
+        "ghp_UserInputFakeToken0123456789abcdefgh",
+    ]) {
+        if text.contains(s) {
+            leaked.push(s);
+        }
+    }
+    assert!(leaked.is_empty(), "raw secrets in the store: {leaked:?}");
 }

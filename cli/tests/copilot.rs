@@ -42,7 +42,7 @@ async fn one_question_runs_reads_and_refuses_changes() {
     with_host(&ops);
     let marker = ops.home().join("marker");
     let (url, s) = server(vec![
-        call("host_run_shell", json!({"hosts": "here", "command": "echo checked-$((40+2))"})),
+        call("host_run_shell", json!({"hosts": "here", "command": "printf checked-%s%s 4 2"})),
         call("host_run_shell", json!({"hosts": "here", "command": format!("touch {}", marker.display()), "reason": "test"})),
         say("Checked: 42. I could not create the marker without approval."),
     ])
@@ -295,7 +295,7 @@ async fn a_copilot_hook_triages_an_event_through_the_gate() {
     with_host(&ops);
     let marker = ops.home().join("marker");
     let (url, s) = server(vec![
-        call("host_run_shell", json!({"hosts": "here", "command": "echo disk-$((90+7))"})),
+        call("host_run_shell", json!({"hosts": "here", "command": "printf disk-%s%s 9 7"})),
         call("host_run_shell", json!({"hosts": "here", "command": format!("touch {}", marker.display()), "reason": "clean"})),
         say("Disk at 97%; cleaning needs approval."),
     ])

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
 
 use ops_tools::tool::Effect::{self, Destructive, Mutate, Read};
-use ops_tools::tool::shell::{classify, parse};
+use ops_tools::tool::shell::{classify, commands, parse};
 
 #[test]
 fn effects_table() {
@@ -194,4 +194,332 @@ fn parser_splits_substitutes_and_redirects() {
     );
     assert!(p.problems.is_empty(), "{:?}", p.problems);
     assert!(!parse("echo \"open").problems.is_empty());
+}
+
+/// The disguised writes an attacker's scripted model got through the gate
+/// (issue "the gate must hold"), one named family per test. Each line ran
+/// in read-only mode before; none may be `Read` now.
+fn never_read(family: &str, lines: &[&str]) {
+    let leaked: Vec<String> = lines
+        .iter()
+        .filter_map(|l| {
+            let c = classify(l);
+            (c.effect == Read && !c.reads_secret).then(|| format!("{l:?}"))
+        })
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "{family}: classified as a plain read:\n{}",
+        leaked.join("\n")
+    );
+}
+
+#[test]
+fn regression_comment_starts_any_word() {
+    never_read(
+        "`#` starting a word is a comment, also where it looks like a quote",
+        &[
+            "echo x #'\nrm -f /srv/f\n#'",
+            "echo x #\"\ntouch /srv/f\n#\"",
+            "ls #`\nrm -f /srv/f`",
+        ],
+    );
+    assert_eq!(classify("echo a#b").effect, Read);
+    assert_eq!(classify("df -h # free space").effect, Read);
+}
+
+#[test]
+fn regression_heredoc_bodies_expand() {
+    never_read(
+        "an unquoted here-document expands `$(...)`",
+        &[
+            "cat <<EOF\n$(touch /srv/f)\nEOF",
+            "cat <<EOF\n`touch /srv/f`\nEOF",
+            "cat <<-EOF\n\t${x:=$(touch /srv/f)}\n\tEOF",
+        ],
+    );
+    assert_eq!(classify("cat <<'EOF'\n$(touch /srv/f)\nEOF").effect, Read);
+}
+
+#[test]
+fn regression_ansi_c_quoting_and_braces_hide_flags() {
+    never_read(
+        "`$'...'` and brace expansion",
+        &[
+            "find /srv -name c $'-delete'",
+            "find /srv -name c $\"-delete\"",
+            "dd {of=/srv/f,count=0}",
+            "sort {-o,/srv/f} /etc/hosts",
+            "ls {a..c}",
+        ],
+    );
+}
+
+#[test]
+fn regression_arithmetic_runs_substitutions() {
+    never_read(
+        "arithmetic expansion and subscripts",
+        &[
+            "x='a[$(touch /srv/f)]'; echo $((x))",
+            "echo $((1+1))",
+            "((x=1))",
+            "echo $[1+1]",
+            "test -v 'a[$(touch /srv/f)]'",
+            "[ -v 'a[$(touch /srv/f)]' ]",
+            "[[ $x -eq 1 ]]",
+            "printf -v 'a[$(touch /srv/f)]' x",
+            "echo ${x:=$(touch /srv/f)}",
+            "echo ${x/a/b}",
+        ],
+    );
+}
+
+#[test]
+fn regression_environment_prefixes_run_code() {
+    never_read(
+        "environment prefixes and assignments",
+        &[
+            "BASH_ENV=/tmp/x bash -c 'ls'",
+            "LESSOPEN='|touch /srv/f' less /etc/hosts",
+            "PATH=/tmp:$PATH ls",
+            "LD_PRELOAD=/tmp/x.so ls",
+            "env -S 'touch /srv/f'",
+            "env PAGER=x systemctl status",
+            "x=1",
+        ],
+    );
+    assert_eq!(classify("LANG=C df -h").effect, Read);
+    assert_eq!(classify("LC_ALL=C TZ=UTC date").effect, Read);
+}
+
+#[test]
+fn regression_stdin_scripts_and_shebangs() {
+    never_read(
+        "scripts read from input, and other interpreters",
+        &[
+            "bash /dev/stdin <<< 'touch /srv/f'",
+            "bash < /tmp/script",
+            "sh -s < /tmp/script",
+            "#!/usr/bin/python3\nimport os; os.system('touch /srv/f')",
+            "#!/bin/sh\nls",
+            "python3 -c 'print(1)'",
+            "perl -e 'print 1'",
+            "cat <(touch /srv/f)",
+            "exec 3<>/srv/f",
+            "ls 1<>/srv/f",
+            "cat /etc/hosts >& /srv/f",
+        ],
+    );
+}
+
+#[test]
+fn regression_readers_that_write_or_run() {
+    never_read(
+        "programs on the read list with options that write or execute",
+        &[
+            "sort -o /srv/f /etc/hosts",
+            "sort --output=/srv/f /etc/hosts",
+            "sort --compress-program=sh /etc/hosts",
+            "sort --compress=sh /etc/hosts",
+            "uniq /etc/hosts /srv/f",
+            "xxd /etc/hosts /srv/f",
+            "sed -n '1e touch /srv/f' /etc/hosts",
+            "sed 's/a/b/w /srv/f' /etc/hosts",
+            "sed --i 's/a/b/' /srv/f",
+            "sed -Eusi 's/a/b/' /srv/f",
+            "sed -i.bak 's/a/b/' /srv/f",
+            "curl -o /srv/f http://127.0.0.1/",
+            "curl -D /srv/f http://127.0.0.1/",
+            "curl --output-dir /srv -O http://127.0.0.1/f",
+            "curl -K /tmp/cfg http://127.0.0.1/",
+            "curl -w '%output{/srv/f}x' http://127.0.0.1/",
+            "wget -o /srv/f -O - http://127.0.0.1/",
+            "wget http://127.0.0.1/f",
+            "openssl req -new -newkey rsa:2048 -nodes -keyout /srv/k -out /srv/r -subj /CN=x",
+            "openssl genrsa -out /srv/k",
+            "ip a a 198.18.0.9/32 dev lo",
+            "ip l s lo down",
+            "ip r add default via 198.18.0.1",
+            "ip route flush cache",
+            "date -s '2020-01-01'",
+            "date --set='2020-01-01'",
+            "date 010112002020",
+            "sysctl -f /tmp/x",
+            "sysctl -p",
+            "sysctl --system",
+            "ss -K dst 198.18.0.9",
+            "ss -D /srv/f",
+            "hostname --file /tmp/x",
+            "hostname -F /tmp/x",
+            "kubectl apply -f x.yaml --dry-run=client --dry-run=none",
+            "kubectl apply -f x.yaml --dry-run=none",
+            "kubectl get pods --kubeconfig /tmp/evil",
+            "kubectl get pods --log-file=/srv/f",
+            "kubectl exec web-1 -- ls",
+            "kubectl port-forward web-1 8080",
+            "kubectl foo",
+            "helm template x ./chart --post-renderer ./x",
+            "helm install x ./chart",
+            "KUBECTL_EXTERNAL_DIFF='touch /srv/f' kubectl diff -f x.yaml",
+            "tree -o /srv/f /",
+            "file -C -m /tmp/magic",
+            "rg --pre 'touch /srv/f' x /etc",
+            "journalctl --vacuum-time=1s",
+            "journalctl --vacuum-t=1s",
+            "journalctl --rot",
+            "dmesg --clear",
+            "dmesg -C",
+            "systemctl -H root@db-1 status nginx",
+            "systemctl --root=/tmp status nginx",
+            "awk 'BEGIN{system(\"touch /srv/f\")}'",
+            "awk '{print $1 > 80}' /etc/hosts",
+            "awk -f /tmp/prog /etc/hosts",
+            "find /srv -fprint /srv/f",
+            "find /srv -newer x -delete",
+            "xargs -a /etc/hosts sort --compress-program=sh",
+            "echo /etc/hosts | xargs sort",
+            "lastlog -C -u root",
+            "sar -o /srv/f 1 1",
+            "arp -s 198.18.0.9 00:11:22:33:44:55",
+            "arp -d 198.18.0.9",
+            "iptables -L -F",
+            "nvidia-smi -pm 1",
+            "tee /srv/f",
+            "mount -o remount,rw /",
+            "sudo -s ls",
+            "sudo -i 'ls; touch /srv/f'",
+            "timeout --signal=KILL 5 touch /srv/f",
+            "nice -n 5 touch /srv/f",
+            "chrt -p 1 1",
+            "ionice -p 1 -c 3",
+            "kill -0 1",
+            "pkill -0 sshd",
+            "less /etc/hosts",
+            "cd /etc",
+            "exec ls",
+            "source /tmp/x",
+            ". /tmp/x",
+        ],
+    );
+}
+
+#[test]
+fn regression_secret_reads_flagged() {
+    let mut missed = Vec::new();
+    for line in [
+        "cat /etc//shadow",
+        "cat /etc/./shadow",
+        "cat /var/log/../../etc/shadow",
+        "cat /etc/sha*",
+        "cat /etc/s?adow",
+        "getent shadow",
+        "getent gshadow root",
+        "curl file:///etc/shadow",
+        "curl FILE:///etc/shadow",
+        "curl -s --url file:///etc/shadow",
+        "cat /var/run/secrets/kubernetes.io/serviceaccount/token",
+        "cat /run/secrets/kubernetes.io/serviceaccount/token",
+        "cat /etc/kubernetes/kubelet.conf",
+        "tail -n +2 /root/.ssh/id_ed25519",
+        "xxd /root/.ssh/id_rsa",
+        "od -c ~/.ssh/id_rsa",
+        "base64 /etc/ssl/private/server.key",
+        "cat $OPS_HOME/ops.db",
+        "cat ~/.ops/ops.db",
+        "strings /root/.ops/ops.db",
+        "grep -r password /root/.ops",
+        "cat /proc/self/environ",
+        "cat /proc/1/environ",
+        "printenv",
+        "env",
+        "kubectl get secret db -o yaml",
+        "kubectl get secrets -A -o json",
+        "kubectl config view --raw",
+        "cat /root/.netrc",
+        "cat ~/.pgpass",
+        "cat /root/.aws/credentials",
+        "cat /srv/app/.env",
+        "dd if=/etc/shadow",
+        "sed -n 1p /etc/shadow",
+        "awk 1 /etc/shadow",
+        "sort /etc/gshadow",
+    ] {
+        let c = classify(line);
+        if !c.reads_secret {
+            missed.push(format!("{line:?}: {c:?}"));
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "not flagged as secret reads:\n{}",
+        missed.join("\n")
+    );
+    // The store of the running process, wherever OPS_HOME is.
+    ops_tools::tool::shell::secret::protect("/var/tmp/ops-home-under-test");
+    assert!(classify("cat /var/tmp/ops-home-under-test/ops.db").reads_secret);
+    assert!(classify("ls /var/tmp//ops-home-under-test/").reads_secret);
+}
+
+#[test]
+fn reads_that_stay_reads() {
+    // What the copilot and the eval cases use must not start asking.
+    for line in [
+        "ps -o pid,args -p $(find /proc/[0-9]*/fd -lname '*(deleted)' 2>/dev/null | cut -d/ -f3 | sort -u | head -n 1)",
+        "find /proc/[0-9]*/fd -lname '*(deleted)' -printf '%p -> %l\\n' 2>/dev/null",
+        "du -ah /var/log/app | sort -rh | head -n 5",
+        "ls /srv/data/sessions | head -n 3; ls /srv/data/sessions | wc -l",
+        "pgrep -af appd.py || echo appd is not running",
+        "ss -ltnp 'sport = :8080'",
+        "stat -c '%a %U %n' /etc/app/tls/server.crt",
+        "openssl x509 -enddate -noout -in /etc/app/tls/server.crt",
+        "ps -eo pid,pcpu,args --sort=-pcpu | head -n 5",
+        "journalctl -u appd -n 50 --no-pager",
+        "awk '$3 > 80 {print $1}' /proc/loadavg",
+        "sed -n '1,10p' /etc/app/app.conf",
+        "grep -c ERROR /var/log/app/app.log",
+        "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/healthz",
+        "kubectl get pods -A -o wide",
+        "ip -br a",
+        "ip route get 198.18.0.1",
+        "date +%s",
+        "hostname -f",
+        "sysctl -n vm.swappiness",
+        "df -h /var/log/app; du -sh /var/log/app",
+        "uptime; free -m; cat /proc/loadavg",
+        "tail -n 100 /var/log/syslog | grep -i error",
+        "getent hosts web-1",
+        "ls -la /srv/*",
+    ] {
+        let c = classify(line);
+        assert!(c.effect == Read && !c.reads_secret, "{line:?}: {:?}", c);
+    }
+}
+
+#[test]
+fn commands_look_through_wrappers() {
+    let has_rm = |line: &str| {
+        commands(line)
+            .iter()
+            .any(|argv| argv.first().is_some_and(|p| p == "rm"))
+    };
+    for line in [
+        "rm -f x",
+        "nice rm -f x",
+        "nice -n 5 rm x",
+        "xargs rm",
+        "find . -name x | xargs -0 rm -f",
+        "sh -c 'rm -rf /srv'",
+        "bash -c \"echo; rm x\"",
+        "sudo -u root rm x",
+        "env LANG=C rm x",
+        "timeout 5 rm x",
+        "find /srv -delete",
+        "find /srv -exec rm {} \\;",
+        "watch rm x",
+        "echo $(rm x)",
+        "ionice -c3 nice rm x",
+        "sudo -s rm x",
+    ] {
+        assert!(has_rm(line), "{line:?}: {:?}", commands(line));
+    }
 }

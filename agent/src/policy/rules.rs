@@ -8,10 +8,10 @@
 //! rules:
 //!   - name: restart-web-on-staging
 //!     action: allow
-//!     shell: ["systemctl restart nginx", "systemctl reload nginx"]
+//!     shell: ["/usr/bin/systemctl restart nginx", "/usr/bin/systemctl reload nginx"]
 //!     labels: {env: staging}
 //!     match:
-//!       - {shell: "sudo systemctl restart nginx", hosts: [{name: web-1, labels: {env: staging}}]}
+//!       - {shell: "sudo /usr/bin/systemctl restart nginx", hosts: [{name: web-1, labels: {env: staging}}]}
 //!     not_match:
 //!       - {shell: "systemctl restart postgres", hosts: [{name: web-1, labels: {env: staging}}]}
 //!       - {shell: "systemctl restart nginx", hosts: [{name: web-9, labels: {env: prod}}]}
@@ -20,9 +20,19 @@
 //! A rule matches when every criterion it sets matches. For `allow`, a
 //! criterion must hold for *all* parts of the call (every simple command
 //! of the shell line, every target host); for `ask` and `forbid`, *any*
-//! part is enough. Patterns are words with `*` wildcards: a shell pattern
-//! matches a command whose first words match it (after `sudo`, `env` and
-//! variable assignments), other patterns match whole names.
+//! part is enough. Patterns are words with `*` wildcards; other patterns
+//! match whole names.
+//!
+//! Shell patterns mean what they say:
+//! - an `ask`/`forbid` pattern matches a command whose first words match
+//!   it, for every command the line runs: wrappers (`sudo`, `env`, `nice`,
+//!   `timeout`, `xargs`, `watch`, `sh -c`, ...) are looked through,
+//!   `find -exec` runs its command and `find -delete` counts as `rm`. A
+//!   line that cannot be read fully matches every `ask`/`forbid` pattern.
+//! - an `allow` pattern names its program by absolute path and matches a
+//!   command only word for word (`/usr/bin/systemctl restart nginx`
+//!   covers neither `... nginx postgres` nor `-H root@db-1 ...`), with no
+//!   redirection that writes and nothing the classifier cannot prove.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -195,35 +205,10 @@ pub fn glob(pattern: &str, text: &str) -> bool {
     true
 }
 
-/// The words a shell pattern compares against: the program and its
-/// arguments, after `sudo [-opts]`, `env [A=b]` and `A=b` assignments.
-fn command_words(argv: &[String]) -> Vec<String> {
-    let mut w: Vec<String> = argv.to_vec();
-    loop {
-        let before = w.len();
-        while w
-            .first()
-            .is_some_and(|a| a.contains('=') && !a.starts_with('-') && !a.starts_with('='))
-        {
-            w.remove(0);
-        }
-        if w.first()
-            .is_some_and(|a| a == "sudo" || a == "env" || a == "doas")
-        {
-            w.remove(0);
-            while w.first().is_some_and(|a| a.starts_with('-')) {
-                let flag = w.remove(0);
-                if matches!(flag.as_str(), "-u" | "-g") && !w.is_empty() {
-                    w.remove(0);
-                }
-            }
-        }
-        if w.len() == before {
-            return w;
-        }
-    }
-}
-
+/// Whether an `ask`/`forbid` shell pattern hits a command: the pattern's
+/// words are a prefix of the command's (each word a glob; the program may
+/// be written with its path). `commands` are every command the line runs,
+/// wrappers looked through ([`shell::commands`]).
 fn shell_prefix_matches(pattern: &str, words: &[String]) -> bool {
     let pat: Vec<&str> = pattern.split_whitespace().collect();
     !pat.is_empty()
@@ -231,7 +216,37 @@ fn shell_prefix_matches(pattern: &str, words: &[String]) -> bool {
         && pat
             .iter()
             .zip(words)
-            .all(|(p, w)| glob(p, w) || glob(p, w.rsplit('/').next().unwrap_or(w)))
+            .enumerate()
+            .all(|(i, (p, w))| glob(p, w) || (i == 0 && glob(p, w.rsplit('/').next().unwrap_or(w))))
+}
+
+/// Whether an `allow` shell pattern covers a command exactly: as many
+/// words as the pattern, each matching its glob, the program named by the
+/// same absolute path (so a program planted earlier on `PATH` is never
+/// the one that runs), optionally under a plain `sudo`.
+fn shell_exact_matches(pattern: &str, cmd: &shell::SimpleCommand) -> bool {
+    let pat: Vec<&str> = pattern.split_whitespace().collect();
+    let mut words: &[String] = &cmd.argv;
+    let mut dynamic: &[bool] = &cmd.dynamic;
+    if words
+        .first()
+        .is_some_and(|w| w == "sudo" || w == "/usr/bin/sudo")
+        && pat.first() != Some(&"sudo")
+    {
+        let skip = if words.get(1).is_some_and(|w| w == "-n") {
+            2
+        } else {
+            1
+        };
+        words = words.get(skip..).unwrap_or_default();
+        dynamic = dynamic.get(skip..).unwrap_or_default();
+    }
+    !pat.is_empty()
+        && pat.len() == words.len()
+        && !dynamic.iter().any(|d| *d)
+        && pat[0].starts_with('/')
+        && pat[0] == words[0]
+        && pat.iter().zip(words).all(|(p, w)| glob(p, w))
 }
 
 impl Rule {
@@ -271,24 +286,30 @@ impl Rule {
             if parsed.commands.is_empty() {
                 return false;
             }
-            let hit = |c: &shell::SimpleCommand| {
-                let words = command_words(&c.argv);
-                self.shell.iter().any(|p| shell_prefix_matches(p, &words))
-            };
             let ok = if all {
-                // Allow only what is wholly covered and fully understood.
+                // Allow only what is wholly covered and fully understood:
+                // every command exactly as a pattern writes it, nothing
+                // written by a redirection, no construct left unproved.
                 parsed.problems.is_empty()
+                    && parsed.unsure.is_empty()
                     && parsed.commands.iter().all(|c| {
-                        hit(c)
-                            && c.redirects.iter().all(|r| {
-                                !matches!(
-                                    r.op.trim_start_matches(|ch: char| ch.is_ascii_digit()),
-                                    ">" | ">>" | "&>" | ">|"
-                                ) || r.target == "/dev/null"
-                            })
+                        self.shell.iter().any(|p| shell_exact_matches(p, c))
+                            && c.redirects.iter().all(|r| !r.writes())
                     })
             } else {
-                parsed.commands.iter().any(hit)
+                // `ask`/`forbid` see every command the line runs; a line
+                // that cannot be read fully (a program known only at run
+                // time, a construct not proved) may run anything.
+                let opaque = !parsed.problems.is_empty()
+                    || !parsed.unsure.is_empty()
+                    || parsed
+                        .commands
+                        .iter()
+                        .any(|c| c.dynamic.first().copied().unwrap_or(false));
+                opaque
+                    || shell::commands(line)
+                        .iter()
+                        .any(|words| self.shell.iter().any(|p| shell_prefix_matches(p, words)))
             };
             if !ok {
                 return false;
@@ -357,6 +378,23 @@ impl Rules {
                 return Err(err(
                     &r.name,
                     "no criteria (tools, shell, tasks, pipelines, hosts, labels or clusters): it would match every call".into(),
+                ));
+            }
+            if r.action == RuleAction::Allow
+                && let Some(p) = r.shell.iter().find(|p| {
+                    !p.split_whitespace()
+                        .next()
+                        .is_some_and(|w| w.starts_with('/'))
+                })
+            {
+                return Err(err(
+                    &r.name,
+                    format!(
+                        "the allow pattern `{p}` must name its program by absolute path \
+                         (e.g. `/usr/bin/systemctl restart nginx`): an allowed command runs \
+                         unasked, so it must not be whatever `{}` is first on the target's PATH",
+                        p.split_whitespace().next().unwrap_or("")
+                    ),
                 ));
             }
             if r.matches.is_empty() {

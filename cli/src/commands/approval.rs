@@ -60,25 +60,54 @@ pub async fn run(cfg: &Config, cmd: ApprovalCommand) -> Result<ExitCode> {
             } else {
                 Answer::Once
             };
-            decide(&approvals, &a.id, answer, a.by.as_ref()).await
+            decide(Arc::clone(&store), &approvals, &a.id, answer, a.by.as_ref()).await
         }
         ApprovalCommand::Deny(a) => {
             if a.session {
                 bail!("--session goes with `approve`");
             }
             let reason = a.reason.clone().unwrap_or_else(|| "denied".into());
-            decide(&approvals, &a.id, Answer::Deny(reason), a.by.as_ref()).await
+            decide(
+                Arc::clone(&store),
+                &approvals,
+                &a.id,
+                Answer::Deny(reason),
+                a.by.as_ref(),
+            )
+            .await
         }
     }
 }
 
 async fn decide(
+    store: Arc<dyn Store>,
     approvals: &Approvals,
     id: &str,
     answer: Answer,
     by: Option<&String>,
 ) -> Result<ExitCode> {
-    let rec = approvals.answer(id, &answer, &who(by)).await?;
+    let by = who(by);
+    let rec = approvals.answer(id, &answer, &by).await?;
+    // The decider records the decision (the waiting session records it
+    // again when it acts on it): `audit verify` holds every decided
+    // approval against an audited decision.
+    let event = ops_agent::audit::AuditEvent::ApprovalDecided {
+        id: rec.id.clone(),
+        decision: match &answer {
+            Answer::Once => "approved".into(),
+            Answer::Session => "approved_for_session".into(),
+            Answer::Deny(_) => "denied".into(),
+        },
+        by: by.clone(),
+        reason: match &answer {
+            Answer::Deny(r) => Some(r.clone()),
+            _ => None,
+        },
+    };
+    ops_agent::audit::Audit::new(store)
+        .record(rec.session_id.as_deref(), &event)
+        .await
+        .map_err(|e| anyhow::anyhow!("the decision is stored but could not be audited: {e}"))?;
     println!(
         "{} {} by {}",
         rec.id,

@@ -37,7 +37,7 @@ pub async fn run(cfg: &Config, cmd: AuditCommand) -> Result<ExitCode> {
             print!("{t}");
             Ok(ExitCode::SUCCESS)
         }
-        AuditCommand::Verify => match store.verify_audit().await? {
+        AuditCommand::Verify => match ops_agent::audit::verify(&store).await? {
             AuditCheck::Intact { records, head } => {
                 println!("audit log intact: {records} records, head {head}");
                 Ok(ExitCode::SUCCESS)

@@ -26,14 +26,29 @@ use ops_tools::store::SqliteStore;
 
 use crate::config::Config;
 
-/// Opens the configured store.
+/// Opens the configured store, its audit log sealed with the key in
+/// `$OPS_HOME/audit.key` and its head in `STORE.audit-head`. `$OPS_HOME`
+/// and the store's files become secret paths for the shell classifier.
 pub fn open_store(cfg: &Config) -> Result<SqliteStore> {
-    SqliteStore::open(&cfg.store).with_context(|| {
+    use ops_tools::tool::shell::secret;
+    secret::protect(&cfg.home.display().to_string());
+    for suffix in ["", "-wal", "-shm", ".audit-head"] {
+        secret::protect(&format!("{}{suffix}", cfg.store.display()));
+    }
+    let store = SqliteStore::open(&cfg.store).with_context(|| {
         format!(
             "cannot open the store (set it with --store, ${} or `opscli config set store PATH`)",
             crate::config::env::STORE
         )
-    })
+    })?;
+    let mut head = cfg.store.clone().into_os_string();
+    head.push(".audit-head");
+    let seal = ops_tools::store::seal::AuditSeal::open(
+        &cfg.home.join("audit.key"),
+        std::path::Path::new(&head),
+    )
+    .context("cannot open the audit key")?;
+    Ok(store.with_audit_seal(seal))
 }
 
 static FEED: std::sync::OnceLock<ops_tools::events::feed::Feed> = std::sync::OnceLock::new();

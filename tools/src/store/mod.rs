@@ -11,6 +11,7 @@ mod feed;
 mod migrations;
 mod records;
 mod runbooks;
+pub mod seal;
 mod sqlite;
 
 use async_trait::async_trait;

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::migrations::MIGRATIONS;
+use super::seal::{AuditSeal, KEYED};
 use super::{
     AUDIT_GENESIS, ApplyOutcome, ApprovalRecord, AuditCheck, AuditRecord, ChunkRecord,
     DeliveryRecord, EventRecord, RunFilter, RunRecord, RunbookChange, RunbookRecord, StepRecord,
@@ -29,6 +30,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     location: Arc<str>,
+    /// The audit log's key and head file, when sealed.
+    seal: Option<Arc<AuditSeal>>,
 }
 
 pub(crate) use crate::stamp::now;
@@ -93,6 +96,13 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// Seals the audit log with `seal`: records from now on are keyed and
+    /// every append writes the head file (see [`super::seal`]).
+    pub fn with_audit_seal(mut self, seal: AuditSeal) -> Self {
+        self.seal = Some(Arc::new(seal));
+        self
+    }
+
     /// A private in-memory store (tests, dry runs).
     pub fn open_in_memory() -> Result<Self, StoreError> {
         let conn = Connection::open_in_memory().map_err(|source| StoreError::Database {
@@ -151,6 +161,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             location: location.into(),
+            seal: None,
         })
     }
 
@@ -713,6 +724,7 @@ impl Store for SqliteStore {
             kind.to_owned(),
             payload.to_owned(),
         );
+        let seal = self.seal.clone();
         self.with(move |conn, loc| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -730,12 +742,34 @@ impl Store for SqliteStore {
                 None => (1, AUDIT_GENESIS.to_owned()),
             };
             let at = now();
-            let hash = audit_hash(&prev_hash, seq, &at, session_id.as_deref(), &kind, &payload);
+            let hash = match &seal {
+                Some(seal) => {
+                    seal.record_hash(&prev_hash, seq, &at, session_id.as_deref(), &kind, &payload)
+                }
+                None => audit_hash(&prev_hash, seq, &at, session_id.as_deref(), &kind, &payload),
+            };
             tx.execute(
                 "INSERT INTO audit (seq, session_id, at, kind, payload, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![seq, session_id, at, kind, payload, prev_hash, hash],
             )
             .map_err(db_err(loc))?;
+            if let Some(seal) = &seal {
+                // The head is written while this transaction holds the
+                // write lock, so heads follow the log's order; a record
+                // that cannot be sealed is not committed.
+                let keyed_from = match seal.read_head() {
+                    Ok(Some(h)) => h.keyed_from,
+                    Ok(None) => first_keyed(&tx, loc)?.unwrap_or(seq),
+                    Err(detail) => {
+                        return Err(StoreError::Corrupt {
+                            path: loc.to_owned(),
+                            what: "audit head".into(),
+                            detail,
+                        });
+                    }
+                };
+                seal.write_head(seq, &hash, keyed_from)?;
+            }
             tx.commit().map_err(db_err(loc))?;
             Ok(AuditRecord {
                 seq,
@@ -774,7 +808,26 @@ impl Store for SqliteStore {
     }
 
     async fn verify_audit(&self) -> Result<AuditCheck, StoreError> {
+        let seal = self.seal.clone();
         self.with(move |conn, loc| {
+            let broken = |seq: i64, reason: String| Ok(AuditCheck::Broken { seq, reason });
+            let head = match seal.as_ref().map(|s| s.read_head()).transpose() {
+                Ok(h) => h.flatten(),
+                Err(reason) => return broken(0, reason),
+            };
+            let first_keyed = first_keyed(conn, loc)?;
+            let keyed_from = match (&head, first_keyed) {
+                (Some(h), _) => h.keyed_from,
+                (None, Some(k)) if seal.is_some() => {
+                    return broken(
+                        k,
+                        "the audit head file is missing, though the log is sealed (it was deleted)"
+                            .into(),
+                    );
+                }
+                (None, Some(k)) => k,
+                (None, None) => i64::MAX,
+            };
             let mut stmt = conn
                 .prepare(
                     "SELECT seq, session_id, at, kind, payload, prev_hash, hash FROM audit ORDER BY seq",
@@ -782,36 +835,104 @@ impl Store for SqliteStore {
                 .map_err(db_err(loc))?;
             let rows = stmt.query_map([], audit_row).map_err(db_err(loc))?;
             let mut expected_prev = AUDIT_GENESIS.to_owned();
-            let mut count = 0u64;
+            let mut last = 0i64;
             for (expected_seq, row) in (1i64..).zip(rows) {
                 let r = row.map_err(db_err(loc))?;
                 if r.seq != expected_seq {
-                    return Ok(AuditCheck::Broken {
-                        seq: r.seq,
-                        reason: format!(
+                    return broken(
+                        r.seq,
+                        format!(
                             "expected record {expected_seq} next, found {} (records removed or renumbered)",
                             r.seq
                         ),
-                    });
+                    );
                 }
                 if r.prev_hash != expected_prev {
-                    return Ok(AuditCheck::Broken {
-                        seq: r.seq,
-                        reason: "its link to the previous record does not match (a record before it was changed or removed)".into(),
-                    });
+                    return broken(
+                        r.seq,
+                        "its link to the previous record does not match (a record before it was changed or removed)".into(),
+                    );
                 }
-                let h = audit_hash(&r.prev_hash, r.seq, &r.at, r.session_id.as_deref(), &r.kind, &r.payload);
+                let keyed = r.seq >= keyed_from;
+                if keyed != r.hash.starts_with(KEYED) {
+                    return broken(
+                        r.seq,
+                        if keyed {
+                            "its hash is not keyed, though the log is sealed from record {keyed_from} on (the chain was recomputed without the key)".replace("{keyed_from}", &keyed_from.to_string())
+                        } else {
+                            "its hash is keyed where the log is not sealed".into()
+                        },
+                    );
+                }
+                let h = match (&seal, keyed) {
+                    (Some(seal), true) => seal.record_hash(
+                        &r.prev_hash,
+                        r.seq,
+                        &r.at,
+                        r.session_id.as_deref(),
+                        &r.kind,
+                        &r.payload,
+                    ),
+                    (None, true) => {
+                        return broken(
+                            r.seq,
+                            "the record is sealed with a key this check was not given".into(),
+                        );
+                    }
+                    (_, false) => audit_hash(
+                        &r.prev_hash,
+                        r.seq,
+                        &r.at,
+                        r.session_id.as_deref(),
+                        &r.kind,
+                        &r.payload,
+                    ),
+                };
                 if h != r.hash {
-                    return Ok(AuditCheck::Broken {
-                        seq: r.seq,
-                        reason: "its content does not match its hash (the record was edited)".into(),
-                    });
+                    return broken(
+                        r.seq,
+                        if keyed {
+                            "its content does not match its keyed hash (the record was edited or forged without the key)".into()
+                        } else {
+                            "its content does not match its hash (the record was edited)".into()
+                        },
+                    );
                 }
                 expected_prev = r.hash;
-                count += 1;
+                last = r.seq;
+            }
+            if let Some(h) = &head {
+                if h.seq > last {
+                    return broken(
+                        last + 1,
+                        if last == 0 {
+                            format!("all {} records were removed (the head file names record {})", h.seq, h.seq)
+                        } else {
+                            format!(
+                                "records {}..={} were removed from the end (the head file names record {})",
+                                last + 1,
+                                h.seq,
+                                h.seq
+                            )
+                        },
+                    );
+                }
+                if h.seq < last {
+                    return broken(
+                        h.seq + 1,
+                        format!("the head file names record {}, older than the log's last ({last}): it was replaced", h.seq),
+                    );
+                }
+                if h.seq > 0 && h.hash != expected_prev {
+                    return broken(
+                        last,
+                        "the last record is not the one the head file names (the tail was rewritten)"
+                            .into(),
+                    );
+                }
             }
             Ok(AuditCheck::Intact {
-                records: count,
+                records: u64::try_from(last).unwrap_or(0),
                 head: expected_prev,
             })
         })
@@ -1152,6 +1273,16 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+/// The first audit record whose hash is keyed, if any.
+fn first_keyed(conn: &Connection, loc: &str) -> Result<Option<i64>, StoreError> {
+    conn.query_row(
+        "SELECT MIN(seq) FROM audit WHERE hash LIKE 'hmac-sha256:%'",
+        [],
+        |r| r.get::<_, Option<i64>>(0),
+    )
+    .map_err(db_err(loc))
 }
 
 fn audit_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRecord> {
