@@ -53,10 +53,17 @@ fn kube_ns(k: &KubeArgs) -> String {
         .unwrap_or_else(|| "default".to_owned())
 }
 
-/// `1h30m`, `10m`, `45s`, `2d`, or plain seconds.
+/// The longest duration a flag takes (100 years): past it, clocks overflow.
+pub const MAX_SINCE_SECS: u64 = 100 * 366 * 86_400;
+
+/// `1h30m`, `10m`, `45s`, `2d`, or plain seconds; at most 100 years.
 pub fn parse_since(text: &str) -> Result<Duration> {
     let t = text.trim();
+    let too_long = || anyhow::anyhow!("duration `{text}` is longer than 100 years");
     if let Ok(secs) = t.parse::<u64>() {
+        if secs > MAX_SINCE_SECS {
+            return Err(too_long());
+        }
         return Ok(Duration::from_secs(secs));
     }
     let mut total = 0u64;
@@ -76,7 +83,11 @@ pub fn parse_since(text: &str) -> Result<Duration> {
         let n: u64 = num
             .parse()
             .with_context(|| format!("duration `{text}`: a number must come before `{c}`"))?;
-        total += n * unit;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .filter(|v| *v <= MAX_SINCE_SECS)
+            .ok_or_else(too_long)?;
         num.clear();
     }
     if !num.is_empty() || total == 0 {
@@ -324,5 +335,18 @@ mod tests {
         );
         assert!(parse_since("m").is_err());
         assert!(parse_since("10m5").is_err());
+        // Found by attack: these panicked (overflow adding to the clock).
+        for big in [
+            "9000000000000",
+            "99999999999999999999d",
+            "18446744073709551615",
+            "300000000000000h",
+        ] {
+            let e = parse_since(big).unwrap_err().to_string();
+            assert!(
+                e.contains("longer than 100 years") || e.contains("a number"),
+                "{big}: {e}"
+            );
+        }
     }
 }

@@ -21,8 +21,8 @@ use crate::args::{Format, HookCommand};
 use crate::config::Config;
 use crate::table::{Table, cell};
 
-/// The hooks of `namespace` (every namespace with `None`), compiled; a
-/// hook that does not compile is an error naming it.
+/// The hooks of `namespace` (every namespace with `None`) that compile; a
+/// hook that does not is skipped with a warning naming it.
 async fn hooks(store: &Arc<dyn Store>, namespace: Option<&str>) -> Result<Vec<Hook>> {
     Ok(hooks_with_fingerprint(store, namespace).await?.0)
 }
@@ -41,14 +41,23 @@ async fn hooks_with_fingerprint(
         .map(|o| format!("{}@{}", o.key, o.generation))
         .collect::<Vec<_>>()
         .join(",");
+    // A hook that does not compile (stored before `apply` checked hooks,
+    // or written behind its back) is skipped with a warning: it never
+    // stops the others.
     let hooks = objs
         .into_iter()
         .filter_map(|o| match o.object {
             Object::EventHooks(h) => Some(h),
             _ => None,
         })
-        .map(|h| Hook::compile(&h).map_err(|e| anyhow!(e)))
-        .collect::<Result<Vec<_>>>()?;
+        .filter_map(|h| match Hook::compile(&h) {
+            Ok(hook) => Some(hook),
+            Err(e) => {
+                eprintln!("warning: {e}; this hook is skipped");
+                None
+            }
+        })
+        .collect();
     Ok((hooks, fingerprint))
 }
 
@@ -195,10 +204,12 @@ impl ops_tools::events::hooks::ActionSink for HookActions {
             Some(m) => m.parse()?,
             None => ops_agent::policy::Mode::Ask,
         };
+        // Checked when the hook was compiled (1 second to a year).
         let ttl = hook
             .options
             .get("approval-ttl")
-            .and_then(|t| t.parse::<u64>().ok())
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .filter(|t| (1..=ops_tools::model::MAX_SECONDS).contains(t))
             .unwrap_or(3600);
         let store = Arc::clone(self.engine.store());
         let registry = ops_tools::tool::builtin::registry().map_err(|e| e.to_string())?;

@@ -159,6 +159,31 @@ impl Hook {
             }
         };
         let options = spec.options.clone().unwrap_or_default();
+        // Options read as numbers or words later are checked now, so a
+        // typo is refused at apply instead of quietly falling back.
+        for (name, range) in [
+            ("batch", 1..=10_000u64),
+            ("retries", 0..=100),
+            ("concurrency", 1..=256),
+            ("approval-ttl", 1..=crate::model::MAX_SECONDS),
+        ] {
+            if let Some(v) = options.get(name)
+                && !v.trim().parse::<u64>().is_ok_and(|n| range.contains(&n))
+            {
+                return Err(format!(
+                    "EventHooks {key}: spec.options.{name} `{v}` must be a whole number in {}..={}",
+                    range.start(),
+                    range.end()
+                ));
+            }
+        }
+        if let Some(m) = options.get("mode")
+            && !matches!(m.as_str(), "read-only" | "readonly" | "ask" | "auto")
+        {
+            return Err(format!(
+                "EventHooks {key}: spec.options.mode `{m}` must be read-only, ask or auto"
+            ));
+        }
         let sink = match kind.as_str() {
             "webhook" => Sink::Webhook { url: http(url()?)? },
             "slack" => Sink::Slack { url: http(url()?)? },

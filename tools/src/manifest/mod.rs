@@ -78,10 +78,35 @@ fn io_error(path: &Path, what: impl fmt::Display) -> FileError {
 /// Parses `text` read from `path`.
 pub fn parse_text(path: &Path, text: &str) -> Result<ManifestFile, FileError> {
     match parse_documents(text) {
-        Ok(documents) => Ok(ManifestFile {
-            path: path.to_owned(),
-            documents,
-        }),
+        Ok(documents) => {
+            // An EventHooks that does not compile (bad subject, keyword
+            // regex, URL, options) is refused here, at apply, instead of
+            // stopping the dispatcher later.
+            let errors: Vec<DocumentError> = documents
+                .iter()
+                .filter_map(|d| match &d.object {
+                    crate::model::Object::EventHooks(h) => crate::events::hooks::Hook::compile(h)
+                        .err()
+                        .map(|message| DocumentError {
+                            index: d.index,
+                            line: Some(d.line),
+                            column: None,
+                            message,
+                        }),
+                    _ => None,
+                })
+                .collect();
+            if !errors.is_empty() {
+                return Err(FileError {
+                    path: path.to_owned(),
+                    errors,
+                });
+            }
+            Ok(ManifestFile {
+                path: path.to_owned(),
+                documents,
+            })
+        }
         Err(errors) => Err(FileError {
             path: path.to_owned(),
             errors,

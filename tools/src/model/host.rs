@@ -66,7 +66,11 @@ pub struct HostSpec {
     )]
     pub private_key_path: Option<String>,
     /// Connect and command timeout in seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::model::serde_util::opt_secs_signed"
+    )]
     pub timeout_seconds: Option<i64>,
     /// Name of a Kubernetes Secret holding the credentials (anchor
     /// compatible; used when running in a cluster).

@@ -28,6 +28,7 @@ mod redact;
 mod run;
 mod selector;
 mod serde_util;
+pub use serde_util::MAX_SECONDS;
 mod task;
 mod variable;
 

@@ -186,6 +186,60 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The largest manifest text read at once.
+pub const MAX_MANIFEST_BYTES: usize = 16 * 1024 * 1024;
+/// The deepest nesting of flow collections (`[`, `{`) or indentation
+/// levels a document may have: the YAML parser's time grows with the
+/// square of it.
+pub const MAX_NESTING: usize = 64;
+
+/// Where a document nests deeper than [`MAX_NESTING`]: its 0-based line
+/// within the text. Flow brackets outside quotes and comments count, and
+/// so do block levels (distinct indentations open at once).
+fn too_deep(text: &str) -> Option<usize> {
+    let mut flow = 0usize;
+    let mut indents: Vec<usize> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let body = line.trim_start();
+        if flow == 0 && !body.is_empty() && !body.starts_with('#') {
+            let indent = line.len() - body.len();
+            while indents.last().is_some_and(|i| *i > indent) {
+                indents.pop();
+            }
+            if indents.last() != Some(&indent) {
+                indents.push(indent);
+            }
+            // `- - - x` nests one level per dash.
+            let dashes = body.split(' ').take_while(|w| *w == "-").count();
+            if indents.len() + dashes > MAX_NESTING {
+                return Some(n);
+            }
+        }
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        for c in line.chars() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '#') if prev == ' ' || prev == '\t' => break,
+                (None, '\'' | '"') if matches!(prev, ' ' | '[' | '{' | ',' | ':') => {
+                    quote = Some(c)
+                }
+                (None, '[' | '{') => {
+                    flow += 1;
+                    if flow > MAX_NESTING {
+                        return Some(n);
+                    }
+                }
+                (None, ']' | '}') => flow = flow.saturating_sub(1),
+                _ => {}
+            }
+            prev = c;
+        }
+    }
+    None
+}
+
 fn parse_one(doc: &RawDocument) -> Result<ParsedDocument, DocumentError> {
     let err_at = |line: usize, message: String| DocumentError {
         index: doc.index,
@@ -193,6 +247,12 @@ fn parse_one(doc: &RawDocument) -> Result<ParsedDocument, DocumentError> {
         column: None,
         message,
     };
+    if let Some(n) = too_deep(&doc.text) {
+        return Err(err_at(
+            doc.first_line + n + 1,
+            format!("nested deeper than {MAX_NESTING} levels"),
+        ));
+    }
     let value: serde_yaml::Value =
         serde_yaml::from_str(&doc.text).map_err(|e| located(doc.index, doc.first_line, &e))?;
     let map = value.as_mapping().ok_or_else(|| {
@@ -271,6 +331,17 @@ fn parse_one(doc: &RawDocument) -> Result<ParsedDocument, DocumentError> {
 /// assert!(errs[0].message.contains("unknown field `stepz`"));
 /// ```
 pub fn parse_documents(text: &str) -> Result<Vec<ParsedDocument>, Vec<DocumentError>> {
+    if text.len() > MAX_MANIFEST_BYTES {
+        return Err(vec![DocumentError {
+            index: 1,
+            line: None,
+            column: None,
+            message: format!(
+                "the text is {} bytes, more than the {MAX_MANIFEST_BYTES} read at once",
+                text.len()
+            ),
+        }]);
+    }
     let mut ok = Vec::new();
     let mut errors = Vec::new();
     for doc in split_documents(text) {

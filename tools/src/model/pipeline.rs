@@ -39,10 +39,18 @@ pub struct PipelineSpec {
     )]
     pub runtime_image: Option<String>,
     /// Seconds a finished run record is kept.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::model::serde_util::opt_secs_signed"
+    )]
     pub ttl_seconds_after_finished: Option<i64>,
     /// Timeout for a whole run, in seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::model::serde_util::opt_secs"
+    )]
     pub timeout_seconds: Option<u64>,
     /// Cron schedule (older anchor versions kept it on the Pipeline).
     #[serde(

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 struct ScalarText;
@@ -149,4 +150,30 @@ pub(crate) fn opt_text_map<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<BTreeMap<String, String>>, D::Error> {
     d.deserialize_any(TextMap)
+}
+
+/// The largest duration in seconds a manifest may give (a year): larger
+/// values overflow the clocks they are added to.
+pub const MAX_SECONDS: u64 = 366 * 24 * 3600;
+
+/// `Option<u64>` seconds, at most [`MAX_SECONDS`].
+pub(crate) fn opt_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let v = Option::<u64>::deserialize(d)?;
+    match v {
+        Some(n) if n > MAX_SECONDS => Err(serde::de::Error::custom(format!(
+            "{n} seconds is more than the largest duration allowed ({MAX_SECONDS}, a year)"
+        ))),
+        other => Ok(other),
+    }
+}
+
+/// `Option<i64>` seconds, 0..=[`MAX_SECONDS`].
+pub(crate) fn opt_secs_signed<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let v = Option::<i64>::deserialize(d)?;
+    match v {
+        Some(n) if n < 0 || n.unsigned_abs() > MAX_SECONDS => Err(serde::de::Error::custom(
+            format!("{n} seconds is outside 0..={MAX_SECONDS} (a year)"),
+        )),
+        other => Ok(other),
+    }
 }

@@ -47,13 +47,21 @@ pub struct TaskSpec {
     )]
     pub runtime_image: Option<String>,
     /// Seconds a finished run record is kept (0 or absent: forever).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::model::serde_util::opt_secs_signed"
+    )]
     pub ttl_seconds_after_finished: Option<i64>,
     /// Volumes mounted into the runtime pod (cluster targets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mounts: Option<Vec<Mount>>,
     /// Timeout for a whole run of this task on one target, in seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::model::serde_util::opt_secs"
+    )]
     pub timeout_seconds: Option<u64>,
     /// Cron schedule (older anchor versions kept it on the Task).
     #[serde(
@@ -176,7 +184,11 @@ pub struct Step {
     )]
     pub allow_failure: Option<String>,
     /// Step timeout in seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::model::serde_util::opt_secs"
+    )]
     pub timeout_seconds: Option<u64>,
     /// Container image for this step (cluster targets).
     #[serde(

@@ -191,7 +191,15 @@ struct Parser<'a> {
     src: &'a str,
     toks: Vec<(usize, Tok)>,
     i: usize,
+    /// How deep in `(` and `!` the parser is now.
+    depth: usize,
 }
+
+/// The deepest nesting of `(`, `!` and `not` an expression may have: the
+/// parser, the evaluator and dropping the tree all recurse that deep.
+pub const MAX_EXPR_DEPTH: usize = 64;
+/// The longest expression accepted.
+pub const MAX_EXPR_LEN: usize = 16 * 1024;
 
 impl Parser<'_> {
     fn err(&self, message: impl Into<String>) -> ExprError {
@@ -238,10 +246,23 @@ impl Parser<'_> {
         Ok(left)
     }
 
+    fn deeper(&mut self) -> Result<(), ExprError> {
+        self.depth += 1;
+        if self.depth > MAX_EXPR_DEPTH {
+            return Err(self.err(format!(
+                "nested deeper than {MAX_EXPR_DEPTH} levels of `(` and `!`"
+            )));
+        }
+        Ok(())
+    }
+
     fn unary(&mut self) -> Result<Expr, ExprError> {
         if self.peek() == Some(&Tok::Not) {
             self.i += 1;
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            self.deeper()?;
+            let e = Expr::Not(Box::new(self.unary()?));
+            self.depth -= 1;
+            return Ok(e);
         }
         let is_not_word =
             matches!(self.peek(), Some(Tok::Word(w)) if w.eq_ignore_ascii_case("not"));
@@ -251,7 +272,10 @@ impl Parser<'_> {
         );
         if is_not_word && operand_follows {
             self.i += 1;
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            self.deeper()?;
+            let e = Expr::Not(Box::new(self.unary()?));
+            self.depth -= 1;
+            return Ok(e);
         }
         self.primary()
     }
@@ -287,8 +311,10 @@ impl Parser<'_> {
     fn primary(&mut self) -> Result<Expr, ExprError> {
         if self.peek() == Some(&Tok::LParen) {
             self.i += 1;
+            self.deeper()?;
             let e = self.or()?;
             self.expect(&Tok::RParen, "`)`")?;
+            self.depth -= 1;
             return Ok(e);
         }
         if let (Some(Tok::Word(w)), Some(Tok::LParen)) = (self.peek(), self.peek_at(1)) {
@@ -316,6 +342,13 @@ impl Parser<'_> {
 
 /// Parses an expression.
 pub fn parse_expr(src: &str) -> Result<Expr, ExprError> {
+    if src.len() > MAX_EXPR_LEN {
+        return Err(ExprError {
+            expr: src.chars().take(80).collect::<String>() + "...",
+            column: None,
+            message: format!("longer than {MAX_EXPR_LEN} bytes"),
+        });
+    }
     let toks = Lexer {
         src,
         chars: src.char_indices().collect(),
@@ -329,7 +362,12 @@ pub fn parse_expr(src: &str) -> Result<Expr, ExprError> {
             message: "empty expression".into(),
         });
     }
-    let mut p = Parser { src, toks, i: 0 };
+    let mut p = Parser {
+        src,
+        toks,
+        i: 0,
+        depth: 0,
+    };
     let e = p.or()?;
     if p.i < p.toks.len() {
         return Err(p.err("unexpected text after a complete expression (missing `&&` or `||`?)"));

@@ -139,9 +139,17 @@ fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')
 }
 
+/// The most bytes a rendering may produce. Variables that refer to each
+/// other twice per level double at every level (`a=${b}${b}`, ...): past
+/// this, further references are left as written instead of expanded.
+pub const MAX_RENDERED: usize = 1024 * 1024;
+
 fn render_into(text: &str, ctx: &Context, out: &mut String, stack: &mut Vec<String>) {
     let mut rest = text;
     while let Some(pos) = rest.find('$') {
+        if out.len() > MAX_RENDERED {
+            break;
+        }
         out.push_str(&rest[..pos]);
         let tail = &rest[pos..];
         if let Some(after) = tail.strip_prefix("$${") {
@@ -170,7 +178,10 @@ fn render_into(text: &str, ctx: &Context, out: &mut String, stack: &mut Vec<Stri
         rest = &after[name_len + 1..];
         match ctx.values.get(name) {
             Some(entry) if entry.template => {
-                if stack.len() >= MAX_DEPTH || stack.iter().any(|s| s == name) {
+                if stack.len() >= MAX_DEPTH
+                    || stack.iter().any(|s| s == name)
+                    || out.len() + entry.text.len() > MAX_RENDERED
+                {
                     out.push_str(whole);
                 } else {
                     stack.push(name.to_owned());
@@ -178,11 +189,66 @@ fn render_into(text: &str, ctx: &Context, out: &mut String, stack: &mut Vec<Stri
                     stack.pop();
                 }
             }
-            Some(entry) => out.push_str(&entry.text),
-            None => out.push_str(whole),
+            Some(entry) if out.len() + entry.text.len() <= MAX_RENDERED => {
+                out.push_str(&entry.text)
+            }
+            Some(_) | None => out.push_str(whole),
         }
     }
     out.push_str(rest);
+}
+
+/// How many bytes rendering `text` would produce (saturating), without
+/// producing them: what a check uses to refuse a variable before a run.
+pub fn rendered_len(text: &str, ctx: &Context) -> usize {
+    fn walk(
+        text: &str,
+        ctx: &Context,
+        stack: &mut Vec<String>,
+        memo: &mut std::collections::HashMap<String, usize>,
+    ) -> usize {
+        let mut n = 0usize;
+        let mut rest = text;
+        while let Some(pos) = rest.find("${") {
+            n = n.saturating_add(pos);
+            let after = &rest[pos + 2..];
+            let name_len = after
+                .find(|c: char| !is_name_char(c))
+                .unwrap_or(after.len());
+            let name = &after[..name_len];
+            if name.is_empty() || !after[name_len..].starts_with('}') {
+                n = n.saturating_add(2);
+                rest = after;
+                continue;
+            }
+            rest = &after[name_len + 1..];
+            let whole = name_len + 3;
+            n = n.saturating_add(match ctx.values.get(name) {
+                Some(e) if e.template => {
+                    if stack.len() >= MAX_DEPTH || stack.iter().any(|s| s == name) {
+                        whole
+                    } else if let Some(m) = memo.get(name) {
+                        *m
+                    } else {
+                        stack.push(name.to_owned());
+                        let m = walk(&e.text, ctx, stack, memo);
+                        stack.pop();
+                        memo.insert(name.to_owned(), m);
+                        m
+                    }
+                }
+                Some(e) => e.text.len(),
+                None => whole,
+            });
+        }
+        n.saturating_add(rest.len())
+    }
+    walk(
+        text,
+        ctx,
+        &mut Vec::new(),
+        &mut std::collections::HashMap::new(),
+    )
 }
 
 /// Renders `text`: every `${name}` known to `ctx` is replaced, every other

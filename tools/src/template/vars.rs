@@ -27,6 +27,12 @@ pub enum VariableProblem {
         /// The pattern.
         regex: String,
     },
+    /// Its value expands (through the variables it refers to) to more
+    /// than the renderer produces.
+    TooLarge {
+        /// Bytes it would expand to (saturating).
+        bytes: usize,
+    },
     /// The declared `regex` itself does not compile.
     BadRegex {
         /// The pattern.
@@ -63,6 +69,11 @@ impl fmt::Display for VariableError {
             VariableProblem::NoRegexMatch { value, regex } => {
                 write!(f, "variable `{n}` = `{value}` does not match /{regex}/")
             }
+            VariableProblem::TooLarge { bytes } => write!(
+                f,
+                "variable `{n}` expands to {bytes} bytes through the variables it refers to (at most {} are rendered)",
+                super::render::MAX_RENDERED
+            ),
             VariableProblem::BadRegex { regex, error } => {
                 write!(
                     f,
@@ -129,6 +140,21 @@ pub fn resolve_variables(
     }
     for (name, value) in given {
         out.entry(name.clone()).or_insert_with(|| value.clone());
+    }
+    // Variables referring to each other twice per level double at every
+    // level: refuse the run instead of rendering gigabytes.
+    let mut ctx = super::Context::new();
+    for (k, v) in &out {
+        ctx.set_var(k.clone(), v.clone());
+    }
+    for (name, value) in &out {
+        let bytes = super::render::rendered_len(value, &ctx);
+        if bytes > super::render::MAX_RENDERED {
+            errors.push(VariableError {
+                name: name.clone(),
+                problem: VariableProblem::TooLarge { bytes },
+            });
+        }
     }
     if errors.is_empty() {
         Ok(out)
