@@ -28,10 +28,25 @@ async fn the_local_model_answers_with_a_valid_action() {
         );
         return;
     }
-    let server = LocalServer::start(&local, Duration::from_secs(300))
+    let run_dir = tempfile::tempdir().unwrap();
+    let server = LocalServer::start(&local, run_dir.path(), Duration::from_secs(300))
         .await
         .unwrap();
+    // The server takes requests only with this start's key.
+    let anonymous = reqwest::Client::new()
+        .get(format!("{}/models", server.base_url))
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        anonymous.status().as_u16(),
+        401,
+        "a request without the key"
+    );
+    assert!(server.log.starts_with(run_dir.path()));
     let mut cfg = EndpointConfig::new(server.base_url.clone(), "local");
+    cfg.api_key = Some(server.api_key.clone());
     cfg.temperature = Some(0.0);
     cfg.timeout = Duration::from_secs(300);
     // The streamed call below repeats the first one's prompt: with the

@@ -35,6 +35,8 @@ fn world(forks: usize) -> World {
         EngineOptions {
             forks,
             default_user: "root".into(),
+            // These tests drive the engine as a person's direct commands.
+            implicit_local: true,
         },
     );
     World {
@@ -665,4 +667,33 @@ async fn the_anchors_cron_taskruns_load_and_schedule() {
         "every cron TaskRun gets a next fire time: {events:?}"
     );
     println!("anchor cron TaskRuns scheduled: {registered}");
+}
+
+/// The machine `ops` runs on is a target for the copilot and other doors
+/// only when it is in the inventory by name (it used to be the implicit
+/// target of an empty `host`, where a read of `$OPS_HOME/ops.db` returned
+/// a stored password).
+#[tokio::test]
+async fn regression_this_machine_only_by_name() {
+    let home = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&home.path().join("ops.db")).unwrap());
+    let engine = Engine::new(
+        store.clone(),
+        SshPool::new(SshOptions::new(home.path())),
+        EngineOptions::default(),
+    );
+    for expr in ["", "localhost", "127.0.0.1", "local"] {
+        let e = engine.targets("ops-system", expr).await.unwrap_err().to_string();
+        assert!(e.contains("only by name"), "{expr:?}: {e}");
+    }
+    let host: ops_tools::model::Object = ops_tools::model::parse_documents(
+        "apiVersion: ops.dev/v1\nkind: Host\nmetadata: {name: localhost}\nspec: {address: 127.0.0.1}\n",
+    )
+    .unwrap()
+    .remove(0)
+    .object;
+    store.apply(vec![host], "ops-system").await.unwrap();
+    let t = engine.targets("ops-system", "").await.unwrap();
+    assert_eq!(t.len(), 1);
+    assert_eq!(t[0].name, "localhost");
 }

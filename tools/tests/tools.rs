@@ -462,3 +462,38 @@ async fn cluster_tools_read_through_the_stand_in() {
     let e = resolved("node-9").await.unwrap_err();
     assert!(e.to_string().contains("no node named `node-9`"), "{e}");
 }
+
+/// The anchor's `host` variable picks a Task's targets when its own
+/// `host:` is empty; without either, the Task has no target (it used to
+/// run on the machine `ops` runs on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_the_host_variable_selects_the_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(dir.path()).await;
+    let r = registry().unwrap();
+    let e = r
+        .get("task_run")
+        .unwrap()
+        .run(&ctx, json!({"name": "z-sop"}))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("only by name"), "{e}");
+    let p = r
+        .prepare("task_run", json!({"name": "z-sop", "variables": {"host": "here"}}))
+        .unwrap();
+    let targets = ops_tools::tool::resolve_targets(&ctx, &p).await.unwrap();
+    assert_eq!(
+        targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+        ["here"]
+    );
+    let plan = ops_tools::tool::plan(&ctx, &p).await.unwrap().unwrap();
+    assert!(plan.contains("(host: here)"), "{plan}");
+    let t = r
+        .get("task_run")
+        .unwrap()
+        .run(&ctx, json!({"name": "z-sop", "variables": {"host": "here"}}))
+        .await
+        .unwrap();
+    assert_eq!(t["phase"], "Succeeded", "{t}");
+    assert_eq!(t["steps"][0]["target"], "here", "{t}");
+}

@@ -59,10 +59,11 @@ pub(crate) async fn endpoint(
             "starting the built-in model ({}) ...",
             local.model.display()
         );
-        let server = LocalServer::start(&local, Duration::from_secs(180))
+        let server = LocalServer::start(&local, &cfg.home.join("logs"), Duration::from_secs(180))
             .await
             .map_err(|e| anyhow::anyhow!("built-in model: {e}"))?;
         let mut e = EndpointConfig::new(server.base_url.clone(), "local");
+        e.api_key = Some(server.api_key.clone());
         e.temperature = Some(0.0);
         // Greedy decoding of a 1.5B model can loop on one sentence: a
         // length cap bounds a reply (a repeat penalty was tried and made
@@ -165,7 +166,7 @@ pub async fn run(cfg: &Config, a: CopilotArgs) -> Result<ExitCode> {
         None => Rules::default(),
     };
     let (model, local_server, tool_calls) = model(cfg).await?;
-    let (engine, pool) = crate::commands::execute::engine(cfg).await?;
+    let (engine, pool) = crate::commands::execute::engine(cfg, false).await?;
     let store = engine.store().clone();
     let json = a.output == Some(Format::Json);
     let mut registry = ops_tools::tool::builtin::registry().map_err(|e| anyhow::anyhow!(e))?;

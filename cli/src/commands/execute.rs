@@ -23,7 +23,10 @@ use crate::config::Config;
 use crate::progress::Printer;
 
 /// The engine over the configured store, with crash recovery done.
-pub async fn engine(cfg: &Config) -> Result<(Engine, Arc<SshPool>)> {
+/// The engine and SSH pool. `implicit_local`: an empty target means this
+/// machine (a person's direct commands only; see
+/// [`EngineOptions::implicit_local`]).
+pub async fn engine(cfg: &Config, implicit_local: bool) -> Result<(Engine, Arc<SshPool>)> {
     let store = Arc::new(crate::commands::open_store(cfg)?);
     let recovered = store.mark_interrupted(&owner_alive).await?;
     if recovered > 0 {
@@ -41,6 +44,7 @@ pub async fn engine(cfg: &Config) -> Result<(Engine, Arc<SshPool>)> {
         Arc::clone(&pool),
         EngineOptions {
             forks: cfg.forks,
+            implicit_local,
             ..EngineOptions::default()
         },
     )
@@ -133,7 +137,7 @@ pub async fn shell(cfg: &Config, args: ShellArgs) -> Result<ExitCode> {
     } else {
         args.content.clone()
     };
-    let (engine, pool) = engine(cfg).await?;
+    let (engine, pool) = engine(cfg, true).await?;
     let targets = crate::inventory::targets(
         &engine,
         &cfg.namespace,
@@ -162,7 +166,7 @@ pub async fn shell(cfg: &Config, args: ShellArgs) -> Result<ExitCode> {
 }
 
 pub async fn file(cfg: &Config, args: FileArgs) -> Result<ExitCode> {
-    let (engine, pool) = engine(cfg).await?;
+    let (engine, pool) = engine(cfg, true).await?;
     let targets = crate::inventory::targets(
         &engine,
         &cfg.namespace,
@@ -232,10 +236,11 @@ async fn load_task(cfg: &Config, store: &dyn Store, what: &str) -> Result<Task> 
 }
 
 pub async fn task(cfg: &Config, args: TaskArgs) -> Result<ExitCode> {
-    let (engine, pool) = engine(cfg).await?;
+    let (engine, pool) = engine(cfg, true).await?;
     let task = load_task(cfg, engine.store().as_ref(), &args.task).await?;
     let variables = crate::commands::parse_pairs(&args.vars, "variable")?;
-    let host = task.spec.host.clone();
+    // Its own `host:`, else its `host` variable, as in the anchor.
+    let host = task.spec.target(&variables).map(str::to_owned);
     let runtime = ops_tools::exec::kube::PodRuntime::for_task(&task, &variables);
     let targets = crate::inventory::targets(
         &engine,
@@ -260,7 +265,7 @@ pub async fn task(cfg: &Config, args: TaskArgs) -> Result<ExitCode> {
 }
 
 pub async fn pipeline_run(cfg: &Config, args: PipelineRunArgs) -> Result<ExitCode> {
-    let (engine, pool) = engine(cfg).await?;
+    let (engine, pool) = engine(cfg, true).await?;
     let key = ObjectKey {
         kind: Kind::Pipeline,
         namespace: cfg.namespace.clone(),
@@ -298,7 +303,7 @@ pub async fn pipeline_run(cfg: &Config, args: PipelineRunArgs) -> Result<ExitCod
 
 pub async fn scheduler(cfg: &Config, args: SchedulerArgs) -> Result<ExitCode> {
     use ops_tools::engine::schedule::{Scheduler, TickEvent, describe};
-    let (engine, pool) = engine(cfg).await?;
+    let (engine, pool) = engine(cfg, true).await?;
     let beat_engine = engine.clone();
     let mut s = Scheduler::new(engine, Duration::from_secs(args.jitter));
     if args.once {
@@ -365,7 +370,7 @@ pub async fn scheduler(cfg: &Config, args: SchedulerArgs) -> Result<ExitCode> {
 /// `opscli heartbeat`: rounds of Host and Cluster heartbeats.
 pub async fn heartbeat(cfg: &Config, args: crate::args::HeartbeatArgs) -> Result<ExitCode> {
     use ops_tools::events::heartbeat;
-    let (engine, pool) = engine(cfg).await?;
+    let (engine, pool) = engine(cfg, true).await?;
     let feed = engine.feed().clone();
     let ns = (!args.all_namespaces).then_some(cfg.namespace.as_str());
     let stop = ctrl_c();

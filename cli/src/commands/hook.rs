@@ -103,7 +103,7 @@ fn host_of(subject: &str) -> Option<String> {
 
 impl HookActions {
     async fn new(cfg: &Config, feed: ops_tools::events::feed::Feed, wait: bool) -> Result<Self> {
-        let (engine, _pool) = crate::commands::execute::engine(cfg).await?;
+        let (engine, _pool) = crate::commands::execute::engine(cfg, false).await?;
         let engine = engine.with_feed(feed.clone());
         let path = cfg.home.join("rules.yaml");
         let rules = if path.is_file() {

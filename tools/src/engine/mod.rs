@@ -73,6 +73,12 @@ pub struct EngineOptions {
     pub forks: usize,
     /// SSH user when a Host names none.
     pub default_user: String,
+    /// An empty target (or `localhost`) means the machine `ops` runs on
+    /// even when no Host of that name is in the inventory. Only for a
+    /// person's direct commands (`opscli shell`, `opscli run task`):
+    /// everything the copilot, a hook or another door asks for reaches
+    /// this machine only through a Host in the inventory, by name.
+    pub implicit_local: bool,
 }
 
 impl Default for EngineOptions {
@@ -80,6 +86,7 @@ impl Default for EngineOptions {
         EngineOptions {
             forks: 50,
             default_user: "root".into(),
+            implicit_local: false,
         }
     }
 }
@@ -262,6 +269,21 @@ impl Engine {
                 many => Err(EngineError::Target(format!(
                     "target `{keyword}` selects Kubernetes nodes and namespace {namespace} has {} Clusters; choose one with --cluster",
                     many.len()
+                ))),
+            };
+        }
+        if parsed == TargetSpec::Local && !self.options.implicit_local {
+            // This machine only by name: a Host called `localhost`.
+            let key = crate::model::ObjectKey {
+                kind: crate::model::Kind::Host,
+                namespace: namespace.to_owned(),
+                name: "localhost".into(),
+            };
+            return match self.store.get(&key).await?.map(|s| s.object) {
+                Some(crate::model::Object::Host(h)) => self.targets_for_hosts(vec![h]),
+                _ => Err(EngineError::Target(format!(
+                    "no target given (or `{}`), and the machine ops runs on is a target only by name: name a Host, or add one called `localhost` to namespace {namespace}",
+                    spec.trim()
                 ))),
             };
         }

@@ -581,7 +581,7 @@ pub(super) async fn run_pipeline(
         let expr = req
             .host
             .clone()
-            .or_else(|| task.spec.host.clone())
+            .or_else(|| task.spec.target(&pvars).map(str::to_owned))
             .map(|h| render(&h, &pctx))
             .unwrap_or_default();
         let runtime = crate::exec::kube::PodRuntime::for_task(task, &pvars);

@@ -229,12 +229,13 @@ impl Scheduler {
                         .await?;
                     return Ok(());
                 };
+                let trvars = tr.spec.variables.clone().unwrap_or_default();
                 let expr = tr
                     .spec
                     .host
                     .clone()
                     .or(tr.spec.name_ref.clone())
-                    .or(task.spec.host.clone())
+                    .or_else(|| task.spec.target(&trvars).map(str::to_owned))
                     .unwrap_or_default();
                 let runtime = crate::exec::kube::PodRuntime::for_task(
                     &task,

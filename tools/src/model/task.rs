@@ -256,3 +256,24 @@ pub struct SecretMount {
     )]
     pub mount_path: Option<String>,
 }
+
+impl TaskSpec {
+    /// The target expression of a run of this Task, unrendered: its own
+    /// `host`, else the run's `host` variable (the anchor's TaskRun
+    /// `variables.host`, `--var host=...`), else none.
+    pub fn target<'a>(
+        &'a self,
+        variables: &'a std::collections::BTreeMap<String, String>,
+    ) -> Option<&'a str> {
+        self.host
+            .as_deref()
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .or_else(|| {
+                variables
+                    .get("host")
+                    .map(|h| h.trim())
+                    .filter(|h| !h.is_empty())
+            })
+    }
+}

@@ -37,10 +37,12 @@ fn task_vars(
     (c, vars)
 }
 
-/// A Task's own `host:`, rendered with `given` over its defaults.
-fn task_host(task: &crate::model::Task, given: &BTreeMap<String, String>) -> String {
-    let (c, _) = task_vars(task, given);
-    render(task.spec.host.as_deref().unwrap_or(""), &c)
+/// Where a Task runs when the call names no hosts: its own `host:`, else
+/// its `host` variable (as in the anchor), rendered with `given` over its
+/// defaults.
+pub fn task_host(task: &crate::model::Task, given: &BTreeMap<String, String>) -> String {
+    let (c, vars) = task_vars(task, given);
+    render(task.spec.target(&vars).unwrap_or(""), &c)
 }
 
 /// A Task's steps with `given` over its defaults, as an approver reads
@@ -55,7 +57,7 @@ fn task_plan(
     use std::fmt::Write;
     let (c, vars) = task_vars(task, given);
     let name = task.metadata.name.as_str();
-    let host = render(task.spec.host.as_deref().unwrap_or(""), &c);
+    let host = render(task.spec.target(&vars).unwrap_or(""), &c);
     let _ = writeln!(
         out,
         "{indent}Task {name}{}",

@@ -75,6 +75,13 @@ fn host_key_error(t: &SshTarget, o: &SshOptions, p: HostKeyProblem) -> ExecError
                 "ssh: {host} presented a host certificate; certificates are not supported, refusing"
             ),
         },
+        HostKeyProblem::Revoked { offered, line } => ExecError::Protocol {
+            target: t.name.clone(),
+            detail: format!(
+                "ssh: {host} offered key {offered}, which {}:{line} marks @revoked; refusing",
+                o.known_hosts.display()
+            ),
+        },
         HostKeyProblem::File(detail) => ExecError::Protocol {
             target: t.name.clone(),
             detail: format!("ssh: known_hosts: {detail}"),

@@ -286,8 +286,7 @@ impl Tool for TaskRun {
         let expr = a
             .hosts
             .clone()
-            .or(task.spec.host.clone())
-            .unwrap_or_default();
+            .unwrap_or_else(|| crate::tool::targets::task_host(&task, &a.variables));
         let runtime = crate::exec::kube::PodRuntime::for_task(&task, &a.variables);
         let targets = ctx
             .engine
