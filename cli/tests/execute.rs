@@ -340,3 +340,40 @@ fn nix_kill(pid: u32, sig: &str) {
     assert!(pid > 1, "refusing to signal pid {pid}");
     kill(nix::unistd::Pid::from_raw(pid), signal).unwrap();
 }
+
+/// A step with no time limit dies with its connection, and the run reads
+/// as Interrupted at once: after `kill -9` of opscli mid-step, the remote
+/// step used to finish its side effect and `run list` said Running until
+/// another command ran (issue "the gate must hold").
+#[test]
+fn regression_a_killed_opscli_takes_its_remote_step_down() {
+    let key = ClientKey::new();
+    let s = Sshd::start("127.0.0.4", &[&key]);
+    let ops = Ops::new();
+    lab(&ops, &key, &[&s]);
+    let marker = ops.home().join("side-effect");
+    let child = ops
+        .command()
+        .args([
+            "shell",
+            "-i",
+            "web-1",
+            "--content",
+            &format!("echo begun; sleep 4; touch {}", marker.display()),
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let id = wait_for_running(&ops);
+    nix_kill(child.id(), "KILL");
+    let _ = child.wait_with_output();
+    // Read at once, by a command that runs nothing.
+    let got: serde_json::Value =
+        serde_json::from_str(&ops.run(&["run", "get", &id, "-o", "json"]).ok().stdout).unwrap();
+    assert_eq!(got["phase"], "Interrupted", "{got}");
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    assert!(
+        !marker.exists(),
+        "the remote step went on after its connection died"
+    );
+}

@@ -683,7 +683,11 @@ async fn regression_this_machine_only_by_name() {
         EngineOptions::default(),
     );
     for expr in ["", "localhost", "127.0.0.1", "local"] {
-        let e = engine.targets("ops-system", expr).await.unwrap_err().to_string();
+        let e = engine
+            .targets("ops-system", expr)
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("only by name"), "{expr:?}: {e}");
     }
     let host: ops_tools::model::Object = ops_tools::model::parse_documents(

@@ -426,3 +426,36 @@ async fn a_host_in_its_own_network_namespace_with_its_own_hostname() {
     assert_eq!(lines.next(), Some("1"), "only its veth address");
     assert!(lines.next().unwrap().contains(&format!("{} 22", host.addr)));
 }
+
+/// A server that stops answering (SIGSTOP) cannot hold a call past its
+/// limit: the client's own deadline fires, the connection is given up and
+/// the next call reconnects. It used to return after 120 s, when the
+/// keepalives ran out (issue "the gate must hold").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regression_a_frozen_server_cannot_outlast_the_deadline() {
+    let key = ClientKey::new();
+    let s = Sshd::start("127.0.0.3", &[&key]);
+    let home = tempfile::tempdir().unwrap();
+    let pool = trusted_pool(home.path(), &[&s]);
+    let e = SshExecutor::new(with_key(target("frozen", &s, "root"), &key), pool.clone());
+    // A connection in the pool first, then the server freezes.
+    assert_eq!(run(&e, "echo up").await.stdout.text(), "up\n");
+    s.freeze(true);
+    let started = Instant::now();
+    let out = e
+        .run(
+            &ExecRequest::script("sleep 60").with_timeout(Duration::from_secs(2)),
+            None,
+            &CancellationToken::new(),
+        )
+        .await;
+    let took = started.elapsed();
+    s.freeze(false);
+    let out = out.unwrap();
+    assert_eq!(out.status, ExitStatus::TimedOut, "{out:?}");
+    // The limit (2 s), the remote kill's grace (10 s) and the give-up
+    // window (5 s); nowhere near the keepalives' 120 s.
+    assert!(took < Duration::from_secs(40), "returned after {took:?}");
+    // The server is back: the next call works on a new connection.
+    assert_eq!(run(&e, "echo again").await.stdout.text(), "again\n");
+}

@@ -479,7 +479,10 @@ async fn regression_the_host_variable_selects_the_target() {
         .unwrap_err();
     assert!(e.to_string().contains("only by name"), "{e}");
     let p = r
-        .prepare("task_run", json!({"name": "z-sop", "variables": {"host": "here"}}))
+        .prepare(
+            "task_run",
+            json!({"name": "z-sop", "variables": {"host": "here"}}),
+        )
         .unwrap();
     let targets = ops_tools::tool::resolve_targets(&ctx, &p).await.unwrap();
     assert_eq!(
@@ -491,7 +494,10 @@ async fn regression_the_host_variable_selects_the_target() {
     let t = r
         .get("task_run")
         .unwrap()
-        .run(&ctx, json!({"name": "z-sop", "variables": {"host": "here"}}))
+        .run(
+            &ctx,
+            json!({"name": "z-sop", "variables": {"host": "here"}}),
+        )
         .await
         .unwrap();
     assert_eq!(t["phase"], "Succeeded", "{t}");

@@ -20,6 +20,11 @@ fn dur(r: &RunRecord) -> String {
 
 pub async fn run(cfg: &Config, cmd: RunCommand) -> Result<ExitCode> {
     let store = crate::commands::execute::store(cfg)?;
+    // A run whose process died reads as Interrupted at once, not when
+    // the next run starts.
+    store
+        .mark_interrupted(&ops_tools::store::owner_alive)
+        .await?;
     match cmd {
         RunCommand::List {
             status,

@@ -32,7 +32,8 @@ pub const SUDO_PROMPT: &str = "__OPS_SUDO_PROMPT__";
 pub const TIMEOUT_EXIT: i32 = 124;
 
 const WRAPPER: &str = r#"echo "__OPS_PGID__=$$" >&2
-m=$1; s=$2; t=$3; shift 3
+m=$1; s=$2; t=$3; w=$4; shift 4
+if [ "$w" = 1 ]; then exec 3<&0 </dev/null; ( while read -r _ <&3; do :; done; kill -0 $$ 2>/dev/null && kill -TERM -$$ ) >/dev/null 2>&1 & exec 3<&-; fi
 case "$m" in
   shell) if command -v bash >/dev/null 2>&1; then set -- bash -c "$s"; else set -- sh -c "$s"; fi ;;
   python) if command -v python3 >/dev/null 2>&1; then set -- python3 -c "$s"; else set -- python -c "$s"; fi ;;
@@ -104,8 +105,26 @@ pub enum Sudo {
     WithPassword,
 }
 
+/// The hang-up watch: standard input is kept for a watcher, and the
+/// command reads `/dev/null`. The client keeps the channel's input open
+/// while the command runs; when the connection dies the watcher reads
+/// end-of-file and, if the command's shell is still alive, kills its
+/// process group. So a step with no time limit still dies with its
+/// connection (a killed `opscli` used to leave the remote step running to
+/// its side effect). Only for executors whose input stays open until the
+/// exit status arrives (SSH), and only when the request has no input.
+const HANGUP_WATCH: &str = "exec 3<&0 </dev/null; ( while read -r _ <&3; do :; done; kill -0 $$ 2>/dev/null && kill -TERM -$$ ) >/dev/null 2>&1 & exec 3<&-; ";
+
 /// Builds the command line for `req`. Errors name what is invalid.
 pub fn command_line(req: &ExecRequest, sudo: Sudo) -> Result<String, String> {
+    command_line_with(req, sudo, false)
+}
+
+/// [`command_line`], with the hang-up watch ([`HANGUP_WATCH`]) when
+/// `watch`: the caller must then keep the command's input open until it
+/// exits, and send no input of the request's own (`req.stdin` is `None`).
+pub fn command_line_with(req: &ExecRequest, sudo: Sudo, watch: bool) -> Result<String, String> {
+    let watch = watch && req.stdin.is_none();
     let secs = req.timeout.map_or(0, |t| t.as_secs().max(1));
     let (mode, script, argv): (String, &str, &[String]) = match &req.command {
         CommandSpec::Script(s) => {
@@ -129,7 +148,7 @@ pub fn command_line(req: &ExecRequest, sudo: Sudo) -> Result<String, String> {
         }
     }
     if mode == "shell" && secs == 0 && sudo == Sudo::No && script.len() <= DIRECT_MAX {
-        return Ok(direct_line(req, script));
+        return Ok(direct_line(req, script, watch));
     }
     let mut line = String::new();
     if let Some(dir) = &req.cwd {
@@ -146,10 +165,11 @@ pub fn command_line(req: &ExecRequest, sudo: Sudo) -> Result<String, String> {
         line.push_str(&format!(" {k}={}", quote(v)));
     }
     line.push_str(&format!(
-        " sh -c {} ops-run {} {} {secs}",
+        " sh -c {} ops-run {} {} {secs} {}",
         quote(WRAPPER),
         quote(&mode),
-        quote(script)
+        quote(script),
+        u8::from(watch)
     ));
     for a in argv {
         line.push(' ');
@@ -174,8 +194,11 @@ const DIRECT_MAX: usize = 32 * 1024;
 /// [ -z "$BASH_VERSION" ] && command -v bash >/dev/null 2>&1 && exec bash -c SCRIPT
 /// SCRIPT
 /// ```
-fn direct_line(req: &ExecRequest, script: &str) -> String {
+fn direct_line(req: &ExecRequest, script: &str, watch: bool) -> String {
     let mut line = format!("echo \"{PGID_MARKER}$$\" >&2; ");
+    if watch {
+        line.push_str(HANGUP_WATCH);
+    }
     for (k, v) in &req.env {
         line.push_str(&format!("{k}={}; export {k}; ", quote(v)));
     }
@@ -346,9 +369,14 @@ mod tests {
             "{line}"
         );
         assert!(
-            line.ends_with(r" ops-run shell 'echo '\''hi'\''' 30"),
+            line.ends_with(r" ops-run shell 'echo '\''hi'\''' 30 0"),
             "{line}"
         );
+        // With the hang-up watch, the wrapper is told so.
+        let watched = command_line_with(&req, Sudo::WithPassword, true).unwrap();
+        assert!(watched.ends_with(" 30 1"), "{watched}");
+        let direct = command_line_with(&ExecRequest::script("uptime"), Sudo::No, true).unwrap();
+        assert!(direct.contains("while read -r _ <&3"), "{direct}");
         req.env.insert("BAD-NAME".into(), "x".into());
         assert!(
             command_line(&req, Sudo::No)

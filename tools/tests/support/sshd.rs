@@ -67,6 +67,51 @@ fn free_port(addr: &str) -> u16 {
 }
 
 impl Sshd {
+    /// The sshd master's pid.
+    #[allow(dead_code)] // not every test binary freezes a server
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stops (`SIGSTOP`) or resumes (`SIGCONT`) this server and every
+    /// process under it (its per-connection children and their commands),
+    /// one pid at a time: a server that stops answering.
+    #[allow(dead_code)] // not every test binary freezes a server
+    pub fn freeze(&self, frozen: bool) {
+        let root = i32::try_from(self.pid()).unwrap();
+        let mut family = vec![root];
+        // Children by parent pid, walked until no new one appears.
+        loop {
+            let before = family.len();
+            for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+                let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                    continue;
+                };
+                let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                    continue;
+                };
+                let ppid = stat
+                    .rsplit_once(") ")
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                    .and_then(|p| p.parse::<i32>().ok());
+                if ppid.is_some_and(|p| family.contains(&p)) && !family.contains(&pid) {
+                    family.push(pid);
+                }
+            }
+            if family.len() == before {
+                break;
+            }
+        }
+        let sig = if frozen { "STOP" } else { "CONT" };
+        for pid in family {
+            // One positive pid at a time, through the shell's builtin.
+            assert!(pid > 1 && pid != i32::try_from(std::process::id()).unwrap());
+            let _ = Command::new("sh")
+                .args(["-c", &format!("kill -{sig} {pid}")])
+                .status();
+        }
+    }
+
     /// Starts sshd on `addr` accepting `keys` for every user (root and
     /// the test user), passwords and keyboard-interactive too.
     pub fn start(addr: &str, keys: &[&ClientKey]) -> Sshd {

@@ -21,8 +21,12 @@ use tokio::sync::{Mutex, OnceCell, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::local::KILL_GRACE;
+
+/// How long a kill and a channel close may take once a call is over its
+/// limit or cancelled, before the connection is given up as dead.
+const FORCED_CLOSE: Duration = Duration::from_secs(5);
 use super::output::{Collector, classify};
-use super::script::{Sudo, command_line, kill_line};
+use super::script::{Sudo, command_line_with, kill_line};
 use super::{ExecError, ExecOutput, ExecRequest, Executor, ExitStatus, OutputSink, Transfer};
 use crate::model::Host;
 use crate::secret;
@@ -222,6 +226,34 @@ impl SshPool {
         Ok(conn)
     }
 
+    /// Drops `conn` from the pool (when it is still the one there) and
+    /// disconnects it without waiting on the peer: a connection whose peer
+    /// stopped answering is never handed out again.
+    async fn forget(&self, t: &SshTarget, conn: &Arc<Conn>) {
+        let key = (
+            t.host.clone(),
+            t.port,
+            t.user.clone(),
+            t.credential_digest(),
+        );
+        let slot = match self.slots.lock() {
+            Ok(s) => s.get(&key).cloned(),
+            Err(_) => None,
+        };
+        if let Some(slot) = slot {
+            let mut guard = slot.lock().await;
+            if guard.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {
+                *guard = None;
+            }
+        }
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            conn.handle
+                .disconnect(russh::Disconnect::ByApplication, "timed out", "en"),
+        )
+        .await;
+    }
+
     /// Disconnects everything.
     pub async fn close_all(&self) {
         let slots: Vec<_> = match self.slots.lock() {
@@ -338,14 +370,26 @@ impl SshExecutor {
         }
     }
 
+    /// The output of a call whose deadline passed before its command
+    /// could even start (connecting, or opening the channel, hung).
+    fn gave_up(&self, req: &ExecRequest, started: Instant) -> ExecOutput {
+        let mut col = Collector::new(req.limits, None);
+        col.stderr(
+            format!(
+                "ops: {} did not answer within the time limit; the connection was given up\n",
+                self.target.name
+            )
+            .as_bytes(),
+        );
+        col.finish(ExitStatus::TimedOut, started.elapsed())
+    }
+
     async fn kill(&self, conn: &Conn, pgid: Option<u32>, sudo: Sudo) {
         if let Some(line) = pgid.and_then(|g| kill_line(g, sudo)) {
             let input = self.password_line(sudo);
             // Best effort: if the kill itself fails, the remote `timeout`
             // still bounds the command, and closing the channel follows.
-            let _ = self
-                .simple(conn, &line, &input, Duration::from_secs(15))
-                .await;
+            let _ = self.simple(conn, &line, &input, FORCED_CLOSE).await;
         }
     }
 }
@@ -362,38 +406,69 @@ impl Executor for SshExecutor {
         sink: Option<OutputSink<'_>>,
         cancel: &CancellationToken,
     ) -> Result<ExecOutput, ExecError> {
-        let conn = tokio::select! {
-            c = self.pool.get(&self.target) => c?,
-            _ = cancel.cancelled() => return Err(ExecError::Cancelled { target: self.target.name.clone() }),
-        };
-        let sudo = self.sudo(&conn, req.sudo).await?;
-        let line = command_line(req, sudo).map_err(|detail| ExecError::Invalid {
-            target: self.target.name.clone(),
-            detail,
-        })?;
-        let permit = conn.channels.acquire().await.map_err(|e| self.proto(e))?;
         let started = Instant::now();
-        let mut ch = conn
-            .handle
-            .channel_open_session()
-            .await
-            .map_err(|e| self.proto(e))?;
-        ch.exec(true, line.as_str())
-            .await
-            .map_err(|e| self.proto(e))?;
-        let mut input = self.password_line(sudo);
-        if let Some(s) = &req.stdin {
-            input.extend_from_slice(s);
-        }
-        if !input.is_empty() {
-            ch.data(&input[..]).await.map_err(|e| self.proto(e))?;
-        }
-        ch.eof().await.map_err(|e| self.proto(e))?;
-        let mut col = Collector::new(req.limits, sink);
+        // The client's own deadline: the remote `timeout` bounds the
+        // command, this bounds everything else (connecting, opening the
+        // channel, a peer that stops answering), so a frozen server cannot
+        // hold a call past its limit.
         let deadline = req
             .timeout
             .map(|t| tokio::time::Instant::now() + t + KILL_GRACE);
+        let until = |d: Option<tokio::time::Instant>| async move {
+            match d {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let conn = tokio::select! {
+            c = self.pool.get(&self.target) => c?,
+            _ = cancel.cancelled() => return Err(ExecError::Cancelled { target: self.target.name.clone() }),
+            _ = until(deadline) => return Ok(self.gave_up(req, started)),
+        };
+        // Setting up the channel against the same deadline.
+        let setup = async {
+            let sudo = self.sudo(&conn, req.sudo).await?;
+            // With no input of its own, the command gets the hang-up
+            // watch: it dies with this connection (see `script`).
+            let watch = req.stdin.is_none();
+            let line =
+                command_line_with(req, sudo, watch).map_err(|detail| ExecError::Invalid {
+                    target: self.target.name.clone(),
+                    detail,
+                })?;
+            let permit = conn.channels.acquire().await.map_err(|e| self.proto(e))?;
+            let ch = conn
+                .handle
+                .channel_open_session()
+                .await
+                .map_err(|e| self.proto(e))?;
+            ch.exec(true, line.as_str())
+                .await
+                .map_err(|e| self.proto(e))?;
+            let mut input = self.password_line(sudo);
+            if let Some(s) = &req.stdin {
+                input.extend_from_slice(s);
+            }
+            if !input.is_empty() {
+                ch.data(&input[..]).await.map_err(|e| self.proto(e))?;
+            }
+            if !watch {
+                ch.eof().await.map_err(|e| self.proto(e))?;
+            }
+            Ok::<_, ExecError>((sudo, permit, ch))
+        };
+        let (sudo, permit, mut ch) = tokio::select! {
+            r = setup => r?,
+            _ = until(deadline) => {
+                self.pool.forget(&self.target, &conn).await;
+                return Ok(self.gave_up(req, started));
+            }
+        };
+        let mut col = Collector::new(req.limits, sink);
         let mut forced: Option<ExitStatus> = None;
+        // Once a kill was sent, how long the channel may take to close
+        // before the connection is given up as dead.
+        let mut give_up: Option<tokio::time::Instant> = None;
         let (mut code, mut signal) = (None, None);
         loop {
             tokio::select! {
@@ -407,13 +482,28 @@ impl Executor for SshExecutor {
                 },
                 _ = cancel.cancelled(), if forced.is_none() => {
                     forced = Some(ExitStatus::Cancelled);
-                    self.kill(&conn, col.pgid(), sudo).await;
-                    let _ = ch.close().await;
+                    give_up = Some(tokio::time::Instant::now() + FORCED_CLOSE);
+                    let _ = tokio::time::timeout(FORCED_CLOSE, async {
+                        self.kill(&conn, col.pgid(), sudo).await;
+                        let _ = ch.close().await;
+                    })
+                    .await;
                 }
-                _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } }, if forced.is_none() => {
+                _ = until(deadline), if forced.is_none() => {
                     forced = Some(ExitStatus::TimedOut);
-                    self.kill(&conn, col.pgid(), sudo).await;
-                    let _ = ch.close().await;
+                    give_up = Some(tokio::time::Instant::now() + FORCED_CLOSE);
+                    let _ = tokio::time::timeout(FORCED_CLOSE, async {
+                        self.kill(&conn, col.pgid(), sudo).await;
+                        let _ = ch.close().await;
+                    })
+                    .await;
+                }
+                _ = until(give_up), if give_up.is_some() => {
+                    // The peer answers neither the kill nor the close: the
+                    // connection is dead to us. Closing it makes the remote
+                    // watch kill the command once the server notices.
+                    self.pool.forget(&self.target, &conn).await;
+                    break;
                 }
             }
         }

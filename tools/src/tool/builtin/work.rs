@@ -408,6 +408,11 @@ impl Tool for RunStatus {
     }
     async fn call(&self, ctx: &ToolContext, a: Self::Args) -> Result<Self::Output, ToolError> {
         let store = ctx.engine.store();
+        // A run whose process died reads as Interrupted, not Running.
+        store
+            .mark_interrupted(&crate::store::owner_alive)
+            .await
+            .map_err(failed)?;
         match a.id {
             Some(id) => match store.get_run(&id).await.map_err(failed)? {
                 Some(r) => Ok(vec![report(r)]),
