@@ -386,3 +386,203 @@ fn the_loopback_lab_keeps_hosts_apart_without_namespaces() {
     );
     assert!(Lab::open(home.path()).unwrap().is_none());
 }
+
+/// Mutations the generator disguises. Each touches only what a lab host
+/// owns (its tmpfs `/srv`, its network, mount and UTS namespaces, its
+/// processes), so a misclassified one cannot harm the machine the test
+/// runs on.
+const PAYLOADS: &[&str] = &[
+    "touch /srv/diff/p",
+    "rm -f /srv/diff/keep",
+    "mkdir /srv/diff/d",
+    "chmod 600 /srv/diff/keep",
+    "ip addr add 198.18.250.1/32 dev lo",
+    "mount -t tmpfs t /srv/diff/mnt",
+    "nohup sleep 1000 >/dev/null 2>&1 &",
+    "hostname diffhost",
+    "echo x > /srv/diff/keep",
+];
+
+/// Reads that must stay reads (and must change nothing when they run).
+const READS: &[&str] = &[
+    "ls -la /srv/diff",
+    "cat /srv/diff/keep",
+    "echo hello",
+    "df -h /srv",
+    "ps -eo pid,comm | head -n 3",
+    "grep -c x /srv/diff/keep",
+    "wc -l /srv/diff/keep",
+    "ip -br a",
+    "uname -r",
+    "find /srv/diff -name keep",
+    "sort /srv/diff/keep",
+    "sed -n 1p /srv/diff/keep",
+    "awk '{print $1}' /srv/diff/keep",
+    "date +%s",
+    "hostname",
+];
+
+/// The families of disguise that once passed as reads, around a payload
+/// `P` (a line) and its path-free pieces. Every family appears.
+fn disguises(p: &str) -> Vec<String> {
+    let quoted = p.replace('\'', r"'\''");
+    vec![
+        // `#` starting a word hides what follows only to the old parser.
+        format!("echo x #'\n{p}\n#'"),
+        format!("ls /srv/diff #\"\n{p}\n#\""),
+        // Here-document bodies expand `$(...)`.
+        format!("cat <<EOF\n$({p})\nEOF"),
+        format!("cat <<-EOF\n\t`{p}`\n\tEOF"),
+        // ANSI-C quoting and brace expansion.
+        format!("echo $'x'; {p}"),
+        "find /srv/diff -name keep $'-delete'".into(),
+        "dd {of=/srv/diff/p,count=0}".into(),
+        "sort {-o,/srv/diff/p} /srv/diff/keep".into(),
+        // Arithmetic runs command substitution.
+        format!("x='a[$({p})]'; echo $((x))"),
+        format!("test -v 'a[$({p})]'"),
+        format!("printf -v 'a[$({p})]' x"),
+        // Environment prefixes that run code.
+        format!("BASH_ENV=/srv/diff/env.sh bash -c true"),
+        format!("env -S '{p}'"),
+        // Scripts on standard input, other interpreters, shebangs.
+        format!("bash /dev/stdin <<< '{quoted}'"),
+        format!("#!/bin/sh\n{p}"),
+        format!(
+            "python3 -c \"import os; os.system('{}')\"",
+            p.replace('\'', "")
+        ),
+        // Read-write redirections.
+        "cat /srv/diff/keep 1<>/srv/diff/p".into(),
+        "exec 3<>/srv/diff/p".into(),
+        // Readers with options that write or run.
+        "sort -o /srv/diff/p /srv/diff/keep".into(),
+        "sort --output=/srv/diff/p /srv/diff/keep".into(),
+        "uniq /srv/diff/keep /srv/diff/p".into(),
+        "xxd /srv/diff/keep /srv/diff/p".into(),
+        "sed -n '1w /srv/diff/p' /srv/diff/keep".into(),
+        "sed '1e touch /srv/diff/p' /srv/diff/keep".into(),
+        "sed --i 's/x/y/' /srv/diff/keep".into(),
+        "sed -Eusi 's/x/y/' /srv/diff/keep".into(),
+        "awk 'BEGIN{print 1 > \"/srv/diff/p\"}'".into(),
+        "find /srv/diff -name keep -delete".into(),
+        "find /srv/diff -fprint /srv/diff/p".into(),
+        "tee /srv/diff/p < /srv/diff/keep".into(),
+        "ip a a 198.18.250.2/32 dev lo".into(),
+        "hostname --file /srv/diff/keep".into(),
+        "curl -s -o /srv/diff/p file:///srv/diff/keep".into(),
+        "cat /srv/diff/keep >& /srv/diff/p".into(),
+        // Wrappers around the payload.
+        format!("nice {p}"),
+        format!("timeout 5 {p}"),
+        format!("sh -c '{quoted}'"),
+        format!("echo \"$({p})\""),
+        format!("ls /srv/diff | xargs {p}"),
+    ]
+}
+
+/// A small deterministic generator (xorshift), so CI runs the same
+/// snippets every time and a failure names one that can be rerun.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// The differential test against real bash: snippets from every family
+/// above, alone and in random combination with reads and separators;
+/// each that the classifier calls a plain read runs on a lab host, and
+/// the host's files, mounts, addresses, routes, hostname and processes
+/// must be unchanged (issue "the gate must hold"). A known mutation run
+/// the same way must be seen, so the comparison itself is checked.
+#[test]
+fn reads_change_nothing_on_a_real_host() {
+    use ops_tools::tool::Effect;
+    use ops_tools::tool::shell::classify;
+    if let Err(why) = lab::namespaces_permitted() {
+        println!("SKIPPED: namespaces are not permitted here ({why})");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let lab = Lab::up(
+        home.path(),
+        &DEFAULT_HOSTS[..1],
+        ModeChoice::Only(LabMode::Namespaces),
+    )
+    .unwrap();
+    let host = DEFAULT_HOSTS[0].name;
+    let sh = |script: &str| lab.shell(host, script).unwrap();
+    let prepare = "rm -rf /srv/diff; mkdir -p /srv/diff/mnt; echo keep > /srv/diff/keep; \
+        printf 'touch /srv/diff/from-env\\n' > /srv/diff/env.sh; \
+        ip addr del 198.18.250.1/32 dev lo 2>/dev/null; ip addr del 198.18.250.2/32 dev lo 2>/dev/null; \
+        hostname web-1; pkill -x sleep; true";
+    let state = || {
+        let out = sh("find /srv/diff -printf '%p|%y|%s|%m\\n' | sort; echo ==; \
+            grep -c ' /srv/diff' /proc/self/mountinfo; echo ==; ip -o addr | awk '{print $2, $3, $4}' | sort; ip -o route | sort; echo ==; \
+            hostname; echo ==; ps -eo comm= | grep -vxE 'ps|bash|sort|grep|find|ip|hostname|timeout' | sort");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // The comparison sees a change.
+    sh(prepare);
+    let before = state();
+    sh("touch /srv/diff/control");
+    assert_ne!(before, state(), "the state comparison misses a new file");
+
+    let mut snippets: Vec<String> = Vec::new();
+    for p in PAYLOADS {
+        snippets.extend(disguises(p));
+    }
+    snippets.extend(READS.iter().map(|r| (*r).to_owned()));
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let seps = ["; ", " && ", " || ", " | ", "\n"];
+    for _ in 0..300 {
+        let parts = 1 + rng.next(3);
+        let mut s = String::new();
+        for i in 0..parts {
+            if i > 0 {
+                s.push_str(seps[rng.next(seps.len())]);
+            }
+            let pick = if rng.next(2) == 0 {
+                READS[rng.next(READS.len())].to_owned()
+            } else {
+                let d = disguises(PAYLOADS[rng.next(PAYLOADS.len())]);
+                d[rng.next(d.len())].clone()
+            };
+            s.push_str(&pick);
+        }
+        snippets.push(s);
+    }
+    let (mut ran, mut changed) = (0, Vec::new());
+    for s in &snippets {
+        let c = classify(s);
+        if c.effect != Effect::Read || c.reads_secret {
+            continue;
+        }
+        sh(prepare);
+        let before = state();
+        let _ = lab.shell(host, &format!("timeout 10 bash -c {}", shell_quote(s)));
+        let after = state();
+        ran += 1;
+        if before != after {
+            changed.push(format!("{s:?}\n--- before\n{before}--- after\n{after}"));
+        }
+    }
+    sh(prepare);
+    lab::down(home.path(), false).unwrap();
+    println!("{} snippets, {ran} classified read and run", snippets.len());
+    assert!(ran >= READS.len(), "only {ran} snippets ran");
+    assert!(
+        changed.is_empty(),
+        "classified read, but changed the host:\n{}",
+        changed.join("\n")
+    );
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}

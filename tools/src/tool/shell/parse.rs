@@ -12,8 +12,8 @@
 //! [`Parsed::unsure`] and makes the line `Mutate`: ANSI-C and locale
 //! quoting (`$'...'`, `$"..."`), brace expansion, arithmetic expansion and
 //! commands, `${...}` with operators, here-documents whose body expands,
-//! process substitution, a `#!` first line, variable assignments that are
-//! not a known-harmless environment prefix.
+//! process substitution, background jobs, a `#!` first line, variable
+//! assignments that are not a known-harmless environment prefix.
 //!
 //! It never decides what is safe: that is [`super::classify`]'s job.
 
@@ -227,6 +227,10 @@ impl Parser<'_> {
                     if c == '&' && self.peek_at(1) == Some('>') {
                         self.redirect(&mut cmd, String::new(), &mut heredocs);
                         continue;
+                    }
+                    if c == '&' && self.peek_at(1) != Some('&') {
+                        self.out
+                            .unsure("a background job (`&`), which outlives the call");
                     }
                     self.pos += 1;
                     while matches!(self.peek(), Some('&' | '|' | ';')) {
