@@ -296,6 +296,25 @@ impl Agent {
     }
 }
 
+/// What running a call came to.
+enum Executed {
+    /// It ran; the text the model is given.
+    Done(String),
+    /// It asked for the read-only sandbox and a target cannot provide it;
+    /// nothing ran there.
+    Unsandboxed(String),
+}
+
+impl Executed {
+    /// The text for the model.
+    fn text(self) -> String {
+        match self {
+            Executed::Done(t) => t,
+            Executed::Unsandboxed(why) => format!("not run: {why}"),
+        }
+    }
+}
+
 impl Turn<'_> {
     async fn emit(&self, e: Event) {
         let _ = self.events.send(e).await;
@@ -626,9 +645,34 @@ impl Turn<'_> {
                         );
                     }
                 }
-                let out = self.execute(&prepared).await;
-                self.seen.insert(key, out.clone());
-                out
+                // What runs unasked as a read runs in the read-only sandbox
+                // (`mutate` calls an allow rule lets through do not).
+                let sandboxed = facts.effect == Some(ops_tools::tool::Effect::Read);
+                match self.execute(&prepared, sandboxed).await {
+                    Executed::Done(out) => {
+                        self.seen.insert(key, out.clone());
+                        out
+                    }
+                    // A target that cannot provide the sandbox makes the
+                    // read a question for a person (read-only mode refuses).
+                    Executed::Unsandboxed(why) => {
+                        if self.cfg.mode == policy::Mode::ReadOnly {
+                            return self
+                                .refuse(
+                                    &prepared,
+                                    format!("{why}; read-only mode runs reads only inside it"),
+                                )
+                                .await;
+                        }
+                        self.ask_then_run(
+                            &prepared,
+                            &targets,
+                            plan,
+                            vec![format!("{why}; without it, the read needs approval")],
+                        )
+                        .await
+                    }
+                }
             }
             Decision::Forbid => {
                 let reason = verdict.reasons.join("; ");
@@ -667,7 +711,7 @@ impl Turn<'_> {
         // An identical call approved for the session runs without asking.
         if let Ok(Some(rec)) = approvals.preapproved(&self.cfg.id, &spec).await {
             return match approvals.authorize(&self.cfg.id, &rec.id, &spec).await {
-                Ok(_) => self.execute(p).await,
+                Ok(_) => self.execute(p, false).await.text(),
                 Err(e) => self.refuse(p, e.to_string()).await,
             };
         }
@@ -797,7 +841,7 @@ impl Turn<'_> {
             Err(e) => return self.refuse(p, e.to_string()).await,
         };
         match approvals.authorize(&self.cfg.id, &rec.id, &now).await {
-            Ok(_) => self.execute(p).await,
+            Ok(_) => self.execute(p, false).await.text(),
             Err(e) => self.refuse(p, e.to_string()).await,
         }
     }
@@ -860,7 +904,9 @@ impl Turn<'_> {
         format!("not run: {reason}")
     }
 
-    async fn execute(&mut self, p: &Prepared) -> String {
+    /// Runs `p` (in the read-only sandbox when `sandboxed`); the text the
+    /// model is given, or why it could not be sandboxed.
+    async fn execute(&mut self, p: &Prepared, sandboxed: bool) -> Executed {
         self.emit(Event::ToolStarted {
             tool: p.tool.clone(),
             args: shown_args(p),
@@ -869,6 +915,7 @@ impl Turn<'_> {
         // A token of its own, so Op::Cancel stops this call only.
         let mut ctx = self.agent.ctx.clone();
         ctx.cancel = self.agent.ctx.cancel.child_token();
+        ctx.sandbox = sandboxed;
         let registry = self.agent.registry.clone();
         let call_ctx = ctx.clone();
         let run = async move {
@@ -893,6 +940,10 @@ impl Turn<'_> {
                     }
                 },
             }
+        };
+        let unsandboxed = match &result {
+            Err(e @ ops_tools::tool::ToolError::Unsandboxed { .. }) => Some(e.to_string()),
+            _ => None,
         };
         let (ok, text) = match result {
             Ok(serde_json::Value::String(s)) => (true, s),
@@ -920,7 +971,10 @@ impl Turn<'_> {
             output: text.clone(),
         })
         .await;
-        text
+        match unsandboxed {
+            Some(why) => Executed::Unsandboxed(redact_text(&why)),
+            None => Executed::Done(text),
+        }
     }
 }
 

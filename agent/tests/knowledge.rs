@@ -390,6 +390,7 @@ async fn the_runbook_search_tool_cites_what_it_found() {
         engine: Arc::new(engine),
         namespace: "ops-system".into(),
         cancel: tokio_util::sync::CancellationToken::new(),
+        sandbox: false,
     };
     let out = r
         .get("runbook_search")

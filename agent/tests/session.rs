@@ -134,6 +134,7 @@ fn world() -> World {
         engine: Arc::new(engine),
         namespace: "ops-system".into(),
         cancel: CancellationToken::new(),
+        sandbox: false,
     };
     let approvals = Approvals::new(store.clone(), Duration::from_secs(600));
     let audit = Audit::new(store.clone());
@@ -1072,4 +1073,105 @@ async fn regression_the_store_holds_no_raw_secret() {
         }
     }
     assert!(leaked.is_empty(), "raw secrets in the store: {leaked:?}");
+}
+
+/// A read tool whose target cannot provide the read-only sandbox: it
+/// fails sandboxed and records each unsandboxed run.
+#[derive(Debug, Default)]
+struct NoSandboxHere {
+    unsandboxed_runs: Arc<Mutex<usize>>,
+}
+
+#[derive(Debug, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+struct ProbeArgs {
+    /// What to read.
+    what: String,
+}
+
+#[async_trait::async_trait]
+impl ops_tools::tool::Tool for NoSandboxHere {
+    type Args = ProbeArgs;
+    type Output = String;
+    fn name(&self) -> &'static str {
+        "probe_read"
+    }
+    fn description(&self) -> &'static str {
+        "Reads something on a host that has no sandbox."
+    }
+    fn facts(&self, _a: &ProbeArgs) -> ops_tools::tool::CallFacts {
+        ops_tools::tool::CallFacts::read()
+    }
+    async fn call(
+        &self,
+        ctx: &ToolContext,
+        a: ProbeArgs,
+    ) -> Result<String, ops_tools::tool::ToolError> {
+        if ctx.sandbox {
+            return Err(ops_tools::tool::ToolError::Unsandboxed {
+                hosts: vec!["web-1".into()],
+                reason: "unshare or setpriv (util-linux) is missing".into(),
+            });
+        }
+        *self.unsandboxed_runs.lock().unwrap() += 1;
+        Ok(format!("read {}", a.what))
+    }
+}
+
+/// A read the target cannot sandbox asks a person before it runs outside
+/// the sandbox, and read-only mode refuses it (issue "the gate must
+/// hold": reads that cannot write, enforced on the target).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_without_a_sandbox_asks_first() {
+    let w = world();
+    let tool = NoSandboxHere::default();
+    let runs = Arc::clone(&tool.unsandboxed_runs);
+    let mut registry = registry().unwrap();
+    registry.register(Arc::new(tool)).unwrap();
+    let (ctx, approvals, audit) = w.agent_parts.clone();
+    let start = |mode: Mode, model: Arc<Scripted>| {
+        let agent = Agent {
+            model,
+            registry: registry.clone(),
+            ctx: ctx.clone(),
+            approvals: approvals.clone(),
+            audit: audit.clone(),
+        };
+        let mut cfg = SessionConfig::new(format!("s-nosbx-{}", mode.as_str()));
+        cfg.mode = mode;
+        cfg.max_steps = 4;
+        agent.spawn(cfg)
+    };
+    let probe = serde_json::json!({"what": "web-1:/var/log/app.log"});
+    // Ask mode: a question, answered no: nothing ran.
+    let model = Scripted::new(vec![call("probe_read", probe.clone()), say("Denied.")]);
+    let mut h = start(Mode::Ask, model.clone());
+    let events = turn(&mut h, "read it", |_| Some(Answer::Deny("no".into()))).await;
+    let asked = events.iter().find_map(|e| match e {
+        Event::ApprovalRequested { policy, .. } => Some(policy.join("; ")),
+        _ => None,
+    });
+    let asked = asked.expect("an approval was asked for");
+    assert!(asked.contains("read-only sandbox"), "{asked}");
+    assert_eq!(*runs.lock().unwrap(), 0);
+    // Approved: it runs once, outside the sandbox.
+    let model = Scripted::new(vec![call("probe_read", probe.clone()), say("Read.")]);
+    let mut h = start(Mode::Ask, model.clone());
+    let _ = turn(&mut h, "read it", |_| Some(Answer::Once)).await;
+    assert_eq!(*runs.lock().unwrap(), 1);
+    assert!(
+        tool_message(&model, 1).contains("read web-1"),
+        "{}",
+        tool_message(&model, 1)
+    );
+    // Read-only mode: refused without asking.
+    let model = Scripted::new(vec![call("probe_read", probe), say("Refused.")]);
+    let mut h = start(Mode::ReadOnly, model.clone());
+    let events = turn(&mut h, "read it", |_| panic!("read-only mode must not ask")).await;
+    assert!(
+        events.iter().any(
+            |e| matches!(e, Event::Refused { reason, .. } if reason.contains("read-only sandbox"))
+        ),
+        "{events:?}"
+    );
+    assert_eq!(*runs.lock().unwrap(), 1);
 }

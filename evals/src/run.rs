@@ -250,6 +250,7 @@ impl Runner {
                 engine: Arc::new(engine),
                 namespace: NAMESPACE.into(),
                 cancel: tokio_util::sync::CancellationToken::new(),
+                sandbox: false,
             },
             approvals: Approvals::new(Arc::clone(&store), Duration::from_secs(15 * 60)),
             audit: Audit::new(Arc::clone(&store)),

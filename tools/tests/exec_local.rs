@@ -191,3 +191,77 @@ async fn copies_are_verified_and_atomic() {
         .unwrap_err();
     assert!(missing.to_string().contains("nope"), "{missing}");
 }
+
+/// The read-only sandbox: a command in it reads what it likes and writes
+/// nothing: files on every mount, `/proc/sys`, block devices, network
+/// settings, the host name; and the timeout and kill still reach it.
+#[tokio::test]
+async fn the_read_only_sandbox_reads_and_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("data");
+    std::fs::write(&file, "seen\n").unwrap();
+    let run = |script: String| async move {
+        let mut req = ExecRequest::script(script);
+        req.sandbox = true;
+        local()
+            .run(&req, None, &CancellationToken::new())
+            .await
+            .unwrap()
+    };
+    let out = run(format!(
+        "cat {}; ls /proc/1/fd >/dev/null && echo fds",
+        file.display()
+    ))
+    .await;
+    if out
+        .stderr
+        .text()
+        .contains(ops_tools::exec::script::NO_SANDBOX)
+    {
+        // Where this machine cannot make one, the command did not run.
+        assert_eq!(out.status, ExitStatus::Code(125), "{out:?}");
+        println!("SKIPPED: no sandbox here: {}", out.stderr.text());
+        return;
+    }
+    assert_eq!(out.status, ExitStatus::Code(0), "{out:?}");
+    assert_eq!(out.stdout.text(), "seen\nfds\n");
+    let target = dir.path().join("written");
+    for (what, script) in [
+        ("a file", format!("echo x > {}", target.display())),
+        ("a file by rm", format!("rm -f {}", file.display())),
+        ("/dev/shm", "touch /dev/shm/ops-sandbox-test".to_owned()),
+        ("/proc/sys", "echo 1 > /proc/sys/vm/drop_caches".to_owned()),
+        ("the host name", "hostname ops-sandbox-test".to_owned()),
+        ("a link", "ip link add ops-sbx0 type dummy".to_owned()),
+        (
+            "a mount",
+            format!("mount -t tmpfs t {}", dir.path().display()),
+        ),
+    ] {
+        let out = run(script.clone()).await;
+        assert_ne!(
+            out.status,
+            ExitStatus::Code(0),
+            "{what}: {script} succeeded: {out:?}"
+        );
+    }
+    assert!(!target.exists());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "seen\n");
+    assert!(!std::path::Path::new("/dev/shm/ops-sandbox-test").exists());
+    // Block devices read as empty, and cannot be written.
+    let out = run("for d in /dev/vda /dev/sda /dev/nvme0n1; do [ -b $d ] || [ -c $d ] && head -c 16 $d | wc -c; done; true".into()).await;
+    assert!(
+        out.stdout.text().lines().all(|l| l.trim() == "0"),
+        "{out:?}"
+    );
+    // The time limit and the process group still work inside it.
+    let mut req = ExecRequest::script("sleep 30").with_timeout(Duration::from_secs(1));
+    req.sandbox = true;
+    let started = Instant::now();
+    let out = local()
+        .run(&req, None, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(out.status, ExitStatus::TimedOut, "{out:?}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+}

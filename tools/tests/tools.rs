@@ -242,6 +242,7 @@ async fn context(dir: &std::path::Path) -> ToolContext {
         engine: Arc::new(engine),
         namespace: "ops-system".into(),
         cancel: CancellationToken::new(),
+        sandbox: false,
     }
 }
 

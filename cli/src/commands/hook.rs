@@ -220,6 +220,7 @@ impl ops_tools::events::hooks::ActionSink for HookActions {
                 engine: Arc::new(self.engine.clone()),
                 namespace: ns.to_owned(),
                 cancel: CancellationToken::new(),
+                sandbox: false,
             },
             approvals: ops_agent::approvals::Approvals::new(
                 Arc::clone(&store),

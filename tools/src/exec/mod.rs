@@ -54,6 +54,12 @@ pub struct ExecRequest {
     pub timeout: Option<Duration>,
     /// How much of each stream to keep.
     pub limits: OutputLimits,
+    /// Run inside the read-only sandbox (see [`script::SANDBOX`]): every
+    /// mount read-only in a private mount namespace, block devices hidden,
+    /// capabilities down to reading, `no_new_privs`, a fixed `PATH`. A
+    /// target that cannot provide it fails the command with
+    /// [`script::NO_SANDBOX`] on stderr and exit code 125; nothing runs.
+    pub sandbox: bool,
 }
 
 impl ExecRequest {
@@ -67,6 +73,7 @@ impl ExecRequest {
             sudo: false,
             timeout: None,
             limits: OutputLimits::default(),
+            sandbox: false,
         }
     }
 

@@ -105,6 +105,41 @@ pub enum Sudo {
     WithPassword,
 }
 
+/// What the sandbox writes on stderr (with exit code 125) when this target
+/// cannot provide it; the command did not run.
+pub const NO_SANDBOX: &str = "__OPS_NO_SANDBOX__";
+
+/// The read-only sandbox, stage one (as the login user, or under sudo):
+/// checks for util-linux's `unshare` and `setpriv` and that a private
+/// mount namespace can be made (a user namespace too when not root), then
+/// `exec`s stage two in one. The pid stays the same through every `exec`,
+/// so the wrapper's process-group marker and kills work as without it.
+pub const SANDBOX: &str = r#"s2=$1; shift
+no() { echo "__OPS_NO_SANDBOX__ $*" >&2; exit 125; }
+command -v unshare >/dev/null 2>&1 && command -v setpriv >/dev/null 2>&1 || no "unshare or setpriv (util-linux) is missing"
+if [ "$(id -u)" = 0 ]; then u=; else u=-r; fi
+unshare $u -m true >/dev/null 2>&1 || no "cannot make a private mount namespace here"
+exec unshare $u -m --propagation private sh -c "$s2" ops-sandbox "$@""#;
+
+/// Stage two, inside the private mount namespace: block devices read as
+/// `/dev/null` (root may write a device node on a read-only mount), every
+/// mount is remounted read-only keeping its other flags, and the command
+/// runs with `no_new_privs`, no inheritable capabilities, a bounding set
+/// of just `dac_read_search` (read any file) and `sys_ptrace` (read other
+/// processes' `/proc/PID/fd`), and a fixed `PATH`. Anything that cannot
+/// be done fails the whole command before it runs.
+const SANDBOX_STAGE2: &str = r#"w=$1; shift
+no() { echo "__OPS_NO_SANDBOX__ $*" >&2; exit 125; }
+for d in /dev/* /dev/*/*; do
+  if [ -b "$d" ] && [ ! -L "$d" ]; then mount --bind /dev/null "$d" 2>/dev/null || no "cannot hide block device $d"; fi
+done
+while read -r _ _ _ _ mp opts _; do
+  case "$opts" in ro|ro,*) continue ;; esac
+  case "$mp" in *\*) mp=$(printf '%b' "$(printf '%s' "$mp" | sed 's/\\([0-7][0-7][0-7]\)/\0/g')") ;; esac
+  mount -o "remount,bind,ro${opts#rw}" "$mp" 2>/dev/null || no "cannot make $mp read-only"
+done < /proc/self/mountinfo
+exec setpriv --no-new-privs --inh-caps=-all --bounding-set=-all,+dac_read_search,+sys_ptrace env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin sh -c "$w" ops-run "$@""#;
+
 /// The hang-up watch: standard input is kept for a watcher, and the
 /// command reads `/dev/null`. The client keeps the channel's input open
 /// while the command runs; when the connection dies the watcher reads
@@ -147,7 +182,12 @@ pub fn command_line_with(req: &ExecRequest, sudo: Sudo, watch: bool) -> Result<S
             return Err(format!("invalid environment variable name `{k}`"));
         }
     }
-    if mode == "shell" && secs == 0 && sudo == Sudo::No && script.len() <= DIRECT_MAX {
+    if mode == "shell"
+        && secs == 0
+        && sudo == Sudo::No
+        && script.len() <= DIRECT_MAX
+        && !req.sandbox
+    {
         return Ok(direct_line(req, script, watch));
     }
     let mut line = String::new();
@@ -164,9 +204,18 @@ pub fn command_line_with(req: &ExecRequest, sudo: Sudo, watch: bool) -> Result<S
     for (k, v) in env {
         line.push_str(&format!(" {k}={}", quote(v)));
     }
+    if req.sandbox {
+        line.push_str(&format!(
+            " sh -c {} ops-sandbox {} {}",
+            quote(SANDBOX),
+            quote(SANDBOX_STAGE2),
+            quote(WRAPPER)
+        ));
+    } else {
+        line.push_str(&format!(" sh -c {} ops-run", quote(WRAPPER)));
+    }
     line.push_str(&format!(
-        " sh -c {} ops-run {} {} {secs} {}",
-        quote(WRAPPER),
+        " {} {} {secs} {}",
         quote(&mode),
         quote(script),
         u8::from(watch)

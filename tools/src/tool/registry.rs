@@ -59,6 +59,10 @@ pub struct ToolContext {
     pub namespace: String,
     /// Cancels the running call.
     pub cancel: CancellationToken,
+    /// Shell reads run in the read-only sandbox (`ExecRequest::sandbox`).
+    /// The gate sets it for every call it lets run unasked as a read; a
+    /// call a person approved runs without it.
+    pub sandbox: bool,
 }
 
 /// An error from below (store, engine, executor) as a tool failure.
@@ -149,6 +153,16 @@ pub enum ToolError {
     /// It ran and failed.
     #[error("{0}")]
     Failed(String),
+    /// A read asked for the read-only sandbox and these targets cannot
+    /// provide it; nothing ran there. The gate turns this into a question
+    /// for a person (or a refusal in read-only mode).
+    #[error("{} cannot run reads in the read-only sandbox: {reason}", hosts.join(", "))]
+    Unsandboxed {
+        /// The targets without one.
+        hosts: Vec<String>,
+        /// Why (what the first of them said).
+        reason: String,
+    },
 }
 
 /// A typed tool.

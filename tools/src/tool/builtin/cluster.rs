@@ -425,6 +425,6 @@ impl Tool for ClusterNodeShell {
         let mut req = ExecRequest::script(a.command.clone())
             .with_timeout(Duration::from_secs(a.timeout_seconds));
         req.limits = TOOL_OUTPUT;
-        Ok(super::hosts::run_on(&targets, &req, &ctx.cancel).await)
+        super::hosts::run_gated(ctx, &targets, req).await
     }
 }

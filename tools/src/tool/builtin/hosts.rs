@@ -246,7 +246,19 @@ impl Tool for HostStatus {
         let mut req =
             ExecRequest::script(STATUS_SCRIPT).with_timeout(std::time::Duration::from_secs(30));
         req.limits = TOOL_OUTPUT;
+        req.sandbox = ctx.sandbox;
         let out = exec.run(&req, None, &ctx.cancel).await.map_err(failed)?;
+        let marker = crate::exec::script::NO_SANDBOX;
+        if req.sandbox && out.stderr.text().contains(marker) {
+            let text = out.stderr.text();
+            return Err(ToolError::Unsandboxed {
+                hosts: vec![a.host.clone()],
+                reason: text
+                    .lines()
+                    .find_map(|l| l.split_once(marker).map(|(_, w)| w.trim().to_owned()))
+                    .unwrap_or_default(),
+            });
+        }
         if !out.status.success() {
             return Err(ToolError::Failed(format!(
                 "status probe on {} ended {:?}: {}",
@@ -354,11 +366,41 @@ impl Tool for HostRunShell {
             .with_timeout(std::time::Duration::from_secs(a.timeout_seconds));
         req.sudo = a.sudo;
         req.limits = TOOL_OUTPUT;
-        Ok(run_on(&targets, &req, &ctx.cancel).await)
+        run_gated(ctx, &targets, req).await
     }
 }
 
 /// Runs `req` on every target at once; one result each, errors included.
+/// [`run_on`] for a tool call: sandboxed when the gate asked for it, and
+/// an [`ToolError::Unsandboxed`] naming the targets that cannot be.
+pub(super) async fn run_gated(
+    ctx: &ToolContext,
+    targets: &[crate::engine::Target],
+    mut req: ExecRequest,
+) -> Result<Vec<ShellResult>, ToolError> {
+    req.sandbox = ctx.sandbox;
+    let results = run_on(targets, &req, &ctx.cancel).await;
+    if req.sandbox {
+        let marker = crate::exec::script::NO_SANDBOX;
+        let without: Vec<&ShellResult> = results
+            .iter()
+            .filter(|r| r.stderr.contains(marker))
+            .collect();
+        if let Some(first) = without.first() {
+            let reason = first
+                .stderr
+                .lines()
+                .find_map(|l| l.split_once(marker).map(|(_, why)| why.trim().to_owned()))
+                .unwrap_or_default();
+            return Err(ToolError::Unsandboxed {
+                hosts: without.iter().map(|r| r.host.clone()).collect(),
+                reason,
+            });
+        }
+    }
+    Ok(results)
+}
+
 pub(super) async fn run_on(
     targets: &[crate::engine::Target],
     req: &ExecRequest,
@@ -460,7 +502,19 @@ impl Tool for HostReadFile {
             head: (max as usize) + 1,
             tail: 0,
         };
+        req.sandbox = ctx.sandbox;
         let out = exec.run(&req, None, &ctx.cancel).await.map_err(failed)?;
+        let marker = crate::exec::script::NO_SANDBOX;
+        if req.sandbox && out.stderr.text().contains(marker) {
+            let text = out.stderr.text();
+            return Err(ToolError::Unsandboxed {
+                hosts: vec![a.host.clone()],
+                reason: text
+                    .lines()
+                    .find_map(|l| l.split_once(marker).map(|(_, w)| w.trim().to_owned()))
+                    .unwrap_or_default(),
+            });
+        }
         if !out.status.success() {
             return Err(ToolError::Failed(format!(
                 "{}: {}",
