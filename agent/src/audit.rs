@@ -88,6 +88,24 @@ pub enum AuditEvent {
 }
 
 impl AuditEvent {
+    /// The record of `by`'s `answer` to approval `id`.
+    pub fn decided(id: &str, answer: &crate::approvals::Answer, by: &str) -> AuditEvent {
+        use crate::approvals::Answer;
+        AuditEvent::ApprovalDecided {
+            id: id.to_owned(),
+            decision: match answer {
+                Answer::Once => "approved".into(),
+                Answer::Session => "approved_for_session".into(),
+                Answer::Deny(_) => "denied".into(),
+            },
+            by: by.to_owned(),
+            reason: match answer {
+                Answer::Deny(r) => Some(r.clone()),
+                _ => None,
+            },
+        }
+    }
+
     /// The record kind (`user_input`, `tool_call`, ...).
     pub fn kind(&self) -> &'static str {
         match self {

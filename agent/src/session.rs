@@ -339,7 +339,15 @@ impl Turn<'_> {
     /// Refuses `p` because the audit log could not record it (nothing
     /// more can be audited, so only the event and the model are told).
     async fn unaudited(&self, p: &Prepared) -> String {
-        let reason = "the audit log could not record this call, so it does not run".to_owned();
+        self.refused(
+            p,
+            "the audit log could not record this call, so it does not run".into(),
+        )
+        .await
+    }
+
+    /// Tells the client and the model that `p` was refused.
+    async fn refused(&self, p: &Prepared, reason: String) -> String {
         self.emit(Event::Refused {
             tool: p.tool.clone(),
             args: shown_args(p),
@@ -812,21 +820,7 @@ impl Turn<'_> {
             }
         };
         let decided = approvals.answer(&rec.id, &answer, &by).await;
-        let recorded = self
-            .audit(AuditEvent::ApprovalDecided {
-                id: rec.id.clone(),
-                decision: match &answer {
-                    Answer::Once => "approved".into(),
-                    Answer::Session => "approved_for_session".into(),
-                    Answer::Deny(_) => "denied".into(),
-                },
-                by: by.clone(),
-                reason: match &answer {
-                    Answer::Deny(r) => Some(r.clone()),
-                    _ => None,
-                },
-            })
-            .await;
+        let recorded = self.audit(AuditEvent::decided(&rec.id, &answer, &by)).await;
         if let Err(e) = decided {
             return self.refuse(p, e.to_string()).await;
         }
@@ -895,13 +889,7 @@ impl Turn<'_> {
             reason: reason.clone(),
         })
         .await;
-        self.emit(Event::Refused {
-            tool: p.tool.clone(),
-            args: shown_args(p),
-            reason: reason.clone(),
-        })
-        .await;
-        format!("not run: {reason}")
+        self.refused(p, reason).await
     }
 
     /// Runs `p` (in the read-only sandbox when `sandboxed`); the text the

@@ -91,19 +91,7 @@ async fn decide(
     // The decider records the decision (the waiting session records it
     // again when it acts on it): `audit verify` holds every decided
     // approval against an audited decision.
-    let event = ops_agent::audit::AuditEvent::ApprovalDecided {
-        id: rec.id.clone(),
-        decision: match &answer {
-            Answer::Once => "approved".into(),
-            Answer::Session => "approved_for_session".into(),
-            Answer::Deny(_) => "denied".into(),
-        },
-        by: by.clone(),
-        reason: match &answer {
-            Answer::Deny(r) => Some(r.clone()),
-            _ => None,
-        },
-    };
+    let event = ops_agent::audit::AuditEvent::decided(&rec.id, &answer, &by);
     ops_agent::audit::Audit::new(store)
         .record(rec.session_id.as_deref(), &event)
         .await

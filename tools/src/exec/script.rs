@@ -123,7 +123,9 @@ exec unshare $u -m --propagation private sh -c "$s2" ops-sandbox "$@""#;
 
 /// Stage two, inside the private mount namespace: block devices read as
 /// `/dev/null` (root may write a device node on a read-only mount), every
-/// mount is remounted read-only keeping its other flags, and the command
+/// visible mount is remounted read-only keeping its other flags (one
+/// stacked under a later mount at or above its path cannot be reached by
+/// path, nor through the one on top), and the command
 /// runs with `no_new_privs`, no inheritable capabilities, a bounding set
 /// of just `dac_read_search` (read any file) and `sys_ptrace` (read other
 /// processes' `/proc/PID/fd`), and a fixed `PATH`. Anything that cannot
@@ -133,11 +135,15 @@ no() { echo "__OPS_NO_SANDBOX__ $*" >&2; exit 125; }
 for d in /dev/* /dev/*/*; do
   if [ -b "$d" ] && [ ! -L "$d" ]; then mount --bind /dev/null "$d" 2>/dev/null || no "cannot hide block device $d"; fi
 done
-while read -r _ _ _ _ mp opts _; do
+visible=$(awk '{ mp[NR] = $5; op[NR] = $6 } END { for (i = 1; i <= NR; i++) { hid = 0; for (j = i + 1; j <= NR; j++) if (mp[j] == mp[i] || mp[j] == "/" || index(mp[i], mp[j] "/") == 1) { hid = 1; break } if (!hid) print op[i], mp[i] } }' /proc/self/mountinfo) || no "cannot read the mount table"
+while read -r opts mp; do
+  [ -n "$mp" ] || continue
   case "$opts" in ro|ro,*) continue ;; esac
-  case "$mp" in *\*) mp=$(printf '%b' "$(printf '%s' "$mp" | sed 's/\\([0-7][0-7][0-7]\)/\0/g')") ;; esac
+  case "$mp" in *\\*) mp=$(printf '%b' "$(printf '%s' "$mp" | sed 's/\\\([0-7][0-7][0-7]\)/\\0\1/g')") ;; esac
   mount -o "remount,bind,ro${opts#rw}" "$mp" 2>/dev/null || no "cannot make $mp read-only"
-done < /proc/self/mountinfo
+done <<EOF
+$visible
+EOF
 exec setpriv --no-new-privs --inh-caps=-all --bounding-set=-all,+dac_read_search,+sys_ptrace env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin sh -c "$w" ops-run "$@""#;
 
 /// The hang-up watch: standard input is kept for a watcher, and the

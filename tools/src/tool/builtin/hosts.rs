@@ -248,15 +248,10 @@ impl Tool for HostStatus {
         req.limits = TOOL_OUTPUT;
         req.sandbox = ctx.sandbox;
         let out = exec.run(&req, None, &ctx.cancel).await.map_err(failed)?;
-        let marker = crate::exec::script::NO_SANDBOX;
-        if req.sandbox && out.stderr.text().contains(marker) {
-            let text = out.stderr.text();
+        if let Some(reason) = no_sandbox(&out.stderr.text()).filter(|_| req.sandbox) {
             return Err(ToolError::Unsandboxed {
                 hosts: vec![a.host.clone()],
-                reason: text
-                    .lines()
-                    .find_map(|l| l.split_once(marker).map(|(_, w)| w.trim().to_owned()))
-                    .unwrap_or_default(),
+                reason,
             });
         }
         if !out.status.success() {
@@ -381,24 +376,27 @@ pub(super) async fn run_gated(
     req.sandbox = ctx.sandbox;
     let results = run_on(targets, &req, &ctx.cancel).await;
     if req.sandbox {
-        let marker = crate::exec::script::NO_SANDBOX;
-        let without: Vec<&ShellResult> = results
+        let without: Vec<(&ShellResult, String)> = results
             .iter()
-            .filter(|r| r.stderr.contains(marker))
+            .filter_map(|r| no_sandbox(&r.stderr).map(|why| (r, why)))
             .collect();
-        if let Some(first) = without.first() {
-            let reason = first
-                .stderr
-                .lines()
-                .find_map(|l| l.split_once(marker).map(|(_, why)| why.trim().to_owned()))
-                .unwrap_or_default();
+        if let Some((_, reason)) = without.first() {
             return Err(ToolError::Unsandboxed {
-                hosts: without.iter().map(|r| r.host.clone()).collect(),
-                reason,
+                hosts: without.iter().map(|(r, _)| r.host.clone()).collect(),
+                reason: reason.clone(),
             });
         }
     }
     Ok(results)
+}
+
+/// Why a target could not make the read-only sandbox, from what the
+/// command wrote on stderr; `None` when it ran inside one.
+fn no_sandbox(stderr: &str) -> Option<String> {
+    let marker = crate::exec::script::NO_SANDBOX;
+    stderr
+        .lines()
+        .find_map(|l| l.split_once(marker).map(|(_, why)| why.trim().to_owned()))
 }
 
 pub(super) async fn run_on(
@@ -504,15 +502,10 @@ impl Tool for HostReadFile {
         };
         req.sandbox = ctx.sandbox;
         let out = exec.run(&req, None, &ctx.cancel).await.map_err(failed)?;
-        let marker = crate::exec::script::NO_SANDBOX;
-        if req.sandbox && out.stderr.text().contains(marker) {
-            let text = out.stderr.text();
+        if let Some(reason) = no_sandbox(&out.stderr.text()).filter(|_| req.sandbox) {
             return Err(ToolError::Unsandboxed {
                 hosts: vec![a.host.clone()],
-                reason: text
-                    .lines()
-                    .find_map(|l| l.split_once(marker).map(|(_, w)| w.trim().to_owned()))
-                    .unwrap_or_default(),
+                reason,
             });
         }
         if !out.status.success() {

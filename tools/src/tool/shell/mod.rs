@@ -62,25 +62,7 @@ impl Classification {
 
 /// Classifies a shell command line.
 pub fn classify(line: &str) -> Classification {
-    let parsed = parse(line);
-    let mut c = Classification {
-        effect: Effect::Read,
-        reads_secret: false,
-        reasons: Vec::new(),
-    };
-    for p in &parsed.problems {
-        c.raise(Effect::Mutate, format!("cannot be parsed safely: {p}"));
-    }
-    for u in &parsed.unsure {
-        c.raise(
-            Effect::Mutate,
-            format!("uses {u}, which is not proved read-only"),
-        );
-    }
-    for cmd in &parsed.commands {
-        classify_command(cmd, &mut c, 0);
-    }
-    c
+    classify_depth(line, 0)
 }
 
 /// Shell keywords that only group or branch; the commands inside are
