@@ -56,6 +56,10 @@ pub(super) fn exit_code(status: &Status) -> Result<i32, String> {
 /// cancellation or at `deadline`, `stop` is awaited (it should kill the
 /// remote process group) and the stream is abandoned.
 #[allow(clippy::too_many_arguments)]
+/// How long the kill of a stopped call, and the stream's close, may take
+/// before the call returns anyway.
+const FORCED_STOP: Duration = Duration::from_secs(5);
+
 pub(super) async fn exec<F, Fut>(
     pods: &Api<Pod>,
     pod: &str,
@@ -79,10 +83,19 @@ where
     if let Some(c) = container {
         params = params.container(c);
     }
-    let mut ap = tokio::time::timeout(Duration::from_secs(30), pods.exec(pod, argv, &params))
-        .await
-        .map_err(|_| "exec: no answer from the API server in 30s".to_owned())?
-        .map_err(|e| format!("exec in pod {pod}: {}", super::describe_error(&e)))?;
+    // Opening the stream answers within 30 s, and within the call's own
+    // deadline: an API server that stops answering cannot hold the call.
+    let open_by = {
+        let limit = tokio::time::Instant::now() + Duration::from_secs(30);
+        deadline.map_or(limit, |d| d.min(limit))
+    };
+    let mut ap = match tokio::time::timeout_at(open_by, pods.exec(pod, argv, &params)).await {
+        Ok(r) => r.map_err(|e| format!("exec in pod {pod}: {}", super::describe_error(&e)))?,
+        Err(_) if deadline.is_some_and(|d| d <= tokio::time::Instant::now()) => {
+            return Ok(Ended::TimedOut);
+        }
+        Err(_) => return Err("exec: no answer from the API server in 30s".to_owned()),
+    };
     let mut out = ap.stdout().ok_or("exec: no stdout stream")?;
     let mut err = ap.stderr().ok_or("exec: no stderr stream")?;
     let status = ap.take_status().ok_or("exec: no status channel")?;
@@ -137,18 +150,18 @@ where
                 });
             }
             _ = cancel.cancelled() => {
-                stop(col.pgid()).await;
+                let _ = tokio::time::timeout(FORCED_STOP, stop(col.pgid())).await;
                 ap.abort();
                 return Ok(Ended::Cancelled);
             }
             _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
-                stop(col.pgid()).await;
+                let _ = tokio::time::timeout(FORCED_STOP, stop(col.pgid())).await;
                 ap.abort();
                 return Ok(Ended::TimedOut);
             }
         }
     }
-    let _ = ap.join().await;
+    let _ = tokio::time::timeout(FORCED_STOP, ap.join()).await;
     code.unwrap_or_else(|| Err("exec: no exit status".into()))
         .map(Ended::Exited)
 }
