@@ -24,5 +24,5 @@ pub mod headless;
 pub mod knowledge;
 pub mod llm;
 pub mod policy;
-pub mod redact;
+pub use ops_tools::redact;
 pub mod session;

@@ -1030,15 +1030,37 @@ async fn regression_the_store_holds_no_raw_secret() {
             "host_run_shell",
             serde_json::json!({"hosts": "web-1", "command": "mysql --password=ModelArgFakePass1 -e 'flush hosts'", "reason": "db_pass=ModelReasonFakePass2"}),
         ),
+        call(
+            "task_run",
+            serde_json::json!({"name": "show-leaky", "reason": "print it"}),
+        ),
         say("The file holds DB_PASSWORD=ModelReplyFakePass3 among others."),
     ]);
+    // A Task whose step prints the corpus: its run record is stored too.
+    w.apply(&format!(
+        "apiVersion: crd.chenshaowen.com/v1\nkind: Task\nmetadata: {{name: show-leaky}}\nspec:\n  host: web-1\n  steps:\n    - name: show\n      content: cat {}\n",
+        file.display()
+    ))
+    .await;
     let mut h = w.start(model.clone(), Mode::Ask, Rules::default()).await;
     let events = turn(
         &mut h,
         "check leaky.env on web-1; my token is ghp_UserInputFakeToken0123456789abcdefgh",
-        |_| Some(Answer::Deny("no".into())),
+        |summary| {
+            if summary.contains("show-leaky") {
+                Some(Answer::Once)
+            } else {
+                Some(Answer::Deny("no".into()))
+            }
+        },
     )
     .await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::ToolFinished { tool, ok: true, .. } if tool == "task_run")),
+        "the task ran: {events:?}"
+    );
     assert!(
         events
             .iter()

@@ -24,6 +24,7 @@ pub mod exec;
 pub mod id;
 pub mod manifest;
 pub mod model;
+pub mod redact;
 pub mod secret;
 pub mod stamp;
 pub mod store;

@@ -58,7 +58,12 @@ struct Outcome {
 
 impl RunCtx<'_> {
     async fn record(&self, rec: &StepRecord) -> Result<(), EngineError> {
-        self.engine.store.record_step(rec).await?;
+        // Stored redacted: a run record outlives the terminal that showed
+        // the output, and `run logs` and the copilot's `run_status` read it.
+        let mut stored = rec.clone();
+        stored.stdout = crate::redact::redact_text(&rec.stdout);
+        stored.stderr = crate::redact::redact_text(&rec.stderr);
+        self.engine.store.record_step(&stored).await?;
         Ok(())
     }
 

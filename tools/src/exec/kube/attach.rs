@@ -51,15 +51,16 @@ pub(super) fn exit_code(status: &Status) -> Result<i32, String> {
         .unwrap_or_else(|| format!("exec failed: {:?}", status.reason)))
 }
 
-/// Runs `argv` in `pod` (container `container`, or the only one), its
-/// stdout into `stdout_to` when given (a download), else into `col`. On
-/// cancellation or at `deadline`, `stop` is awaited (it should kill the
-/// remote process group) and the stream is abandoned.
-#[allow(clippy::too_many_arguments)]
 /// How long the kill of a stopped call, and the stream's close, may take
 /// before the call returns anyway.
 const FORCED_STOP: Duration = Duration::from_secs(5);
 
+/// Runs `argv` in `pod` (container `container`, or the only one), its
+/// stdout into `stdout_to` when given (a download), else into `col`. On
+/// cancellation or at `deadline`, `stop` is awaited (at most
+/// [`FORCED_STOP`]; it should kill the remote process group) and the
+/// stream is abandoned.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn exec<F, Fut>(
     pods: &Api<Pod>,
     pod: &str,
