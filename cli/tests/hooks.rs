@@ -447,3 +447,46 @@ fn task_hooks_go_through_the_approval_gate() {
         audit.stdout
     );
 }
+
+/// A hook that no longer compiles (stored before `apply` checked hooks,
+/// or edited behind its back) is skipped with a warning naming it; the
+/// others still list and run. It used to stop every hook.
+#[test]
+fn regression_a_broken_hook_never_stops_the_others() {
+    let ops = Ops::new();
+    let (url, _seen) = receiver();
+    for name in ["good", "broken"] {
+        let hook = format!(
+            "apiVersion: crd.chenshaowen.com/v1\nkind: EventHooks\nmetadata: {{name: {name}}}\nspec:\n  type: webhook\n  subject: ops.clusters.*.namespaces.ops-system.hosts.*.findings\n  url: {url}/hook\n"
+        );
+        let a = ops.run_stdin(&["apply", "-f", "-"], &hook);
+        assert_eq!(a.code, 0, "{}", a.stderr);
+    }
+    // `apply` refuses a bad regex now; put one in behind its back.
+    let db = rusqlite::Connection::open(ops.home().join("ops.db")).unwrap();
+    let n = db
+        .execute(
+            "UPDATE objects SET body = json_set(body, '$.spec.keywords', json('{\"matchType\":\"REGEX\",\"include\":[\"(unclosed\"]}')) WHERE name = 'broken'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    drop(db);
+    let l = ops.run(&["hook", "list"]);
+    assert_eq!(l.code, 0, "{}{}", l.stdout, l.stderr);
+    assert!(l.stdout.contains("good"), "{}", l.stdout);
+    assert!(
+        l.stderr.contains("broken") && l.stderr.contains("skipped"),
+        "{}",
+        l.stderr
+    );
+    let ev = ops.home().join("event.json");
+    std::fs::write(
+        &ev,
+        format!(r#"{{"subject":"{DISK}","data":{{"status":"alerting"}}}}"#),
+    )
+    .unwrap();
+    let t = ops.run(&["hook", "test", "good", "--event", ev.to_str().unwrap()]);
+    assert_eq!(t.code, 0, "{}{}", t.stdout, t.stderr);
+    assert!(t.stdout.contains("delivered"), "{}", t.stdout);
+}

@@ -742,12 +742,15 @@ impl Store for SqliteStore {
                 None => (1, AUDIT_GENESIS.to_owned()),
             };
             let at = now();
-            let hash = match &seal {
-                Some(seal) => {
-                    seal.record_hash(&prev_hash, seq, &at, session_id.as_deref(), &kind, &payload)
-                }
-                None => audit_hash(&prev_hash, seq, &at, session_id.as_deref(), &kind, &payload),
-            };
+            let hash = record_hash(
+                seal.as_deref(),
+                &prev_hash,
+                seq,
+                &at,
+                session_id.as_deref(),
+                &kind,
+                &payload,
+            );
             tx.execute(
                 "INSERT INTO audit (seq, session_id, at, kind, payload, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![seq, session_id, at, kind, payload, prev_hash, hash],
@@ -864,30 +867,21 @@ impl Store for SqliteStore {
                         },
                     );
                 }
-                let h = match (&seal, keyed) {
-                    (Some(seal), true) => seal.record_hash(
-                        &r.prev_hash,
+                if keyed && seal.is_none() {
+                    return broken(
                         r.seq,
-                        &r.at,
-                        r.session_id.as_deref(),
-                        &r.kind,
-                        &r.payload,
-                    ),
-                    (None, true) => {
-                        return broken(
-                            r.seq,
-                            "the record is sealed with a key this check was not given".into(),
-                        );
-                    }
-                    (_, false) => audit_hash(
-                        &r.prev_hash,
-                        r.seq,
-                        &r.at,
-                        r.session_id.as_deref(),
-                        &r.kind,
-                        &r.payload,
-                    ),
-                };
+                        "the record is sealed with a key this check was not given".into(),
+                    );
+                }
+                let h = record_hash(
+                    seal.as_deref().filter(|_| keyed),
+                    &r.prev_hash,
+                    r.seq,
+                    &r.at,
+                    r.session_id.as_deref(),
+                    &r.kind,
+                    &r.payload,
+                );
                 if h != r.hash {
                     return broken(
                         r.seq,
@@ -1272,6 +1266,22 @@ impl Store for SqliteStore {
             feed::list_deliveries(conn, loc, hook.as_deref(), event.as_deref(), limit)
         })
         .await
+    }
+}
+
+/// A record's hash: keyed under `seal`, else the plain chain.
+fn record_hash(
+    seal: Option<&AuditSeal>,
+    prev_hash: &str,
+    seq: i64,
+    at: &str,
+    session_id: Option<&str>,
+    kind: &str,
+    payload: &str,
+) -> String {
+    match seal {
+        Some(s) => s.record_hash(prev_hash, seq, at, session_id, kind, payload),
+        None => audit_hash(prev_hash, seq, at, session_id, kind, payload),
     }
 }
 

@@ -145,6 +145,23 @@ impl Seen<'_> {
     }
 }
 
+/// The word after option `flag` (at `args[*i]`), which must be known now.
+fn next_value<'a>(
+    prog: &str,
+    flag: &str,
+    args: &[Arg<'a>],
+    i: &mut usize,
+) -> Result<&'a str, String> {
+    let Some(next) = args.get(*i) else {
+        return Err(format!("`{flag}` of `{prog}` needs a value"));
+    };
+    *i += 1;
+    if next.dynamic {
+        return Err(format!("the value of `{flag}` is known only at run time"));
+    }
+    Ok(next.text)
+}
+
 /// Checks `args` against `spec`; `Err` says which word is not allowed.
 fn check<'a>(prog: &str, spec: &Spec, args: &[Arg<'a>]) -> Result<Seen<'a>, String> {
     let mut seen = Seen::default();
@@ -185,16 +202,7 @@ fn check<'a>(prog: &str, spec: &Spec, args: &[Arg<'a>]) -> Result<Seen<'a>, Stri
             if spec.long_val.contains(&flag.as_str()) {
                 let v = match value {
                     Some(v) => v,
-                    None => {
-                        let Some(next) = args.get(i) else {
-                            return Err(format!("`{flag}` of `{prog}` needs a value"));
-                        };
-                        i += 1;
-                        if next.dynamic {
-                            return Err(format!("the value of `{flag}` is known only at run time"));
-                        }
-                        next.text
-                    }
+                    None => next_value(prog, &flag, args, &mut i)?,
                 };
                 seen.options.push((flag, Some(v)));
             } else if spec.long.contains(&flag.as_str()) && value.is_none() {
@@ -210,14 +218,7 @@ fn check<'a>(prog: &str, spec: &Spec, args: &[Arg<'a>]) -> Result<Seen<'a>, Stri
             if spec.short_val.contains(*c) {
                 let rest: String = cluster[k + 1..].iter().collect();
                 let v = if rest.is_empty() {
-                    let Some(next) = args.get(i) else {
-                        return Err(format!("`{flag}` of `{prog}` needs a value"));
-                    };
-                    i += 1;
-                    if next.dynamic {
-                        return Err(format!("the value of `{flag}` is known only at run time"));
-                    }
-                    next.text
+                    next_value(prog, &flag, args, &mut i)?
                 } else {
                     // The rest of the cluster is the value.
                     &t[t.len() - rest.len()..]
