@@ -322,3 +322,35 @@ async fn a_newer_schema_is_refused_not_clobbered() {
         "{err}"
     );
 }
+
+/// A run whose owner stopped renewing its lease reads as Interrupted,
+/// wherever the owner was (a pid check only works on the owner's own
+/// machine); a run with a live lease is left alone.
+#[tokio::test]
+async fn a_lapsed_lease_interrupts_a_run_owned_anywhere() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    for id in ["lapsed", "leased"] {
+        let mut r = run(id, RunPhase::Pending);
+        r.owner = Some("another-machine:4242".into());
+        store.create_run(&r).await.unwrap();
+        store
+            .set_run_phase(id, RunPhase::Running, None)
+            .await
+            .unwrap();
+    }
+    let past = ops_tools::stamp::ago(std::time::Duration::from_secs(60));
+    let future = ops_tools::stamp::of(chrono::Utc::now() + chrono::Duration::seconds(60));
+    store.renew_lease("lapsed", &past).await.unwrap();
+    store.renew_lease("leased", &future).await.unwrap();
+    // Owners on other machines count as alive to the pid check.
+    let n = store.mark_interrupted(&|_| true).await.unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(
+        store.get_run("lapsed").await.unwrap().unwrap().phase,
+        RunPhase::Interrupted
+    );
+    assert_eq!(
+        store.get_run("leased").await.unwrap().unwrap().phase,
+        RunPhase::Running
+    );
+}

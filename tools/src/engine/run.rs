@@ -339,6 +339,16 @@ async fn run_task_body(
 
 /// Watches for a run timeout and for cancellation requested through the
 /// store; both cancel `token`.
+/// How long a run's lease lasts, and how often its owner renews it: a run
+/// whose owner died anywhere reads as Interrupted at most this long after.
+const LEASE: Duration = Duration::from_secs(30);
+const LEASE_RENEW: Duration = Duration::from_secs(10);
+
+/// The end of a lease taken now.
+fn lease_until() -> String {
+    crate::stamp::of(Utc::now() + chrono::Duration::from_std(LEASE).unwrap_or_default())
+}
+
 struct Watchers {
     handles: Vec<tokio::task::JoinHandle<()>>,
     timed_out: Arc<AtomicBool>,
@@ -363,8 +373,14 @@ impl Watchers {
             }));
         }
         handles.push(tokio::spawn(async move {
+            let mut renewed = tokio::time::Instant::now();
             loop {
                 tokio::time::sleep(Duration::from_millis(500)).await;
+                // The lease says this process still works on the run.
+                if renewed.elapsed() >= LEASE_RENEW {
+                    renewed = tokio::time::Instant::now();
+                    let _ = store.renew_lease(&run_id, &lease_until()).await;
+                }
                 if let Ok(Some(r)) = store.get_run(&run_id).await {
                     if r.cancel_requested {
                         token.cancel();
@@ -431,6 +447,7 @@ async fn begin<'a>(
         .store
         .set_run_phase(&run.id, RunPhase::Running, None)
         .await?;
+    engine.store.renew_lease(&run.id, &lease_until()).await?;
     let run = engine.store.get_run(&run.id).await?.unwrap_or(run);
     let token = cancel.child_token();
     let watchers = Watchers::start(

@@ -173,4 +173,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE hook_deliveries ADD COLUMN batch TEXT NOT NULL DEFAULT '';
     "#,
+    // 8: a run's lease: until when its owner vouches for it (renewed while
+    // it runs), so a run whose owner died on any machine is found.
+    r#"
+    ALTER TABLE runs ADD COLUMN lease_until TEXT;
+    "#,
 ];

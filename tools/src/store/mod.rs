@@ -157,9 +157,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Runs, newest first, without their steps.
     async fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, StoreError>;
 
+    /// Extends an active run's lease to `until` (RFC 3339): its owner is
+    /// alive and working on it until then.
+    async fn renew_lease(&self, id: &str, until: &str) -> Result<(), StoreError>;
+
     /// Marks every run (and its steps) still `Running` or `Pending` whose
-    /// owner is not alive as `Interrupted`, keeping partial output; returns
-    /// how many runs. `alive` answers for an owner string.
+    /// owner is not alive, or whose lease ran out, as `Interrupted`,
+    /// keeping partial output; returns how many runs. `alive` answers for
+    /// an owner string (at once on the owner's machine); a lease that ran
+    /// out answers for owners anywhere.
     async fn mark_interrupted(
         &self,
         alive: &(dyn for<'o> Fn(&'o str) -> bool + Sync),

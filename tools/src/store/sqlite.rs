@@ -612,25 +612,46 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn renew_lease(&self, id: &str, until: &str) -> Result<(), StoreError> {
+        let (id, until) = (id.to_owned(), until.to_owned());
+        self.with(move |conn, loc| {
+            conn.execute(
+                "UPDATE runs SET lease_until = ?2 WHERE id = ?1 AND phase IN ('Running', 'Pending')",
+                params![id, until],
+            )
+            .map_err(db_err(loc))?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn mark_interrupted(
         &self,
         alive: &(dyn for<'o> Fn(&'o str) -> bool + Sync),
     ) -> Result<usize, StoreError> {
-        let active: Vec<(String, Option<String>)> = self
+        type Active = (String, Option<String>, Option<String>);
+        let active: Vec<Active> = self
             .with(|conn, loc| {
                 let mut stmt = conn
-                    .prepare("SELECT id, owner FROM runs WHERE phase IN ('Running', 'Pending')")
+                    .prepare(
+                        "SELECT id, owner, lease_until FROM runs WHERE phase IN ('Running', 'Pending')",
+                    )
                     .map_err(db_err(loc))?;
                 let rows = stmt
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                     .map_err(db_err(loc))?;
                 rows.collect::<Result<Vec<_>, _>>().map_err(db_err(loc))
             })
             .await?;
+        // Stamps sort as text.
+        let at = now();
         let dead: Vec<String> = active
             .into_iter()
-            .filter(|(_, owner)| !owner.as_deref().is_some_and(alive))
-            .map(|(id, _)| id)
+            .filter(|(_, owner, lease)| {
+                !owner.as_deref().is_some_and(alive)
+                    || lease.as_deref().is_some_and(|l| l < at.as_str())
+            })
+            .map(|(id, _, _)| id)
             .collect();
         if dead.is_empty() {
             return Ok(0);
