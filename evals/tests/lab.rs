@@ -422,6 +422,66 @@ const READS: &[&str] = &[
     "hostname",
 ];
 
+/// Every program (and option) this classifier newly treats as read-only,
+/// as the copilot would call it: each must classify as a read, run on the
+/// lab host, and change nothing there.
+const NEW_READS: &[&str] = &[
+    "cksum /srv/diff/keep",
+    "b2sum /srv/diff/keep",
+    "sha512sum /srv/diff/keep",
+    "base64 /srv/diff/keep",
+    "numfmt --to=iec 2048",
+    "iconv -f utf-8 -t ascii /srv/diff/keep",
+    "tty; true",
+    "arch",
+    "users",
+    "mountpoint /srv",
+    "lsns",
+    "lslocks",
+    "lsipc",
+    "swapon --show",
+    "look k /srv/diff/keep; true",
+    "rev /srv/diff/keep",
+    "shuf -n 1 /srv/diff/keep",
+    "fmt /srv/diff/keep",
+    "pr /srv/diff/keep",
+    "unexpand /srv/diff/keep",
+    "tac /srv/diff/keep",
+    "lsattr /srv/diff/keep; true",
+    "tree /srv/diff",
+    "file /srv/diff/keep",
+    "lastlog -u root; true",
+    "arp -n",
+    "sort -S 1M --parallel=2 -k1,1 /srv/diff/keep",
+    "uniq -c /srv/diff/keep",
+    "xxd /srv/diff/keep",
+    "getent passwd root",
+    "getent hosts localhost",
+    "ss -ltn",
+    "dmesg -T 2>/dev/null | tail -n 1",
+    "journalctl -n 1 --no-pager; true",
+    "ip route get 198.19.42.1; true",
+    "ip -br link show",
+    "sysctl -n net.ipv4.ip_forward",
+    "hostname -f; true",
+    "date -u +%s",
+    "test -f /srv/diff/keep && echo yes",
+    "printf '%s\\n' x",
+    "timeout 5 ls /srv/diff",
+    "nice -n 5 ls /srv/diff",
+    "env LANG=C ls /srv/diff",
+    "ls /srv/diff | xargs -n 1 echo",
+    "find /srv/diff -maxdepth 1 -type f -newer /srv/diff/env.sh -printf '%p\\n'",
+    "sed -n '/keep/p;1q' /srv/diff/keep",
+    "awk '$1 > 0 {print NR}' /srv/diff/keep",
+    "openssl version",
+    "top -b -n 1 | head -n 3",
+    "ps -eo pid,comm --sort=-pid | head -n 3",
+    "df -i /srv",
+    "stat -c '%a %U' /srv/diff/keep",
+    "cat /srv/diff/keep 2>/dev/null | grep -c k",
+];
+
 /// The families of disguise that once passed as reads, around a payload
 /// `P` (a line) and its path-free pieces. Every family appears.
 fn disguises(p: &str) -> Vec<String> {
@@ -508,6 +568,16 @@ fn reads_change_nothing_on_a_real_host() {
         println!("SKIPPED: namespaces are not permitted here ({why})");
         return;
     }
+    // Every newly trusted reader is a read, so it runs below.
+    let not_read: Vec<&str> = NEW_READS
+        .iter()
+        .copied()
+        .filter(|r| {
+            let c = classify(r);
+            c.effect != Effect::Read || c.reads_secret
+        })
+        .collect();
+    assert!(not_read.is_empty(), "not classified read: {not_read:?}");
     let home = tempfile::tempdir().unwrap();
     let lab = Lab::up(
         home.path(),
@@ -538,6 +608,7 @@ fn reads_change_nothing_on_a_real_host() {
         snippets.extend(disguises(p));
     }
     snippets.extend(READS.iter().map(|r| (*r).to_owned()));
+    snippets.extend(NEW_READS.iter().map(|r| (*r).to_owned()));
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let seps = ["; ", " && ", " || ", " | ", "\n"];
     for _ in 0..300 {
@@ -575,7 +646,10 @@ fn reads_change_nothing_on_a_real_host() {
     sh(prepare);
     lab::down(home.path(), false).unwrap();
     println!("{} snippets, {ran} classified read and run", snippets.len());
-    assert!(ran >= READS.len(), "only {ran} snippets ran");
+    assert!(
+        ran >= READS.len() + NEW_READS.len(),
+        "only {ran} snippets ran"
+    );
     assert!(
         changed.is_empty(),
         "classified read, but changed the host:\n{}",

@@ -386,6 +386,8 @@ fn regression_readers_that_write_or_run() {
             "nvidia-smi -pm 1",
             "tee /srv/f",
             "mount -o remount,rw /",
+            "swapon /dev/sdb",
+            "swapon -a",
             "sudo -s ls",
             "sudo -i 'ls; touch /srv/f'",
             "timeout --signal=KILL 5 touch /srv/f",

@@ -144,6 +144,36 @@ pub struct AuditRecord {
     pub hash: String,
 }
 
+/// `parts`, each prefixed with its length: no two different lists give
+/// the same bytes. What every audit hash and MAC covers.
+pub fn length_prefixed(parts: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for part in parts {
+        out.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        out.extend_from_slice(part.as_bytes());
+    }
+    out
+}
+
+/// The bytes an audit record's hash covers.
+pub fn audit_fields(
+    prev_hash: &str,
+    seq: i64,
+    at: &str,
+    session_id: Option<&str>,
+    kind: &str,
+    payload: &str,
+) -> Vec<u8> {
+    length_prefixed(&[
+        prev_hash,
+        &seq.to_string(),
+        at,
+        session_id.unwrap_or("\u{0}"),
+        kind,
+        payload,
+    ])
+}
+
 /// The hash of an audit record's fields.
 pub fn audit_hash(
     prev_hash: &str,
@@ -154,20 +184,10 @@ pub fn audit_hash(
     payload: &str,
 ) -> String {
     use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    // Length-prefixed fields: no two different records hash the same input.
-    for part in [
-        prev_hash,
-        &seq.to_string(),
-        at,
-        session_id.unwrap_or("\u{0}"),
-        kind,
-        payload,
-    ] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part.as_bytes());
-    }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(audit_fields(prev_hash, seq, at, session_id, kind, payload))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The outcome of checking the audit chain.

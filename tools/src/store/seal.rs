@@ -113,7 +113,7 @@ impl AuditSeal {
                         .and_then(|mut f| f.read_exact(&mut key))
                         .map_err(io_err(Path::new("/dev/urandom")))?;
                 }
-                write_private(key_path, &hex(&key), true)?;
+                write_private(key_path, &hex(&key))?;
                 key
             }
             Err(e) => return Err(io_err(key_path)(e)),
@@ -132,16 +132,13 @@ impl AuditSeal {
         }
     }
 
-    fn mac(&self, parts: &[&str]) -> String {
+    fn mac(&self, bytes: &[u8]) -> String {
         // `new_from_slice` accepts any key length for HMAC.
         let mut m = match Hmac::<Sha256>::new_from_slice(&self.key) {
             Ok(m) => m,
             Err(_) => return String::new(),
         };
-        for p in parts {
-            m.update(&(p.len() as u64).to_be_bytes());
-            m.update(p.as_bytes());
-        }
+        m.update(bytes);
         hex(&m.finalize().into_bytes())
     }
 
@@ -155,22 +152,17 @@ impl AuditSeal {
         kind: &str,
         payload: &str,
     ) -> String {
-        let seq = seq.to_string();
-        format!(
-            "{KEYED}{}",
-            self.mac(&[
-                prev_hash,
-                &seq,
-                at,
-                session_id.unwrap_or("\u{0}"),
-                kind,
-                payload
-            ])
-        )
+        let fields = super::records::audit_fields(prev_hash, seq, at, session_id, kind, payload);
+        format!("{KEYED}{}", self.mac(&fields))
     }
 
     fn head_mac(&self, seq: i64, hash: &str, keyed_from: i64) -> String {
-        self.mac(&["head", &seq.to_string(), hash, &keyed_from.to_string()])
+        self.mac(&super::records::length_prefixed(&[
+            "head",
+            &seq.to_string(),
+            hash,
+            &keyed_from.to_string(),
+        ]))
     }
 
     /// The head file, checked: `Ok(None)` when there is none, an error
@@ -208,25 +200,20 @@ impl AuditSeal {
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
         let _ = std::fs::remove_file(&tmp);
-        write_private(&tmp, &text, true)?;
+        write_private(&tmp, &text)?;
         std::fs::rename(&tmp, &self.head).map_err(io_err(&self.head))
-    }
-
-    /// Where the head is written.
-    pub fn head_path(&self) -> &Path {
-        &self.head
     }
 }
 
 /// Writes `text` to a new file of mode 0600 (never following a link at
 /// `path`: `create_new` fails on any existing entry).
-fn write_private(path: &Path, text: &str, create_new: bool) -> Result<(), StoreError> {
+fn write_private(path: &Path, text: &str) -> Result<(), StoreError> {
     use std::io::Write;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     }
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(create_new);
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     let mut f = opts.open(path).map_err(io_err(path))?;

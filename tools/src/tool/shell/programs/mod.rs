@@ -263,12 +263,15 @@ fn spec(prog: &str) -> Option<Spec> {
         | "zcat" | "bzcat" | "xzcat" | "zstdcat" | "look" | "rev" | "shuf" | "fmt" | "pr" => {
             // `swapon` with a device turns swap on: only its listing.
             if prog == "swapon" {
-                return Some(only(
-                    "vbh",
-                    "",
-                    &["--show", "--summary", "--bytes", "--noheadings", "--raw"],
-                    &["--show"],
-                ));
+                return Some(Spec {
+                    max_pos: Some(0),
+                    ..only(
+                        "vbh",
+                        "",
+                        &["--show", "--summary", "--bytes", "--noheadings", "--raw"],
+                        &[],
+                    )
+                });
             }
             // `iconv -o` and `shuf -o` write.
             if prog == "iconv" {
@@ -506,10 +509,8 @@ fn spec(prog: &str) -> Option<Spec> {
                 ..only("", "", &[], &[])
             }
         }
-        "test" | "[" => {
-            // `test -v 'a[$(cmd)]'` evaluates the subscript; `-R` likewise.
-            return None;
-        }
+        // `test`/`[` are checked in `effect` (`-v 'a[$(cmd)]'` evaluates
+        // the subscript); everything else is not a plain reader.
         _ => return None,
     })
 }

@@ -98,12 +98,7 @@ pub(super) fn journalctl(args: &[Arg<'_>]) -> Outcome {
         ],
     );
     match check("journalctl", &spec, args) {
-        Ok(seen) => {
-            if seen.has(&["-b", "--boot"]) {
-                // `-b` has an optional value; checked like any other.
-            }
-            Outcome::read()
-        }
+        Ok(_) => Outcome::read(),
         Err(why) => Outcome::mutate(format!(
             "{why} (`--vacuum-*`, `--rotate`, `--flush` change the journal)"
         )),
