@@ -12,8 +12,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark may panic
 
-#[path = "../tests/support/qdrant_standin.rs"]
-mod qdrant_standin;
+use ops_testkit::qdrant_standin;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,7 +21,7 @@ use std::time::{Duration, Instant};
 use ops_agent::knowledge::embed::{Embedder, MiniLm};
 use ops_agent::knowledge::index::QdrantIndex;
 use ops_agent::knowledge::{Knowledge, Method, Query};
-use ops_tools::store::{SqliteStore, Store};
+use ops_store::{SqliteStore, Store};
 
 fn pct(mut v: Vec<Duration>, p: f64) -> f64 {
     v.sort();

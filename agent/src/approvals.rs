@@ -12,8 +12,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ops_tools::store::{ApprovalRecord, Store, StoreError};
-use ops_tools::tool::Effect;
+use ops_model::Effect;
+use ops_store::{ApprovalRecord, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -182,10 +182,10 @@ impl std::fmt::Debug for Approvals {
     }
 }
 
-use ops_tools::stamp::of as stamp;
+use ops_model::stamp::of as stamp;
 
 fn new_id() -> String {
-    format!("ap-{}", ops_tools::id::unique_hex("approval", 6))
+    format!("ap-{}", ops_model::id::unique_hex("approval", 6))
 }
 
 impl Approvals {

@@ -7,9 +7,9 @@
 
 use std::sync::Arc;
 
-use ops_tools::events::CloudEvent;
-use ops_tools::events::feed::Feed;
-use ops_tools::store::{AuditCheck, AuditRecord, Store, StoreError};
+use ops_events::feed::Feed;
+use ops_model::event::CloudEvent;
+use ops_store::{AuditCheck, AuditRecord, Store, StoreError};
 use serde::Serialize;
 
 use crate::redact::redacted_json;
@@ -180,8 +180,8 @@ impl Audit {
 
 /// The event for an audit record.
 fn audit_event(rec: &AuditRecord, event: &AuditEvent, ns: &str) -> CloudEvent {
-    use ops_tools::events::runs::LOCAL_CLUSTER;
-    use ops_tools::events::subject::{Channel, object};
+    use ops_model::event::subject::LOCAL_CLUSTER;
+    use ops_model::event::subject::{Channel, object};
     let payload: serde_json::Value = serde_json::from_str(&rec.payload).unwrap_or_default();
     let session = rec.session_id.clone().unwrap_or_else(|| "none".into());
     let (kind, subject) = match event {
@@ -199,7 +199,7 @@ fn audit_event(rec: &AuditRecord, event: &AuditEvent, ns: &str) -> CloudEvent {
         ),
     };
     CloudEvent::new(
-        ops_tools::events::default_source(),
+        ops_model::event::default_source(),
         kind,
         subject,
         serde_json::json!({

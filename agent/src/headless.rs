@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ops_tools::store::Store;
+use ops_store::Store;
 
 use crate::approvals::Answer;
 use crate::llm::{ChatModel, LlmError, Message, Reply, Role, ToolCall, ToolCallMode};
@@ -50,7 +50,7 @@ impl ChatModel for FixedCall {
     async fn chat(
         &self,
         messages: &[Message],
-        _tools: &[ops_tools::tool::ToolSpec],
+        _tools: &[ops_tools::ToolSpec],
         _mode: ToolCallMode,
     ) -> Result<Reply, LlmError> {
         if self.asked.fetch_add(1, Ordering::SeqCst) == 0 {
@@ -66,11 +66,7 @@ impl ChatModel for FixedCall {
             .map(|m| m.content.clone())
             .unwrap_or_else(|| "(no result)".into());
         Ok(Reply {
-            content: format!(
-                "{}: {}",
-                self.call.name,
-                ops_tools::tool::clip(&result, 2000)
-            ),
+            content: format!("{}: {}", self.call.name, ops_model::clip(&result, 2000)),
             ..Reply::default()
         })
     }
@@ -120,7 +116,7 @@ async fn decision(store: &Arc<dyn Store>, id: &str, poll: Duration) -> Option<(A
                 ));
             }
             "pending" => {
-                let now = ops_tools::stamp::now();
+                let now = ops_model::stamp::now();
                 if rec.expires_at.as_deref().is_some_and(|e| e <= now.as_str()) {
                     return None;
                 }

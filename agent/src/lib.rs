@@ -24,5 +24,5 @@ pub mod headless;
 pub mod knowledge;
 pub mod llm;
 pub mod policy;
-pub use ops_tools::redact;
+pub use ops_model::redact;
 pub mod session;

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ops_tools::tool::{Prepared, Registry, TargetRef, ToolContext, resolve_targets};
+use ops_tools::{Prepared, Registry, TargetRef, ToolContext, resolve_targets};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -421,8 +421,7 @@ impl Turn<'_> {
             }
             steps += 1;
             let mut shown = AnswerStream::new(self.cfg.tool_calls);
-            let offered: &[ops_tools::tool::ToolSpec] =
-                if self.force_answer { &[] } else { &specs };
+            let offered: &[ops_tools::ToolSpec] = if self.force_answer { &[] } else { &specs };
             self.force_answer = false;
             let reply = match self.model_call(history, offered, &mut shown).await {
                 Ok(r) => r,
@@ -504,11 +503,11 @@ impl Turn<'_> {
     /// The names the model may use: hosts (with labels) and clusters, a
     /// bounded list.
     async fn inventory(&self) -> String {
-        use ops_tools::model::{Kind, LabelSelector};
+        use ops_model::{Kind, LabelSelector};
         const SHOWN: usize = 40;
         let all = LabelSelector::default();
         let ctx = &self.agent.ctx;
-        let line = |objs: Vec<ops_tools::model::Object>, labels: bool| -> String {
+        let line = |objs: Vec<ops_model::Object>, labels: bool| -> String {
             let mut names: Vec<String> = objs
                 .iter()
                 .take(SHOWN)
@@ -547,7 +546,7 @@ impl Turn<'_> {
     async fn model_call(
         &mut self,
         history: &[Message],
-        specs: &[ops_tools::tool::ToolSpec],
+        specs: &[ops_tools::ToolSpec],
         shown: &mut AnswerStream,
     ) -> Result<Reply, String> {
         let (tx, mut rx) = mpsc::unbounded_channel::<String>();
@@ -619,7 +618,7 @@ impl Turn<'_> {
         // name with explicit hosts reached the approver.)
         // The plan (its steps, variables resolved) is what an approver is
         // shown; computed once here.
-        let plan = match ops_tools::tool::plan(&self.agent.ctx, &prepared).await {
+        let plan = match ops_tools::plan(&self.agent.ctx, &prepared).await {
             Ok(plan) => plan.map(|t| redact_text(&t)),
             Err(e) => return self.invalid(call, e.to_string()).await,
         };
@@ -644,7 +643,7 @@ impl Turn<'_> {
         );
         match verdict.decision {
             Decision::Allow => {
-                if facts.effect == Some(ops_tools::tool::Effect::Read) {
+                if facts.effect == Some(ops_model::Effect::Read) {
                     if let Some(prev) = self.seen.get(&key) {
                         *self.repeats.entry(key.clone()).or_insert(0) += 1;
                         self.force_answer = true;
@@ -655,7 +654,7 @@ impl Turn<'_> {
                 }
                 // What runs unasked as a read runs in the read-only sandbox
                 // (`mutate` calls an allow rule lets through do not).
-                let sandboxed = facts.effect == Some(ops_tools::tool::Effect::Read);
+                let sandboxed = facts.effect == Some(ops_model::Effect::Read);
                 match self.execute(&prepared, sandboxed).await {
                     Executed::Done(out) => {
                         self.seen.insert(key, out.clone());
@@ -930,7 +929,7 @@ impl Turn<'_> {
             }
         };
         let unsandboxed = match &result {
-            Err(e @ ops_tools::tool::ToolError::Unsandboxed { .. }) => Some(e.to_string()),
+            Err(e @ ops_tools::ToolError::Unsandboxed { .. }) => Some(e.to_string()),
             _ => None,
         };
         let (ok, text) = match result {
@@ -946,7 +945,7 @@ impl Turn<'_> {
         } else {
             text
         };
-        let text = ops_tools::tool::clip(&redact_text(&text), self.cfg.max_tool_output);
+        let text = ops_model::clip(&redact_text(&text), self.cfg.max_tool_output);
         self.audit(AuditEvent::ToolResult {
             tool: p.tool.clone(),
             ok,
@@ -992,10 +991,7 @@ fn call_spec(p: &Prepared, targets: &[TargetRef]) -> CallSpec {
         tool: p.tool.clone(),
         args: p.args.clone(),
         targets: targets.iter().map(|t| t.name.clone()).collect(),
-        effect: p
-            .facts
-            .effect
-            .unwrap_or(ops_tools::tool::Effect::Destructive),
+        effect: p.facts.effect.unwrap_or(ops_model::Effect::Destructive),
     }
 }
 

@@ -248,7 +248,7 @@ fn validate(key: &str, value: &str) -> Result<()> {
         }
         "known-hosts" => {
             value
-                .parse::<ops_tools::exec::ssh::HostKeyPolicy>()
+                .parse::<ops_exec::ssh::HostKeyPolicy>()
                 .map_err(|e| anyhow!(e))?;
         }
         "forks" => {
@@ -278,7 +278,7 @@ pub struct Config {
     /// Default output format.
     pub output: Format,
     /// SSH unknown-host policy.
-    pub known_hosts: ops_tools::exec::ssh::HostKeyPolicy,
+    pub known_hosts: ops_exec::ssh::HostKeyPolicy,
     /// Targets at once.
     pub forks: usize,
     /// The model endpoint, if configured.

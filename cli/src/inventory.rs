@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use anyhow::{Result, bail};
-use ops_tools::engine::{Engine, Target};
-use ops_tools::model::{
+use ops_engine::{Engine, Target};
+use ops_model::{
     API_VERSION, Cluster, ClusterSpec, Host, HostSpec, Kind, LabelSelector, Object, ObjectKey,
     ObjectMeta,
 };
@@ -56,7 +56,7 @@ async fn cluster(engine: &Engine, namespace: &str, args: &TargetArgs) -> Result<
 /// A Cluster by name, from a kubeconfig file (`inventory`, used only if
 /// it is one), or, when `fallback`, the namespace's only Cluster.
 pub async fn select_cluster(
-    store: &dyn ops_tools::store::Store,
+    store: &dyn ops_store::Store,
     namespace: &str,
     name: Option<&str>,
     inventory: Option<&str>,
@@ -120,7 +120,7 @@ pub async fn targets(
     namespace: &str,
     args: &TargetArgs,
     default_expr: Option<&str>,
-    runtime: &ops_tools::exec::kube::PodRuntime,
+    runtime: &ops_exec::kube::PodRuntime,
 ) -> Result<Vec<Target>> {
     if let Some(c) = cluster(engine, namespace, args).await? {
         let expr = args

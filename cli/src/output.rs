@@ -2,8 +2,8 @@
 //! Everything printed passes through `Object::redacted` first.
 
 use anyhow::Result;
-use ops_tools::model::{Kind, Object};
-use ops_tools::store::StoredObject;
+use ops_model::{Kind, Object};
+use ops_store::StoredObject;
 
 use crate::args::Format;
 use crate::table::{Table, cell};
@@ -43,7 +43,7 @@ fn or_dash(v: Option<&str>) -> String {
 }
 
 /// How a host authenticates, without revealing anything.
-pub fn host_auth(spec: &ops_tools::model::HostSpec) -> &'static str {
+pub fn host_auth(spec: &ops_model::HostSpec) -> &'static str {
     if spec.is_local() {
         "local"
     } else if spec

@@ -7,9 +7,9 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use ops_tools::engine::RunObserver;
-use ops_tools::model::RunPhase;
-use ops_tools::store::{RunRecord, StepRecord};
+use ops_engine::RunObserver;
+use ops_model::RunPhase;
+use ops_store::{RunRecord, StepRecord};
 
 use crate::table::Table;
 

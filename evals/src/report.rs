@@ -163,7 +163,7 @@ impl Report {
             tier: tier.as_str().into(),
             model: model.into(),
             k,
-            at: ops_tools::stamp::now(),
+            at: ops_model::stamp::now(),
             cases,
             passed,
             pass_rate: round1(100.0 * mean(out.iter().map(|c| c.pass_at_1))),

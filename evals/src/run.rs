@@ -17,10 +17,10 @@ use ops_agent::audit::Audit;
 use ops_agent::llm::openai::{EndpointConfig, OpenAiModel};
 use ops_agent::llm::{ToolCallMode, Usage};
 use ops_agent::session::{Agent, Event, Op, SessionConfig};
-use ops_tools::engine::{Engine, EngineOptions};
-use ops_tools::exec::ssh::{SshOptions, SshPool};
-use ops_tools::store::{SqliteStore, Store};
-use ops_tools::tool::ToolContext;
+use ops_engine::{Engine, EngineOptions};
+use ops_exec::ssh::{SshOptions, SshPool};
+use ops_store::{SqliteStore, Store};
+use ops_tools::ToolContext;
 use serde::Serialize;
 
 use crate::EvalError;
@@ -210,7 +210,7 @@ impl Runner {
             EngineOptions::default(),
         );
         let mut registry =
-            ops_tools::tool::builtin::registry().map_err(|e| EvalError::Setup(e.to_string()))?;
+            ops_tools::builtin::registry().map_err(|e| EvalError::Setup(e.to_string()))?;
         if !case.setup.runbooks.is_empty() {
             let k = ops_agent::knowledge::Knowledge::new(
                 Arc::clone(&store),
@@ -284,7 +284,7 @@ impl Runner {
     ) -> Result<(), EvalError> {
         let all = self.lab.host_manifests();
         let mut objects = Vec::new();
-        let parsed = ops_tools::manifest::parse_text(Path::new("lab"), &all)
+        let parsed = ops_model::manifest::parse_text(Path::new("lab"), &all)
             .map_err(|e| EvalError::Setup(format!("lab hosts: {e}")))?;
         for d in parsed.documents {
             if hosts.iter().any(|h| h == d.object.name()) {
@@ -295,7 +295,7 @@ impl Runner {
             self.lab.host(h)?;
         }
         for p in &case.setup.objects {
-            let r = ops_tools::manifest::load_path(&self.root.join(p));
+            let r = ops_model::manifest::load_path(&self.root.join(p));
             if let Some(e) = r.errors.first() {
                 return Err(EvalError::Case {
                     path: case.path.clone(),
@@ -311,7 +311,7 @@ impl Runner {
         }
         if let Some(text) = &case.setup.manifests {
             let f =
-                ops_tools::manifest::parse_text(&case.path, text).map_err(|e| EvalError::Case {
+                ops_model::manifest::parse_text(&case.path, text).map_err(|e| EvalError::Case {
                     path: case.path.clone(),
                     message: format!("setup.manifests: {e}"),
                 })?;
@@ -424,7 +424,7 @@ async fn drive(agent: Agent, sc: SessionConfig, case: &Case, limit: Duration) ->
                     .find(|c| c.tool == tool && c.outcome == "ran" && c.ok.is_none())
                 {
                     c.ok = Some(ok);
-                    c.output = Some(ops_tools::tool::clip(&output, 4000));
+                    c.output = Some(ops_model::clip(&output, 4000));
                 }
             }
             Event::Refused { tool, args, reason } => t.calls.push(CallRecord {

@@ -17,7 +17,7 @@
 //! every other check does (an "unsafe pass" is reported as such).
 
 use ops_agent::policy::Mode;
-use ops_tools::tool::{Effect, Registry};
+use ops_tools::{Effect, Registry};
 use regex::RegexBuilder;
 use serde::Serialize;
 
@@ -297,7 +297,7 @@ mod tests {
     const ASK: &str = "id: t\ninput: {prompt: x}\ntiers: [live]\nexpect: {contains: [done]}\n";
 
     fn score_of(yaml: &str, t: &Transcript) -> Score {
-        let registry = ops_tools::tool::builtin::registry().unwrap();
+        let registry = ops_tools::builtin::registry().unwrap();
         score(&case(yaml), t, &lab(), &registry)
     }
 

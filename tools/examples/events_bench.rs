@@ -41,21 +41,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark may panic
 
-#[path = "../tests/support/nats.rs"]
-mod nats_server;
+use ops_testkit::nats as nats_server;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use ops_tools::events::CloudEvent;
-use ops_tools::events::dispatch::Dispatcher;
-use ops_tools::events::feed::{Feed, FeedConfig};
-use ops_tools::events::hooks::{Deliverer, Hook, Retry};
-use ops_tools::events::nats::{Nats, NatsConfig};
-use ops_tools::model::{Kind, Object};
-use ops_tools::store::{SqliteStore, Store};
+use ops_events::dispatch::Dispatcher;
+use ops_events::feed::{Feed, FeedConfig};
+use ops_events::hooks::{Deliverer, Hook, Retry};
+use ops_events::nats::{Nats, NatsConfig};
+use ops_model::event::CloudEvent;
+use ops_model::{Kind, Object};
+use ops_store::{SqliteStore, Store};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -468,7 +467,7 @@ async fn feed_only(url: &str, n: usize, server: Option<u32>) -> (f64, (f64, f64)
 async fn bare_reader(url: &str, n: usize, server: Option<u32>) -> (f64, (f64, f64)) {
     let (_dir, feed) = fresh_feed(url).await;
     let nats = Nats::connect(NatsConfig::new(url), true).await.unwrap();
-    let mut stream = ops_tools::events::nats::follow(&nats, "bench_reader", None, 0)
+    let mut stream = ops_events::nats::follow(&nats, "bench_reader", None, 0)
         .await
         .unwrap();
     let got = Arc::new(AtomicUsize::new(0));

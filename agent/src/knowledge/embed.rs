@@ -235,7 +235,7 @@ impl Embedder for EndpointEmbedder {
             if !status.is_success() {
                 return Err(KnowledgeError::Model(format!(
                     "{url}: HTTP {status}: {}",
-                    ops_tools::tool::clip(&body, 300)
+                    ops_model::clip(&body, 300)
                 )));
             }
             let v: serde_json::Value = serde_json::from_str(&body)

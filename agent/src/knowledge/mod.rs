@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ops_tools::store::{ChunkRecord, RunbookChange, RunbookRecord, Store, StoreError};
+use ops_store::{ChunkRecord, RunbookChange, RunbookRecord, Store, StoreError};
 use serde::Serialize;
 use tokio::sync::Mutex;
 

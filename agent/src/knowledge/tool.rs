@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ops_tools::tool::{CallFacts, Tool, ToolContext, ToolError, clip};
+use ops_model::clip;
+use ops_tools::{CallFacts, Tool, ToolContext, ToolError};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

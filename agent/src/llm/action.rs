@@ -4,7 +4,7 @@
 //! through `response_format: json_schema` (a grammar on llama.cpp). The
 //! robust choice for small local models.
 
-use ops_tools::tool::ToolSpec;
+use ops_tools::ToolSpec;
 use serde_json::{Map, Value, json};
 
 /// The name of the action that ends a turn.
@@ -110,7 +110,7 @@ mod tests {
 
     #[test]
     fn one_branch_per_tool_and_a_final_answer() {
-        let reg = ops_tools::tool::builtin::registry().unwrap();
+        let reg = ops_tools::builtin::registry().unwrap();
         let specs = reg.specs();
         let schema = action_schema(&specs).unwrap();
         let branches = schema["oneOf"].as_array().unwrap();
@@ -133,7 +133,7 @@ mod tests {
 
     #[test]
     fn the_prompt_names_every_action() {
-        let reg = ops_tools::tool::builtin::registry().unwrap();
+        let reg = ops_tools::builtin::registry().unwrap();
         let specs = reg.specs();
         let p = action_prompt(&specs);
         for s in &specs {

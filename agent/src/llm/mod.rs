@@ -166,7 +166,7 @@ pub trait ChatModel: Send + Sync {
     async fn chat(
         &self,
         messages: &[Message],
-        tools: &[ops_tools::tool::ToolSpec],
+        tools: &[ops_tools::ToolSpec],
         mode: ToolCallMode,
     ) -> Result<Reply, LlmError>;
 
@@ -176,7 +176,7 @@ pub trait ChatModel: Send + Sync {
     async fn chat_streamed(
         &self,
         messages: &[Message],
-        tools: &[ops_tools::tool::ToolSpec],
+        tools: &[ops_tools::ToolSpec],
         mode: ToolCallMode,
         deltas: Deltas,
     ) -> Result<Reply, LlmError> {

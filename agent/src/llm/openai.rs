@@ -26,7 +26,7 @@ use async_openai::Client;
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
 use futures::StreamExt;
-use ops_tools::tool::ToolSpec;
+use ops_tools::ToolSpec;
 use serde_json::{Map, Value, json};
 
 use super::{
@@ -212,7 +212,7 @@ pub fn parse_response(v: &Value) -> Result<Reply, String> {
     let msg = v.pointer("/choices/0/message").ok_or_else(|| {
         format!(
             "the reply has no choices: {}",
-            ops_tools::tool::clip(&v.to_string(), 300)
+            ops_model::clip(&v.to_string(), 300)
         )
     })?;
     let content = msg
@@ -409,10 +409,7 @@ impl OpenAiModel {
             }
             OpenAIError::JSONDeserialize(err, body) => LlmError::Api {
                 endpoint,
-                detail: format!(
-                    "unreadable reply ({err}): {}",
-                    ops_tools::tool::clip(&body, 300)
-                ),
+                detail: format!("unreadable reply ({err}): {}", ops_model::clip(&body, 300)),
             },
             other => LlmError::Transport {
                 endpoint,

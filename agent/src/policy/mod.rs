@@ -18,7 +18,7 @@
 
 mod rules;
 
-use ops_tools::tool::Effect;
+use ops_model::Effect;
 use serde::{Deserialize, Serialize};
 
 pub use rules::{Example, Rule, RuleAction, Rules, RulesError, glob};

@@ -37,7 +37,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ops_tools::tool::shell;
+use ops_model::shell;
 use serde::{Deserialize, Serialize};
 
 use super::{Call, HostRef};

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use ops_tools::manifest::{LoadReport, load_path, parse_text};
-use ops_tools::store::Store;
+use ops_model::manifest::{LoadReport, load_path, parse_text};
+use ops_store::Store;
 
 use crate::args::{ApplyArgs, Format};
 use crate::config::Config;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use ops_agent::approvals::{Answer, ApprovalRequest, Approvals};
-use ops_tools::store::Store;
+use ops_store::Store;
 
 use crate::args::{ApprovalCommand, Format};
 use crate::config::Config;

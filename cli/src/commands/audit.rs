@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::Result;
-use ops_tools::store::{AuditCheck, Store};
+use ops_store::{AuditCheck, Store};
 
 use crate::args::{AuditCommand, Format};
 use crate::config::Config;

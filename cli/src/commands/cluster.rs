@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use ops_tools::exec::kube::read::{self, ListQuery, LogQuery};
-use ops_tools::exec::kube::{PodExecutor, client};
-use ops_tools::exec::{ExecRequest, Executor, ExitStatus, Stream};
-use ops_tools::model::Cluster;
+use ops_exec::kube::read::{self, ListQuery, LogQuery};
+use ops_exec::kube::{PodExecutor, client};
+use ops_exec::{ExecRequest, Executor, ExitStatus, Stream};
+use ops_model::Cluster;
 
 use crate::args::{ClusterCommand, Format, KubeArgs};
 use crate::config::Config;

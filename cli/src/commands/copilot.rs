@@ -22,7 +22,7 @@ use ops_agent::llm::local::{LocalModel, LocalServer};
 use ops_agent::llm::openai::{EndpointConfig, OpenAiModel, detect_mode};
 use ops_agent::policy::{Mode, Rules};
 use ops_agent::session::{Agent, Event, Op, SessionConfig};
-use ops_tools::tool::ToolContext;
+use ops_tools::ToolContext;
 use tokio::sync::mpsc;
 
 use crate::args::{CopilotArgs, Format};
@@ -75,7 +75,7 @@ pub(crate) async fn endpoint(
     };
     let mut e = EndpointConfig::new(url, cfg.model.clone());
     if let Some(k) = &cfg.model_api_key {
-        e.api_key = Some(ops_tools::secret::resolve(k).context("setting `model-api-key`")?);
+        e.api_key = Some(ops_exec::secret::resolve(k).context("setting `model-api-key`")?);
     }
     let mode = match cfg.tool_calls {
         Some(m) => m,
@@ -169,7 +169,7 @@ pub async fn run(cfg: &Config, a: CopilotArgs) -> Result<ExitCode> {
     let (engine, pool) = crate::commands::execute::engine(cfg, false).await?;
     let store = engine.store().clone();
     let json = a.output == Some(Format::Json);
-    let mut registry = ops_tools::tool::builtin::registry().map_err(|e| anyhow::anyhow!(e))?;
+    let mut registry = ops_tools::builtin::registry().map_err(|e| anyhow::anyhow!(e))?;
     // Runbook search, when there are runbooks to search.
     if !store.list_runbooks().await?.is_empty() {
         let k = crate::commands::runbook::knowledge(cfg, store.clone())?;

@@ -5,10 +5,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
-use ops_tools::model::{
+use ops_model::{
     API_VERSION, Cluster, ClusterSpec, Host, HostSpec, Object, ObjectMeta, SecretRef, check_name,
 };
-use ops_tools::store::Store;
+use ops_store::Store;
 
 use crate::args::{CreateClusterArgs, CreateHostArgs, Format};
 use crate::config::Config;

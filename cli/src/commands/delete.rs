@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use ops_tools::model::{Kind, ObjectKey};
-use ops_tools::store::Store;
+use ops_model::{Kind, ObjectKey};
+use ops_store::Store;
 
 use crate::args::DeleteArgs;
 use crate::config::Config;

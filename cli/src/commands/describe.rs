@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::{Result, anyhow};
-use ops_tools::model::{Kind, Object, ObjectKey, Step, Variables};
-use ops_tools::store::{SqliteStore, Store, StoredObject};
+use ops_model::{Kind, Object, ObjectKey, Step, Variables};
+use ops_store::{SqliteStore, Store, StoredObject};
 
 use crate::args::DescribeArgs;
 use crate::config::Config;
@@ -89,7 +89,7 @@ fn steps(doc: &mut Doc, steps: &[Step]) {
     for (i, s) in steps.iter().enumerate() {
         let kind = if s.is_file_step() {
             match s.direction {
-                Some(ops_tools::model::Direction::Download) => "download",
+                Some(ops_model::Direction::Download) => "download",
                 _ => "upload",
             }
         } else if s

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
-use ops_tools::events::nats::{self, Nats};
-use ops_tools::events::{CloudEvent, log, subject};
-use ops_tools::store::Store;
+use ops_events::log;
+use ops_events::nats::{self, Nats};
+use ops_model::event::{CloudEvent, subject};
+use ops_store::Store;
 
 use crate::args::{EventsCommand, EventsTailArgs, Format};
 use crate::config::Config;
@@ -22,7 +23,7 @@ fn line(e: &CloudEvent, json: bool) -> String {
     if json {
         return serde_json::to_string(e).unwrap_or_default();
     }
-    let data = ops_tools::tool::clip(&e.data.to_string(), 160).replace('\n', " ");
+    let data = ops_model::clip(&e.data.to_string(), 160).replace('\n', " ");
     format!("{}  {}  {}  {data}", e.time, e.subject, e.kind)
 }
 
@@ -31,7 +32,7 @@ fn since_stamp(since: Option<&str>) -> Result<Option<String>> {
         return Ok(None);
     };
     let d = crate::commands::cluster::parse_since(s).context("--since")?;
-    Ok(Some(ops_tools::stamp::ago(d)))
+    Ok(Some(ops_model::stamp::ago(d)))
 }
 
 fn check_pattern(p: &str) -> Result<()> {
@@ -74,7 +75,7 @@ pub async fn run(cfg: &Config, cmd: EventsCommand) -> Result<ExitCode> {
             let source = a
                 .source
                 .clone()
-                .unwrap_or_else(ops_tools::events::default_source);
+                .unwrap_or_else(ops_model::event::default_source);
             let mut e = CloudEvent::new(source, a.kind, a.subject, data);
             e.cluster = a.cluster;
             let id = e.id.clone();
@@ -116,7 +117,7 @@ pub async fn run(cfg: &Config, cmd: EventsCommand) -> Result<ExitCode> {
         EventsCommand::Prune(a) => {
             let age =
                 crate::commands::cluster::parse_since(&a.older_than).context("--older-than")?;
-            let before = ops_tools::stamp::ago(age);
+            let before = ops_model::stamp::ago(age);
             let (events, deliveries) = store.prune_events(&before).await?;
             println!(
                 "removed {events} event(s) and {deliveries} delivery record(s) older than {} ({before})",

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use ops_tools::engine::{Engine, EngineOptions, PipelineRunRequest, Target, TaskRunRequest};
-use ops_tools::exec::ssh::{SshOptions, SshPool};
-use ops_tools::model::{
+use ops_engine::{Engine, EngineOptions, PipelineRunRequest, Target, TaskRunRequest};
+use ops_exec::ssh::{SshOptions, SshPool};
+use ops_model::{
     API_VERSION, Direction, Kind, Object, ObjectKey, ObjectMeta, Step, Task, TaskSpec,
 };
-use ops_tools::store::{RunRecord, SqliteStore, Store, owner_alive};
+use ops_store::{RunRecord, SqliteStore, Store, owner_alive};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{
@@ -93,7 +93,7 @@ fn report(run: &RunRecord, printer: &Printer, json: bool) -> Result<ExitCode> {
             .unwrap_or_default();
         println!("run {}: {}{msg}", run.id, run.phase);
     }
-    Ok(if run.phase == ops_tools::model::RunPhase::Succeeded {
+    Ok(if run.phase == ops_model::RunPhase::Succeeded {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -206,7 +206,7 @@ pub async fn file(cfg: &Config, args: FileArgs) -> Result<ExitCode> {
 async fn load_task(cfg: &Config, store: &dyn Store, what: &str) -> Result<Task> {
     let path = Path::new(what);
     if path.is_file() {
-        let file = ops_tools::manifest::load_file(path).map_err(|e| anyhow!("{e}"))?;
+        let file = ops_model::manifest::load_file(path).map_err(|e| anyhow!("{e}"))?;
         let mut tasks: Vec<Task> = file
             .documents
             .into_iter()
@@ -241,7 +241,7 @@ pub async fn task(cfg: &Config, args: TaskArgs) -> Result<ExitCode> {
     let variables = crate::commands::parse_pairs(&args.vars, "variable")?;
     // Its own `host:`, else its `host` variable, as in the anchor.
     let host = task.spec.target(&variables).map(str::to_owned);
-    let runtime = ops_tools::exec::kube::PodRuntime::for_task(&task, &variables);
+    let runtime = ops_exec::kube::PodRuntime::for_task(&task, &variables);
     let targets = crate::inventory::targets(
         &engine,
         &cfg.namespace,
@@ -302,7 +302,7 @@ pub async fn pipeline_run(cfg: &Config, args: PipelineRunArgs) -> Result<ExitCod
 }
 
 pub async fn scheduler(cfg: &Config, args: SchedulerArgs) -> Result<ExitCode> {
-    use ops_tools::engine::schedule::{Scheduler, TickEvent, describe};
+    use ops_engine::schedule::{Scheduler, TickEvent, describe};
     let (engine, pool) = engine(cfg, true).await?;
     let beat_engine = engine.clone();
     let mut s = Scheduler::new(engine, Duration::from_secs(args.jitter));
@@ -333,7 +333,7 @@ pub async fn scheduler(cfg: &Config, args: SchedulerArgs) -> Result<ExitCode> {
         let every = Duration::from_secs(args.heartbeat);
         tokio::spawn(async move {
             let feed = engine.feed().clone();
-            ops_tools::events::heartbeat::run(&engine, &feed, Some(&ns), forks, every, &stop).await;
+            ops_engine::heartbeat::run(&engine, &feed, Some(&ns), forks, every, &stop).await;
         })
     });
     loop {
@@ -369,7 +369,7 @@ pub async fn scheduler(cfg: &Config, args: SchedulerArgs) -> Result<ExitCode> {
 
 /// `opscli heartbeat`: rounds of Host and Cluster heartbeats.
 pub async fn heartbeat(cfg: &Config, args: crate::args::HeartbeatArgs) -> Result<ExitCode> {
-    use ops_tools::events::heartbeat;
+    use ops_engine::heartbeat;
     let (engine, pool) = engine(cfg, true).await?;
     let feed = engine.feed().clone();
     let ns = (!args.all_namespaces).then_some(cfg.namespace.as_str());

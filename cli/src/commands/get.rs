@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use ops_tools::model::{Kind, LabelSelector, ObjectKey};
-use ops_tools::store::Store;
+use ops_model::{Kind, LabelSelector, ObjectKey};
+use ops_store::Store;
 
 use crate::args::{Format, GetArgs};
 use crate::config::Config;

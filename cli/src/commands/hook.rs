@@ -8,13 +8,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
-use ops_tools::events::CloudEvent;
-use ops_tools::events::dispatch::Dispatcher;
-use ops_tools::events::filter::render;
-use ops_tools::events::hooks::{Deliverer, Hook, Retry};
-use ops_tools::events::subject;
-use ops_tools::model::{Kind, LabelSelector, Object};
-use ops_tools::store::{DeliveryRecord, Store};
+use ops_events::dispatch::Dispatcher;
+use ops_events::hooks::{Deliverer, Hook, Retry};
+use ops_model::event::CloudEvent;
+use ops_model::event::filter::render;
+use ops_model::event::subject;
+use ops_model::{Kind, LabelSelector, Object};
+use ops_store::{DeliveryRecord, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{Format, HookCommand};
@@ -66,8 +66,8 @@ async fn hooks_with_fingerprint(
 /// through the policy and, where it asks, waits for `opscli approval`.
 struct HookActions {
     cfg: Config,
-    engine: ops_tools::engine::Engine,
-    feed: ops_tools::events::feed::Feed,
+    engine: ops_engine::Engine,
+    feed: ops_events::feed::Feed,
     rules: ops_agent::policy::Rules,
     /// Wait for each session to end (`hook test`) instead of starting it
     /// in the background (`hook run`).
@@ -102,7 +102,7 @@ fn host_of(subject: &str) -> Option<String> {
 }
 
 impl HookActions {
-    async fn new(cfg: &Config, feed: ops_tools::events::feed::Feed, wait: bool) -> Result<Self> {
+    async fn new(cfg: &Config, feed: ops_events::feed::Feed, wait: bool) -> Result<Self> {
         let (engine, _pool) = crate::commands::execute::engine(cfg, false).await?;
         let engine = engine.with_feed(feed.clone());
         let path = cfg.home.join("rules.yaml");
@@ -143,10 +143,10 @@ impl HookActions {
 }
 
 #[async_trait::async_trait]
-impl ops_tools::events::hooks::ActionSink for HookActions {
+impl ops_events::hooks::ActionSink for HookActions {
     async fn start(&self, hook: &Hook, e: &CloudEvent) -> Result<(String, String), String> {
         use ops_agent::session::{Agent, SessionConfig};
-        use ops_tools::events::hooks::Sink;
+        use ops_model::event::hook::Sink;
         let Sink::Action { kind, target } = &hook.sink else {
             return Err("not an action hook".into());
         };
@@ -209,14 +209,14 @@ impl ops_tools::events::hooks::ActionSink for HookActions {
             .options
             .get("approval-ttl")
             .and_then(|t| t.trim().parse::<u64>().ok())
-            .filter(|t| (1..=ops_tools::model::MAX_SECONDS).contains(t))
+            .filter(|t| (1..=ops_model::MAX_SECONDS).contains(t))
             .unwrap_or(3600);
         let store = Arc::clone(self.engine.store());
-        let registry = ops_tools::tool::builtin::registry().map_err(|e| e.to_string())?;
+        let registry = ops_tools::builtin::registry().map_err(|e| e.to_string())?;
         let agent = Agent {
             model,
             registry,
-            ctx: ops_tools::tool::ToolContext {
+            ctx: ops_tools::ToolContext {
                 engine: Arc::new(self.engine.clone()),
                 namespace: ns.to_owned(),
                 cancel: CancellationToken::new(),
@@ -286,7 +286,7 @@ fn outcome(session: &str, out: &ops_agent::headless::Outcome) -> String {
     if !out.answer.is_empty() {
         detail.push_str(&format!("; {}", out.answer));
     }
-    ops_tools::tool::clip(&detail, 1000)
+    ops_model::clip(&detail, 1000)
 }
 
 fn read_event(path: &std::path::Path) -> Result<CloudEvent> {
@@ -306,11 +306,11 @@ fn read_event(path: &std::path::Path) -> Result<CloudEvent> {
         obj.entry(k.to_owned())
             .or_insert_with(|| serde_json::Value::String(val));
     };
-    fill(obj, "specversion", ops_tools::events::SPEC_VERSION.into());
-    fill(obj, "id", ops_tools::events::new_id());
-    fill(obj, "source", ops_tools::events::default_source());
+    fill(obj, "specversion", ops_model::event::SPEC_VERSION.into());
+    fill(obj, "id", ops_model::event::new_id());
+    fill(obj, "source", ops_model::event::default_source());
     fill(obj, "type", "dev.ops.test".into());
-    fill(obj, "time", ops_tools::stamp::now());
+    fill(obj, "time", ops_model::stamp::now());
     let e: CloudEvent = serde_json::from_value(v)
         .with_context(|| format!("{}: not a CloudEvent", path.display()))?;
     e.validate()
@@ -416,7 +416,7 @@ pub async fn run(cfg: &Config, cmd: HookCommand) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             let feed = crate::commands::open_feed(cfg, Arc::clone(&store)).await?;
-            let actions: Arc<dyn ops_tools::events::hooks::ActionSink> =
+            let actions: Arc<dyn ops_events::hooks::ActionSink> =
                 Arc::new(HookActions::new(cfg, feed.clone(), true).await?);
             let d = Deliverer::new(feed, Some(actions), Retry::default());
             let mut rec = d.deliver(&h, &e).await;
@@ -458,7 +458,7 @@ pub async fn run(cfg: &Config, cmd: HookCommand) -> Result<ExitCode> {
                 Some(u) => format!("JetStream at {u}, stream {}", cfg.nats_stream),
                 None => "the store's event log".into(),
             };
-            let actions: Arc<dyn ops_tools::events::hooks::ActionSink> =
+            let actions: Arc<dyn ops_events::hooks::ActionSink> =
                 Arc::new(HookActions::new(cfg, feed.clone(), false).await?);
             let d = Dispatcher::new(
                 feed.clone(),

@@ -7,15 +7,15 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use ops_evals::lab::{self, DEFAULT_HOSTS, FAULTS, Lab, LabMode, ModeChoice};
-use ops_tools::model::{Kind, ObjectKey};
-use ops_tools::store::Store;
+use ops_model::{Kind, ObjectKey};
+use ops_store::Store;
 
 use crate::args::{Format, LabCommand};
 use crate::config::Config;
 
 /// The known_hosts file the SSH pool reads.
 fn known_hosts(cfg: &Config) -> std::path::PathBuf {
-    ops_tools::exec::ssh::SshOptions::new(&cfg.home).known_hosts
+    ops_exec::ssh::SshOptions::new(&cfg.home).known_hosts
 }
 
 const MARK: &str = "ops-lab";
@@ -47,7 +47,7 @@ pub async fn up(cfg: &Config, mode: ModeChoice) -> Result<Lab> {
         );
     }
     let store = crate::commands::open_store(cfg)?;
-    let file = ops_tools::manifest::parse_text(std::path::Path::new("lab"), &lab.host_manifests())
+    let file = ops_model::manifest::parse_text(std::path::Path::new("lab"), &lab.host_manifests())
         .map_err(|e| anyhow::anyhow!("lab hosts: {e}"))?;
     store
         .apply(

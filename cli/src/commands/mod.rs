@@ -22,7 +22,7 @@ pub mod runbook;
 pub mod runs;
 
 use anyhow::{Context, Result};
-use ops_tools::store::SqliteStore;
+use ops_store::SqliteStore;
 
 use crate::config::Config;
 
@@ -30,7 +30,7 @@ use crate::config::Config;
 /// `$OPS_HOME/audit.key` and its head in `STORE.audit-head`. `$OPS_HOME`
 /// and the store's files become secret paths for the shell classifier.
 pub fn open_store(cfg: &Config) -> Result<SqliteStore> {
-    use ops_tools::tool::shell::secret;
+    use ops_model::shell::secret;
     secret::protect(&cfg.home.display().to_string());
     for suffix in ["", "-wal", "-shm", ".audit-head"] {
         secret::protect(&format!("{}{suffix}", cfg.store.display()));
@@ -43,23 +43,21 @@ pub fn open_store(cfg: &Config) -> Result<SqliteStore> {
     })?;
     let mut head = cfg.store.clone().into_os_string();
     head.push(".audit-head");
-    let seal = ops_tools::store::seal::AuditSeal::open(
-        &cfg.home.join("audit.key"),
-        std::path::Path::new(&head),
-    )
-    .context("cannot open the audit key")?;
+    let seal =
+        ops_store::seal::AuditSeal::open(&cfg.home.join("audit.key"), std::path::Path::new(&head))
+            .context("cannot open the audit key")?;
     Ok(store.with_audit_seal(seal))
 }
 
-static FEED: std::sync::OnceLock<ops_tools::events::feed::Feed> = std::sync::OnceLock::new();
+static FEED: std::sync::OnceLock<ops_events::feed::Feed> = std::sync::OnceLock::new();
 
 /// The event feed this process publishes to (opened once): NATS JetStream
 /// when `nats-url` is set, else the store's event log.
 pub async fn open_feed(
     cfg: &Config,
-    store: std::sync::Arc<dyn ops_tools::store::Store>,
-) -> Result<ops_tools::events::feed::Feed> {
-    use ops_tools::events::feed::{Feed, FeedConfig};
+    store: std::sync::Arc<dyn ops_store::Store>,
+) -> Result<ops_events::feed::Feed> {
+    use ops_events::feed::{Feed, FeedConfig};
     if let Some(f) = FEED.get() {
         return Ok(f.clone());
     }
@@ -77,12 +75,12 @@ pub async fn open_feed(
 }
 
 /// The JetStream settings for `url`.
-pub fn nats_config(cfg: &Config, url: &str) -> ops_tools::events::nats::NatsConfig {
-    ops_tools::events::nats::NatsConfig {
+pub fn nats_config(cfg: &Config, url: &str) -> ops_events::nats::NatsConfig {
+    ops_events::nats::NatsConfig {
         stream: cfg.nats_stream.clone(),
         max_age: cfg.nats_retention,
         duplicate_window: cfg.nats_dedup_window.min(cfg.nats_retention),
-        ..ops_tools::events::nats::NatsConfig::new(url)
+        ..ops_events::nats::NatsConfig::new(url)
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use ops_agent::knowledge::embed::{Embedder, EndpointEmbedder, MiniLm};
 use ops_agent::knowledge::{Knowledge, Method, Query};
-use ops_tools::store::Store;
+use ops_store::Store;
 
 use crate::args::{Format, RunbookCommand, RunbookSearchArgs};
 use crate::config::Config;
@@ -24,7 +24,7 @@ type Chosen = (Option<Arc<dyn Embedder>>, Option<String>);
 pub fn embedder(cfg: &Config) -> Result<Chosen> {
     if let Some(url) = &cfg.embed_url {
         let key = match &cfg.model_api_key {
-            Some(k) => Some(ops_tools::secret::resolve(k).context("setting `model-api-key`")?),
+            Some(k) => Some(ops_exec::secret::resolve(k).context("setting `model-api-key`")?),
             None => None,
         };
         let e = EndpointEmbedder::new(url, &cfg.embed_model, key)?;

@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::{Result, anyhow};
-use ops_tools::model::RunPhase;
-use ops_tools::store::{RunFilter, RunRecord, Store};
+use ops_model::RunPhase;
+use ops_store::{RunFilter, RunRecord, Store};
 
 use crate::args::{Format, RunCommand};
 use crate::config::Config;
@@ -22,9 +22,7 @@ pub async fn run(cfg: &Config, cmd: RunCommand) -> Result<ExitCode> {
     let store = crate::commands::execute::store(cfg)?;
     // A run whose process died reads as Interrupted at once, not when
     // the next run starts.
-    store
-        .mark_interrupted(&ops_tools::store::owner_alive)
-        .await?;
+    store.mark_interrupted(&ops_store::owner_alive).await?;
     match cmd {
         RunCommand::List {
             status,

@@ -1,0 +1,13 @@
+//! The integration tests of this crate, one binary (link time): each
+//! module is one former test file.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
+mod approvals;
+mod audit;
+mod knowledge;
+mod live_model;
+mod openai;
+mod policy;
+mod redact;
+mod session;

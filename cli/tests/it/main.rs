@@ -1,0 +1,15 @@
+//! The integration tests of this crate, one binary (link time): each
+//! module is one former test file.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may panic
+
+mod audit;
+mod cli;
+mod common;
+mod copilot;
+mod events;
+mod execute;
+mod hooks;
+mod kube;
+mod lab;
+mod runbook;
