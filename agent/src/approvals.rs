@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ops_model::Effect;
+use ops_protocol::Principal;
 use ops_store::{ApprovalRecord, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -153,9 +154,24 @@ pub enum ApprovalError {
     /// The approval belongs to another session.
     #[error("approval `{0}` belongs to another session")]
     OtherSession(String),
+    /// The would-be approver may not decide approvals (ops acting for
+    /// one of its own objects).
+    #[error("{0} may not decide approvals")]
+    NotAnApprover(String),
     /// The store failed: fail closed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What waiting for a decision came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Waited {
+    /// Someone decided: the answer and who (as recorded).
+    Decided(Answer, String),
+    /// Nobody answered before the request lapsed.
+    Expired,
+    /// The request was withdrawn or could not be read; why.
+    Gone(String),
 }
 
 /// How a call was authorised.
@@ -227,8 +243,30 @@ impl Approvals {
         Ok(rec)
     }
 
-    /// Records `by`'s answer to a pending request.
+    /// Records `by`'s answer to a pending request. Only a principal that
+    /// may decide approvals can ([`Principal::may_decide`]).
     pub async fn answer(
+        &self,
+        id: &str,
+        answer: &Answer,
+        by: &Principal,
+    ) -> Result<ApprovalRecord, ApprovalError> {
+        if !by.may_decide() {
+            return Err(ApprovalError::NotAnApprover(by.to_string()));
+        }
+        let by = by.to_string();
+        self.record_answer(id, answer, &by).await
+    }
+
+    /// Closes a pending request on the asking side (the session was
+    /// cancelled or closed, the audit could not record it): a denial by
+    /// ops, never an approval.
+    pub async fn withdraw(&self, id: &str, reason: &str) -> Result<ApprovalRecord, ApprovalError> {
+        self.record_answer(id, &Answer::Deny(reason.to_owned()), "ops")
+            .await
+    }
+
+    async fn record_answer(
         &self,
         id: &str,
         answer: &Answer,
@@ -254,6 +292,67 @@ impl Approvals {
             });
         }
         Ok(rec)
+    }
+
+    /// Waits for a decision on approval `id`, until it lapses. Pushed,
+    /// not polled: a decision in this process wakes the waiter at once,
+    /// one in another process through the store's change signal
+    /// ([`Store::changes`]: inotify on the SQLite file); the record is
+    /// re-read only when something changed. A store that cannot signal is
+    /// re-read every `fallback`.
+    pub async fn wait(&self, id: &str, fallback: Duration) -> Waited {
+        let mut changes = self.store.changes();
+        loop {
+            let rec = match self.store.get_approval(id).await {
+                Ok(Some(r)) => r,
+                Ok(None) => return Waited::Gone(format!("approval `{id}` does not exist")),
+                Err(e) => return Waited::Gone(e.to_string()),
+            };
+            let by = rec.decided_by.clone().unwrap_or_else(|| "unknown".into());
+            match rec.state.as_str() {
+                "approved" | "used" => return Waited::Decided(Answer::Once, by),
+                "approved_for_session" => return Waited::Decided(Answer::Session, by),
+                "denied" => {
+                    let why = rec.reason.unwrap_or_else(|| "no reason given".into());
+                    return Waited::Decided(Answer::Deny(why), by);
+                }
+                "expired" => return Waited::Expired,
+                "pending" => {}
+                other => return Waited::Gone(format!("approval `{id}` is {other}")),
+            }
+            let now = chrono::Utc::now();
+            let left = rec
+                .expires_at
+                .as_deref()
+                .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
+                .map(|e| {
+                    (e.with_timezone(&chrono::Utc) - now)
+                        .to_std()
+                        .unwrap_or_default()
+                });
+            let Some(left) = left else {
+                return Waited::Gone(format!("approval `{id}` has no expiry"));
+            };
+            if left.is_zero() {
+                return Waited::Expired;
+            }
+            let nap = match &changes {
+                Some(_) => left,
+                None => left.min(fallback),
+            };
+            match changes.as_mut() {
+                Some(rx) => {
+                    // A closed signal (store gone): fall back to re-reading.
+                    let closed = tokio::time::timeout(nap, rx.changed())
+                        .await
+                        .is_ok_and(|r| r.is_err());
+                    if closed {
+                        changes = None;
+                    }
+                }
+                None => tokio::time::sleep(nap).await,
+            }
+        }
     }
 
     /// A session-wide approval that already covers `call`, if any.

@@ -36,6 +36,9 @@ pub enum AuditEvent {
         args: serde_json::Value,
         /// Declared effect.
         effect: String,
+        /// Who asked for it (absent in records written before principals).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     /// An approval was asked for.
     ApprovalRequested {

@@ -1,81 +1,27 @@
-//! Sessions nobody is typing into: what an EventHooks `task`, `pipeline`
-//! or `copilot` sink starts. They run the same [`Agent`] loop as a chat,
-//! so every call goes through the same policy, approval gate, redaction
-//! and audit; only the client differs:
+//! Work nobody is typing into: what an EventHooks `task`, `pipeline` or
+//! `copilot` sink starts. It passes the same [`Gate`](crate::gate) as a
+//! chat, so every call goes through the same policy, approvals, redaction
+//! and audit; only the door differs:
 //!
-//! - [`FixedCall`] is the "model" of a `task` / `pipeline` hook: it asks
-//!   for exactly one call (`task_run` / `pipeline_run` with the hook's
-//!   arguments) and then reports that call's result. No model decides
-//!   anything, and the gate treats the call like any other.
-//! - [`run`] drives a session to the end of one turn. When the gate asks
-//!   for an approval, the request is already in the store; [`run`] polls
-//!   the store until someone decides it (`opscli approval approve|deny`
-//!   from any terminal) or it expires, and hands the decision to the
-//!   session, which checks it against the exact call before running it.
+//! - [`invoke`]: one direct call (`task_run` / `pipeline_run` with the
+//!   hook's arguments) under the hook's principal, no model. Where the
+//!   policy asks, the request is in the store and the call waits for a
+//!   decision from any door (`opscli approval approve|deny` in another
+//!   process, later REST or Slack): the store's change signal wakes it,
+//!   nothing polls.
+//! - [`run`]: one model turn of a session (a `copilot` hook's triage);
+//!   the session's own door hears decisions made elsewhere the same way.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
-use async_trait::async_trait;
-use ops_store::Store;
-
-use crate::approvals::Answer;
-use crate::llm::{ChatModel, LlmError, Message, Reply, Role, ToolCall, ToolCallMode};
+use crate::gate::{Gate, Terms, Unattended};
 use crate::session::{Agent, Event, Op, SessionConfig};
 
-/// A model that makes one fixed call, then reports its result.
-#[derive(Debug)]
-pub struct FixedCall {
-    call: ToolCall,
-    asked: AtomicUsize,
-}
-
-impl FixedCall {
-    /// Asks for `tool` with `args`.
-    pub fn new(tool: &str, args: &serde_json::Value) -> Self {
-        FixedCall {
-            call: ToolCall {
-                id: "hook-1".into(),
-                name: tool.into(),
-                arguments: args.to_string(),
-            },
-            asked: AtomicUsize::new(0),
-        }
-    }
-}
-
-#[async_trait]
-impl ChatModel for FixedCall {
-    async fn chat(
-        &self,
-        messages: &[Message],
-        _tools: &[ops_tools::ToolSpec],
-        _mode: ToolCallMode,
-    ) -> Result<Reply, LlmError> {
-        if self.asked.fetch_add(1, Ordering::SeqCst) == 0 {
-            return Ok(Reply {
-                tool_calls: vec![self.call.clone()],
-                ..Reply::default()
-            });
-        }
-        let result = messages
-            .iter()
-            .rev()
-            .find(|m| m.role == Role::Tool)
-            .map(|m| m.content.clone())
-            .unwrap_or_else(|| "(no result)".into());
-        Ok(Reply {
-            content: format!("{}: {}", self.call.name, ops_model::clip(&result, 2000)),
-            ..Reply::default()
-        })
-    }
-}
-
-/// How a headless turn ended.
+/// How a headless call or turn ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
-    /// The final answer (for a fixed call: the call's result).
+    /// The final answer (for a direct call: the call's result).
     pub answer: String,
     /// Approvals requested (ids).
     pub approvals: Vec<String>,
@@ -83,7 +29,7 @@ pub struct Outcome {
     pub refused: Vec<String>,
     /// Tools that ran.
     pub ran: Vec<String>,
-    /// Errors (model unreachable, step cap).
+    /// Errors (model unreachable, step cap, invalid calls).
     pub errors: Vec<String>,
 }
 
@@ -98,39 +44,61 @@ impl Outcome {
             "done"
         }
     }
-}
 
-/// Waits for a decision on approval `id` in the store; `None` when it
-/// expired or vanished.
-async fn decision(store: &Arc<dyn Store>, id: &str, poll: Duration) -> Option<(Answer, String)> {
-    loop {
-        let rec = store.get_approval(id).await.ok()??;
-        let by = rec.decided_by.clone().unwrap_or_else(|| "unknown".into());
-        match rec.state.as_str() {
-            "approved" => return Some((Answer::Once, by)),
-            "approved_for_session" => return Some((Answer::Session, by)),
-            "denied" => {
-                return Some((
-                    Answer::Deny(rec.reason.unwrap_or_else(|| "no reason given".into())),
-                    by,
-                ));
-            }
-            "pending" => {
-                let now = ops_model::stamp::now();
-                if rec.expires_at.as_deref().is_some_and(|e| e <= now.as_str()) {
-                    return None;
-                }
-            }
-            _ => return None,
+    /// Takes in one event; `true` at the end of a turn.
+    fn observe(&mut self, e: Event) -> bool {
+        match e {
+            Event::ApprovalRequested { id, .. } => self.approvals.push(id),
+            Event::Refused { tool, reason, .. } => self.refused.push(format!("{tool}: {reason}")),
+            Event::ToolFinished { tool, .. } => self.ran.push(tool),
+            Event::InvalidCall { tool, error } => self.errors.push(format!("{tool}: {error}")),
+            Event::Answer { text } => self.answer = text,
+            Event::Error { message } => self.errors.push(message),
+            Event::TurnComplete { .. } => return true,
+            _ => {}
         }
-        tokio::time::sleep(poll).await;
+        false
     }
 }
 
+/// Runs one direct call of `tool` with `args` through the gate under
+/// `terms`, with no one at the keyboard; `cancel` withdraws it.
+pub async fn invoke(
+    gate: Gate<'_>,
+    terms: &Terms<'_>,
+    tool: &str,
+    args: serde_json::Value,
+    cancel: CancellationToken,
+) -> Outcome {
+    let (tx, mut rx) = mpsc::channel::<Event>(64);
+    let mut door = Unattended::new(gate.approvals.clone(), Some(tx), cancel);
+    let call = async {
+        let text = match gate.check(tool, args).await {
+            Ok(c) => gate.pass(terms, &c, &mut door).await.text,
+            Err(e) => {
+                gate.invalid(terms, &mut door, tool, &e).await;
+                format!("error: {e}")
+            }
+        };
+        drop(door);
+        text
+    };
+    let collect = async {
+        let mut out = Outcome::default();
+        while let Some(e) = rx.recv().await {
+            out.observe(e);
+        }
+        out
+    };
+    let (text, mut out) = tokio::join!(call, collect);
+    out.answer = format!("{tool}: {}", ops_model::clip(&text, 2000));
+    out
+}
+
 /// Runs one turn of a session with `input` and no one at the keyboard;
-/// approvals are decided in the store (polled every `poll`).
-pub async fn run(agent: Agent, cfg: SessionConfig, input: String, poll: Duration) -> Outcome {
-    let store = Arc::clone(agent.ctx.engine.store());
+/// approvals are decided from other doors (the session hears them through
+/// the store).
+pub async fn run(agent: Agent, cfg: SessionConfig, input: String) -> Outcome {
     let mut h = agent.spawn(cfg);
     let mut out = Outcome::default();
     if h.ops.send(Op::UserInput(input)).await.is_err() {
@@ -138,23 +106,8 @@ pub async fn run(agent: Agent, cfg: SessionConfig, input: String, poll: Duration
         return out;
     }
     while let Some(e) = h.events.recv().await {
-        match e {
-            Event::ApprovalRequested { id, .. } => {
-                out.approvals.push(id.clone());
-                let (store, ops) = (Arc::clone(&store), h.ops.clone());
-                tokio::spawn(async move {
-                    // Expired: the session refuses on its own deadline.
-                    if let Some((answer, by)) = decision(&store, &id, poll).await {
-                        let _ = ops.send(Op::Decide { id, answer, by }).await;
-                    }
-                });
-            }
-            Event::Refused { tool, reason, .. } => out.refused.push(format!("{tool}: {reason}")),
-            Event::ToolFinished { tool, .. } => out.ran.push(tool),
-            Event::Answer { text } => out.answer = text,
-            Event::Error { message } => out.errors.push(message),
-            Event::TurnComplete { .. } => break,
-            _ => {}
+        if out.observe(e) {
+            break;
         }
     }
     drop(h.ops);

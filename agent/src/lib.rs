@@ -20,6 +20,7 @@
 
 pub mod approvals;
 pub mod audit;
+pub mod gate;
 pub mod headless;
 pub mod knowledge;
 pub mod llm;

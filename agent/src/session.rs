@@ -15,31 +15,44 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ops_tools::{Prepared, Registry, TargetRef, ToolContext, resolve_targets};
+use async_trait::async_trait;
+use ops_protocol::Principal;
+use ops_tools::{Registry, ToolContext};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::approvals::{Answer, ApprovalRequest, Approvals, CallSpec};
+use crate::approvals::{Answer, Approvals};
 use crate::audit::{Audit, AuditEvent};
+use crate::gate::{Door, Gate, Terms, Wait, stored_decision};
 use crate::llm::parse::calls_in_text;
 use crate::llm::stream::AnswerStream;
 use crate::llm::{ChatModel, LlmError, Message, Reply, Role, ToolCall, ToolCallMode, Usage};
-use crate::policy::{self, Decision, HostRef, Mode, Rules};
-use crate::redact::{redact_text, redact_value};
+use crate::policy::{Mode, Rules};
+use crate::redact::redact_text;
 
 /// Into the session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     /// A person's message (or an alert rendered as text).
     UserInput(String),
+    /// A person's (or a program's) direct call of one tool, no model in
+    /// between: it passes the same gate as the model's calls, under `by`.
+    Invoke {
+        /// Tool name.
+        tool: String,
+        /// Its arguments.
+        args: serde_json::Value,
+        /// Who asks.
+        by: Principal,
+    },
     /// A decision on a pending approval.
     Decide {
         /// Approval id.
         id: String,
         /// The answer.
         answer: Answer,
-        /// Who decided.
-        by: String,
+        /// Who decided (authenticated by the door it came through).
+        by: Principal,
     },
     /// Stop the tool call that is running (Ctrl-C); the model is told it
     /// was cancelled. Ignored when nothing runs.
@@ -143,6 +156,9 @@ pub enum Event {
 pub struct SessionConfig {
     /// Session id (audit, approvals).
     pub id: String,
+    /// On whose behalf the session's model asks for calls (the person
+    /// who started it, or ops for a hook's triage).
+    pub principal: Principal,
     /// read-only, ask or auto.
     pub mode: Mode,
     /// Policy rules.
@@ -162,9 +178,10 @@ pub struct SessionConfig {
 
 impl SessionConfig {
     /// Defaults: ask mode, 12 steps, 12 KiB per tool result, 2M tokens.
-    pub fn new(id: impl Into<String>) -> Self {
+    pub fn new(id: impl Into<String>, principal: Principal) -> Self {
         SessionConfig {
             id: id.into(),
+            principal,
             mode: Mode::Ask,
             rules: Rules::default(),
             tool_calls: ToolCallMode::Lenient,
@@ -218,7 +235,8 @@ struct Turn<'a> {
     cfg: &'a SessionConfig,
     events: &'a mpsc::Sender<Event>,
     ops: &'a mut mpsc::Receiver<Op>,
-    pending_inputs: &'a mut Vec<String>,
+    /// Ops that arrived while the turn was busy, handled after it.
+    pending: &'a mut Vec<Op>,
     /// Tokens used by the session so far.
     used_tokens: &'a mut u64,
     /// Results of identical read calls this turn.
@@ -239,6 +257,16 @@ struct Turn<'a> {
 const MAX_SAME_INVALID: u32 = 3;
 
 impl Agent {
+    /// The gate this agent's calls pass.
+    pub fn gate(&self) -> Gate<'_> {
+        Gate {
+            registry: &self.registry,
+            ctx: &self.ctx,
+            approvals: &self.approvals,
+            audit: &self.audit,
+        }
+    }
+
     /// Starts a session loop.
     pub fn spawn(self, cfg: SessionConfig) -> SessionHandle {
         let (op_tx, mut op_rx) = mpsc::channel::<Op>(32);
@@ -253,21 +281,12 @@ impl Agent {
             if history.is_empty() {
                 history.push(Message::text(Role::System, cfg.system_prompt.clone()));
             }
-            let mut pending: Vec<String> = Vec::new();
+            let mut pending: Vec<Op> = Vec::new();
             let mut used_tokens: u64 = 0;
             loop {
-                let input = if pending.is_empty() {
+                let op = if pending.is_empty() {
                     match op_rx.recv().await {
-                        Some(Op::UserInput(t)) => t,
-                        Some(Op::Decide { id, .. }) => {
-                            let _ = ev_tx
-                                .send(Event::Error {
-                                    message: format!("no approval `{id}` is waiting"),
-                                })
-                                .await;
-                            continue;
-                        }
-                        Some(Op::Cancel) => continue,
+                        Some(op) => op,
                         None => return,
                     }
                 } else {
@@ -278,39 +297,30 @@ impl Agent {
                     cfg: &cfg,
                     events: &ev_tx,
                     ops: &mut op_rx,
-                    pending_inputs: &mut pending,
+                    pending: &mut pending,
                     used_tokens: &mut used_tokens,
                     seen: HashMap::new(),
                     invalid: HashMap::new(),
                     repeats: HashMap::new(),
                     force_answer: false,
                 };
-                turn.run(&mut history, input).await;
+                match op {
+                    Op::UserInput(input) => turn.run(&mut history, input).await,
+                    Op::Invoke { tool, args, by } => turn.invoke(&tool, args, &by).await,
+                    Op::Decide { id, .. } => {
+                        turn.emit(Event::Error {
+                            message: format!("no approval `{id}` is waiting"),
+                        })
+                        .await
+                    }
+                    Op::Cancel => {}
+                }
             }
         });
         SessionHandle {
             ops: op_tx,
             events: ev_rx,
             task,
-        }
-    }
-}
-
-/// What running a call came to.
-enum Executed {
-    /// It ran; the text the model is given.
-    Done(String),
-    /// It asked for the read-only sandbox and a target cannot provide it;
-    /// nothing ran there.
-    Unsandboxed(String),
-}
-
-impl Executed {
-    /// The text for the model.
-    fn text(self) -> String {
-        match self {
-            Executed::Done(t) => t,
-            Executed::Unsandboxed(why) => format!("not run: {why}"),
         }
     }
 }
@@ -334,27 +344,6 @@ impl Turn<'_> {
                 false
             }
         }
-    }
-
-    /// Refuses `p` because the audit log could not record it (nothing
-    /// more can be audited, so only the event and the model are told).
-    async fn unaudited(&self, p: &Prepared) -> String {
-        self.refused(
-            p,
-            "the audit log could not record this call, so it does not run".into(),
-        )
-        .await
-    }
-
-    /// Tells the client and the model that `p` was refused.
-    async fn refused(&self, p: &Prepared, reason: String) -> String {
-        self.emit(Event::Refused {
-            tool: p.tool.clone(),
-            args: shown_args(p),
-            reason: reason.clone(),
-        })
-        .await;
-        format!("not run: {reason}")
     }
 
     /// Saves the conversation so `--session ID` can resume it.
@@ -572,10 +561,7 @@ impl Turn<'_> {
                     Some(Op::Cancel) | None => {
                         return Err("the model call was cancelled by the operator".into());
                     }
-                    Some(Op::UserInput(t)) => self.pending_inputs.push(t),
-                    Some(Op::Decide { id, .. }) => {
-                        let _ = self.events.send(Event::Error { message: format!("no approval `{id}` is waiting") }).await;
-                    }
+                    Some(op) => self.later(op).await,
                 },
             }
         }
@@ -586,14 +572,12 @@ impl Turn<'_> {
         }
     }
 
-    /// One tool call, start to finish; the text the model gets back.
+    /// One tool call of the model's, through the gate; the text the model
+    /// gets back.
     async fn handle(&mut self, call: &ToolCall) -> String {
         let args: serde_json::Value = match serde_json::from_str(&call.arguments) {
             Ok(v) => v,
-            Err(e) if call.arguments.trim().is_empty() => {
-                let _ = e;
-                serde_json::Value::Null
-            }
+            Err(_) if call.arguments.trim().is_empty() => serde_json::Value::Null,
             Err(e) => {
                 let error = format!(
                     "the arguments of {} are not valid JSON ({e}); send an object",
@@ -602,240 +586,89 @@ impl Turn<'_> {
                 return self.invalid(call, error).await;
             }
         };
-        let prepared = match self.agent.registry.prepare(&call.name, args) {
-            Ok(p) => p,
-            Err(e) => return self.invalid(call, e.to_string()).await,
-        };
-        // The hosts the call will really touch, for the policy and the
-        // approval; a call on hosts nobody can name does not run.
-        let targets = match resolve_targets(&self.agent.ctx, &prepared).await {
-            Ok(t) => t,
-            Err(e) => return self.invalid(call, e.to_string()).await,
-        };
         // A Task or Pipeline that does not exist (or whose variables do
         // not resolve) is the model's mistake to correct, not a question
         // to put to a person. (Found by the evals: a made-up pipeline
         // name with explicit hosts reached the approver.)
-        // The plan (its steps, variables resolved) is what an approver is
-        // shown; computed once here.
-        let plan = match ops_tools::plan(&self.agent.ctx, &prepared).await {
-            Ok(plan) => plan.map(|t| redact_text(&t)),
-            Err(e) => return self.invalid(call, e.to_string()).await,
+        let checked = match self.agent.gate().check(&call.name, args).await {
+            Ok(c) => c,
+            Err(e) => return self.invalid(call, e).await,
         };
-        let facts = &prepared.facts;
-        let recorded = self
-            .audit(AuditEvent::ToolCall {
-                tool: prepared.tool.clone(),
-                args: prepared.args.clone(),
-                effect: facts
-                    .effect
-                    .map_or("undeclared".into(), |e| e.as_str().to_owned()),
-            })
-            .await;
-        if !recorded {
-            return self.unaudited(&prepared).await;
-        }
-        let key = format!("{}:{}", prepared.tool, prepared.args);
-        let verdict = policy::decide(
-            &policy_call(&prepared, &targets),
-            self.cfg.mode,
-            &self.cfg.rules,
-        );
-        match verdict.decision {
-            Decision::Allow => {
-                if facts.effect == Some(ops_model::Effect::Read) {
-                    if let Some(prev) = self.seen.get(&key) {
-                        *self.repeats.entry(key.clone()).or_insert(0) += 1;
-                        self.force_answer = true;
-                        return format!(
-                            "(same call as before in this turn; its result was:)\n{prev}\nDo not repeat this call: use its result and give your final answer, or call a different tool."
-                        );
-                    }
-                }
-                // What runs unasked as a read runs in the read-only sandbox
-                // (`mutate` calls an allow rule lets through do not).
-                let sandboxed = facts.effect == Some(ops_model::Effect::Read);
-                match self.execute(&prepared, sandboxed).await {
-                    Executed::Done(out) => {
-                        self.seen.insert(key, out.clone());
-                        out
-                    }
-                    // A target that cannot provide the sandbox makes the
-                    // read a question for a person (read-only mode refuses).
-                    Executed::Unsandboxed(why) => {
-                        if self.cfg.mode == policy::Mode::ReadOnly {
-                            return self
-                                .refuse(
-                                    &prepared,
-                                    format!("{why}; read-only mode runs reads only inside it"),
-                                )
-                                .await;
-                        }
-                        self.ask_then_run(
-                            &prepared,
-                            &targets,
-                            plan,
-                            vec![format!("{why}; without it, the read needs approval")],
-                        )
-                        .await
-                    }
-                }
-            }
-            Decision::Forbid => {
-                let reason = verdict.reasons.join("; ");
-                self.audit(AuditEvent::Refused {
-                    tool: prepared.tool.clone(),
-                    args: shown_args(&prepared),
-                    reason: reason.clone(),
-                })
-                .await;
-                self.emit(Event::Refused {
-                    tool: prepared.tool.clone(),
-                    args: shown_args(&prepared),
-                    reason: reason.clone(),
-                })
-                .await;
-                format!(
-                    "refused: {reason}. Do not retry this call; tell the user what you would do instead."
-                )
-            }
-            Decision::Ask => {
-                self.ask_then_run(&prepared, &targets, plan, verdict.reasons)
-                    .await
+        let p = &checked.prepared;
+        // An identical read this turn gets its result again, and the model
+        // is pushed to answer; nothing runs (a read the policy allowed
+        // before is allowed now: the policy is pure).
+        let key = format!("{}:{}", p.tool, p.args);
+        if p.facts.effect == Some(ops_model::Effect::Read) {
+            if let Some(prev) = self.seen.get(&key) {
+                *self.repeats.entry(key.clone()).or_insert(0) += 1;
+                self.force_answer = true;
+                return format!(
+                    "(same call as before in this turn; its result was:)\n{prev}\nDo not repeat this call: use its result and give your final answer, or call a different tool."
+                );
             }
         }
+        let terms = Terms {
+            session: &self.cfg.id,
+            asker: &self.cfg.principal,
+            mode: self.cfg.mode,
+            rules: &self.cfg.rules,
+            max_output: self.cfg.max_tool_output,
+        };
+        let mut door = SessionDoor {
+            events: self.events,
+            ops: &mut *self.ops,
+            pending: &mut *self.pending,
+            approvals: self.agent.approvals.clone(),
+        };
+        let passed = self.agent.gate().pass(&terms, &checked, &mut door).await;
+        if passed.allowed_read {
+            self.seen.insert(key, passed.text.clone());
+        }
+        passed.text
     }
 
-    async fn ask_then_run(
-        &mut self,
-        p: &Prepared,
-        targets: &[TargetRef],
-        plan: Option<String>,
-        policy_reasons: Vec<String>,
-    ) -> String {
-        let spec = call_spec(p, targets);
-        let approvals = &self.agent.approvals;
-        // An identical call approved for the session runs without asking.
-        if let Ok(Some(rec)) = approvals.preapproved(&self.cfg.id, &spec).await {
-            return match approvals.authorize(&self.cfg.id, &rec.id, &spec).await {
-                Ok(_) => self.execute(p, false).await.text(),
-                Err(e) => self.refuse(p, e.to_string()).await,
-            };
-        }
-        let model_reason = p
-            .args
-            .get("reason")
-            .and_then(|r| r.as_str())
-            .unwrap_or("")
-            .to_owned();
-        let summary = summarize(p, targets);
-        let req = ApprovalRequest {
-            call: spec.clone(),
-            summary: summary.clone(),
-            reason: model_reason.clone(),
-            plan: plan.clone(),
+    /// A person's direct call ([`Op::Invoke`]): the same gate, under
+    /// `by`, no model; the turn ends when the call does.
+    async fn invoke(&mut self, tool: &str, args: serde_json::Value, by: &Principal) {
+        let gate = self.agent.gate();
+        let terms = Terms {
+            session: &self.cfg.id,
+            asker: by,
+            mode: self.cfg.mode,
+            rules: &self.cfg.rules,
+            max_output: self.cfg.max_tool_output,
         };
-        let rec = match approvals.request(&self.cfg.id, &req).await {
-            Ok(r) => r,
-            Err(e) => {
-                return self
-                    .refuse(p, format!("cannot record the approval request: {e}"))
-                    .await;
+        let mut door = SessionDoor {
+            events: self.events,
+            ops: &mut *self.ops,
+            pending: &mut *self.pending,
+            approvals: self.agent.approvals.clone(),
+        };
+        match gate.check(tool, args).await {
+            Ok(c) => {
+                gate.pass(&terms, &c, &mut door).await;
             }
-        };
-        let recorded = self
-            .audit(AuditEvent::ApprovalRequested {
-                id: rec.id.clone(),
-                call_hash: rec.call_hash.clone(),
-                summary: summary.clone(),
-            })
-            .await;
-        if !recorded {
-            let _ = approvals
-                .answer(
-                    &rec.id,
-                    &Answer::Deny("the audit log could not record the request".into()),
-                    "ops",
-                )
-                .await;
-            return self.unaudited(p).await;
+            Err(e) => gate.invalid(&terms, &mut door, tool, &e).await,
         }
-        self.emit(Event::ApprovalRequested {
-            id: rec.id.clone(),
-            tool: p.tool.clone(),
-            summary,
-            effect: spec.effect.as_str().into(),
-            reason: model_reason,
-            policy: policy_reasons,
-            args: redact_value(&p.args),
-            targets: spec.targets.clone(),
-            call_hash: rec.call_hash.clone(),
-            expires_at: rec.expires_at.clone(),
-            plan,
+        self.emit(Event::TurnComplete {
+            steps: 0,
+            usage: Usage::default(),
         })
         .await;
-        // Wait for the decision on this approval; other input waits.
-        // Nobody answering is a "no" once the request expires.
-        let deadline = tokio::time::Instant::now() + approvals.ttl();
-        let (answer, by) = loop {
-            let Ok(op) = tokio::time::timeout_at(deadline, self.ops.recv()).await else {
-                return self
-                    .refuse(
-                        p,
-                        format!(
-                            "approval `{}` expired unanswered after {}s",
-                            rec.id,
-                            approvals.ttl().as_secs()
-                        ),
-                    )
-                    .await;
-            };
-            match op {
-                Some(Op::Decide { id, answer, by }) if id == rec.id => break (answer, by),
-                Some(Op::Decide { id, .. }) => {
-                    self.emit(Event::Error {
-                        message: format!("approval `{id}` is not the one waiting (`{}`)", rec.id),
-                    })
-                    .await;
-                }
-                Some(Op::UserInput(t)) => self.pending_inputs.push(t),
-                Some(Op::Cancel) => {
-                    let _ = approvals
-                        .answer(
-                            &rec.id,
-                            &Answer::Deny("cancelled by the operator".into()),
-                            "operator",
-                        )
-                        .await;
-                    return self
-                        .refuse(p, "cancelled by the operator before a decision".into())
-                        .await;
-                }
-                None => {
-                    return self
-                        .refuse(p, "the session closed before a decision".into())
-                        .await;
-                }
+    }
+
+    /// An op that arrived while the turn was busy.
+    async fn later(&mut self, op: Op) {
+        match op {
+            Op::Decide { id, .. } => {
+                self.emit(Event::Error {
+                    message: format!("no approval `{id}` is waiting"),
+                })
+                .await
             }
-        };
-        let decided = approvals.answer(&rec.id, &answer, &by).await;
-        let recorded = self.audit(AuditEvent::decided(&rec.id, &answer, &by)).await;
-        if let Err(e) = decided {
-            return self.refuse(p, e.to_string()).await;
-        }
-        if !recorded {
-            return self.unaudited(p).await;
-        }
-        // The last check: exactly this call, on the hosts its targets
-        // select now (an inventory change since the request shows up as a
-        // different hash), approved and not used.
-        let now = match resolve_targets(&self.agent.ctx, p).await {
-            Ok(t) => call_spec(p, &t),
-            Err(e) => return self.refuse(p, e.to_string()).await,
-        };
-        match approvals.authorize(&self.cfg.id, &rec.id, &now).await {
-            Ok(_) => self.execute(p, false).await.text(),
-            Err(e) => self.refuse(p, e.to_string()).await,
+            Op::Cancel => {}
+            op => self.pending.push(op),
         }
     }
 
@@ -880,157 +713,70 @@ impl Turn<'_> {
         }
         None
     }
+}
 
-    async fn refuse(&self, p: &Prepared, reason: String) -> String {
-        self.audit(AuditEvent::Refused {
-            tool: p.tool.clone(),
-            args: shown_args(p),
-            reason: reason.clone(),
-        })
-        .await;
-        self.refused(p, reason).await
+/// A chat's side of the gate: events go to the session's client, a
+/// decision comes as an [`Op::Decide`] from it or from any other door
+/// through the store (the first wins), [`Op::Cancel`] stops a wait or a
+/// running call, and other input waits for the turn to end.
+struct SessionDoor<'t> {
+    events: &'t mpsc::Sender<Event>,
+    ops: &'t mut mpsc::Receiver<Op>,
+    pending: &'t mut Vec<Op>,
+    approvals: Approvals,
+}
+
+impl SessionDoor<'_> {
+    async fn send(&self, e: Event) {
+        let _ = self.events.send(e).await;
+    }
+}
+
+#[async_trait]
+impl Door for SessionDoor<'_> {
+    async fn emit(&mut self, e: Event) {
+        self.send(e).await;
     }
 
-    /// Runs `p` (in the read-only sandbox when `sandboxed`); the text the
-    /// model is given, or why it could not be sandboxed.
-    async fn execute(&mut self, p: &Prepared, sandboxed: bool) -> Executed {
-        self.emit(Event::ToolStarted {
-            tool: p.tool.clone(),
-            args: shown_args(p),
-        })
-        .await;
-        // A token of its own, so Op::Cancel stops this call only.
-        let mut ctx = self.agent.ctx.clone();
-        ctx.cancel = self.agent.ctx.cancel.child_token();
-        ctx.sandbox = sandboxed;
-        let registry = self.agent.registry.clone();
-        let call_ctx = ctx.clone();
-        let run = async move {
-            match registry.get(&p.tool) {
-                Ok(t) => t.run(&call_ctx, p.args.clone()).await,
-                Err(e) => Err(e),
-            }
-        };
-        tokio::pin!(run);
-        let mut cancelled = false;
-        let result = loop {
+    async fn decision(&mut self, id: &str, deadline: tokio::time::Instant) -> Wait {
+        let stored = stored_decision(&self.approvals, id);
+        tokio::pin!(stored);
+        loop {
             tokio::select! {
-                r = &mut run => break r,
-                op = self.ops.recv(), if !cancelled => match op {
-                    Some(Op::Cancel) | None => {
-                        cancelled = true;
-                        ctx.cancel.cancel();
+                w = &mut stored => return w,
+                () = tokio::time::sleep_until(deadline) => return Wait::Expired,
+                op = self.ops.recv() => match op {
+                    Some(Op::Decide { id: decided, answer, by }) if decided == id => {
+                        return Wait::Answer(answer, by);
                     }
-                    Some(Op::UserInput(t)) => self.pending_inputs.push(t),
-                    Some(Op::Decide { id, .. }) => {
-                        let _ = self.events.send(Event::Error { message: format!("no approval `{id}` is waiting") }).await;
+                    Some(Op::Decide { id: other, .. }) => {
+                        self.send(Event::Error {
+                            message: format!("approval `{other}` is not the one waiting (`{id}`)"),
+                        })
+                        .await;
                     }
+                    Some(Op::Cancel) => {
+                        return Wait::Withdrawn("cancelled by the operator before a decision".into());
+                    }
+                    None => return Wait::Withdrawn("the session closed before a decision".into()),
+                    Some(op) => self.pending.push(op),
                 },
             }
-        };
-        let unsandboxed = match &result {
-            Err(e @ ops_tools::ToolError::Unsandboxed { .. }) => Some(e.to_string()),
-            _ => None,
-        };
-        let (ok, text) = match result {
-            Ok(serde_json::Value::String(s)) => (true, s),
-            Ok(other) => (
-                true,
-                serde_json::to_string_pretty(&redact_value(&other)).unwrap_or_default(),
-            ),
-            Err(e) => (false, format!("error: {e}")),
-        };
-        let text = if cancelled {
-            format!("(cancelled by the operator)\n{text}")
-        } else {
-            text
-        };
-        let text = ops_model::clip(&redact_text(&text), self.cfg.max_tool_output);
-        self.audit(AuditEvent::ToolResult {
-            tool: p.tool.clone(),
-            ok,
-            output: text.clone(),
-        })
-        .await;
-        self.emit(Event::ToolFinished {
-            tool: p.tool.clone(),
-            ok,
-            output: text.clone(),
-        })
-        .await;
-        match unsandboxed {
-            Some(why) => Executed::Unsandboxed(redact_text(&why)),
-            None => Executed::Done(text),
         }
     }
-}
 
-/// What the policy sees of a call.
-fn policy_call(p: &Prepared, targets: &[TargetRef]) -> policy::Call {
-    policy::Call {
-        tool: p.tool.clone(),
-        effect: p.facts.effect,
-        reads_secret: p.facts.reads_secret,
-        shell: p.facts.shell.clone(),
-        task: p.facts.task.clone(),
-        pipeline: p.facts.pipeline.clone(),
-        hosts: targets
-            .iter()
-            .map(|t| HostRef {
-                name: t.name.clone(),
-                labels: t.labels.clone(),
-            })
-            .collect(),
-        cluster: p.facts.cluster.clone(),
+    async fn cancelled(&mut self) {
+        loop {
+            match self.ops.recv().await {
+                Some(Op::Cancel) | None => return,
+                Some(Op::Decide { id, .. }) => {
+                    self.send(Event::Error {
+                        message: format!("no approval `{id}` is waiting"),
+                    })
+                    .await;
+                }
+                Some(op) => self.pending.push(op),
+            }
+        }
     }
-}
-
-/// What an approval is bound to: tool, arguments and the resolved hosts.
-fn call_spec(p: &Prepared, targets: &[TargetRef]) -> CallSpec {
-    CallSpec {
-        tool: p.tool.clone(),
-        args: p.args.clone(),
-        targets: targets.iter().map(|t| t.name.clone()).collect(),
-        effect: p.facts.effect.unwrap_or(ops_model::Effect::Destructive),
-    }
-}
-
-/// What will run where, in words, for the approver.
-fn summarize(p: &Prepared, targets: &[TargetRef]) -> String {
-    let targets = if targets.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " on {}",
-            targets
-                .iter()
-                .map(|t| t.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
-    match (&p.facts.shell, &p.facts.task, &p.facts.pipeline) {
-        (Some(cmd), _, _) => format!("{}: `{cmd}`{targets}", p.tool),
-        (_, Some(t), _) => format!(
-            "run Task {t} with {}{targets}",
-            p.args
-                .get("variables")
-                .map(|v| v.to_string())
-                .unwrap_or_else(|| "{}".into())
-        ),
-        (_, _, Some(pl)) => format!(
-            "run Pipeline {pl} with {}{targets}",
-            p.args
-                .get("variables")
-                .map(|v| v.to_string())
-                .unwrap_or_else(|| "{}".into())
-        ),
-        _ => format!("{} {}{targets}", p.tool, p.args),
-    }
-}
-
-/// A call's arguments as events and the audit trail show them: secrets
-/// redacted.
-fn shown_args(p: &Prepared) -> serde_json::Value {
-    redact_value(&p.args)
 }

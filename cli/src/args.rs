@@ -276,9 +276,6 @@ pub struct ApprovalDecideArgs {
     /// Why (a denial's reason goes back to the session).
     #[arg(long)]
     pub reason: Option<String>,
-    /// Who decides, as recorded [default: $USER].
-    #[arg(long)]
-    pub by: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -520,9 +517,6 @@ pub struct CopilotArgs {
     /// Session id (for the audit log and approvals) [default: new].
     #[arg(long)]
     pub session: Option<String>,
-    /// Who approves, as recorded in the audit log [default: $USER].
-    #[arg(long)]
-    pub approver: Option<String>,
     /// Model calls per question at most.
     #[arg(long, default_value_t = 12)]
     pub max_steps: u32,

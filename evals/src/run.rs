@@ -255,7 +255,10 @@ impl Runner {
             approvals: Approvals::new(Arc::clone(&store), Duration::from_secs(15 * 60)),
             audit: Audit::new(Arc::clone(&store)),
         };
-        let mut sc = SessionConfig::new(format!("eval-{}-{i}", case.id));
+        let mut sc = SessionConfig::new(
+            format!("eval-{}-{i}", case.id),
+            ops_protocol::Principal::eval(case.id.clone()),
+        );
         sc.mode = case.mode;
         sc.tool_calls = tool_calls;
         sc.max_steps = case.expect.max_steps.unwrap_or(10).max(1);
@@ -386,7 +389,7 @@ async fn drive(agent: Agent, sc: SessionConfig, case: &Case, limit: Duration) ->
                     .send(Op::Decide {
                         id,
                         answer,
-                        by: "eval-responder".into(),
+                        by: ops_protocol::Principal::eval(case.id.clone()),
                     })
                     .await
                     .is_err()

@@ -70,8 +70,18 @@ async fn approve_once_runs_exactly_that_call_once() {
     assert_eq!(req.state, "pending");
     let e = ap.authorize("s-1", &req.id, &c).await.unwrap_err();
     assert!(matches!(e, ApprovalError::Pending(_)), "{e}");
-    let decided = ap.answer(&req.id, &Answer::Once, "alice").await.unwrap();
-    assert_eq!(decided.decided_by.as_deref(), Some("alice"));
+    let decided = ap
+        .answer(
+            &req.id,
+            &Answer::Once,
+            &ops_protocol::Principal::local_user("alice", 1000),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        decided.decided_by.as_deref(),
+        Some("alice (local uid 1000)")
+    );
     // A different call cannot use it, and does not consume it.
     let other = call("systemctl restart nginx; rm -rf /srv", &["web-1"]);
     let e = ap.authorize("s-1", &req.id, &other).await.unwrap_err();
@@ -87,12 +97,20 @@ async fn approve_once_runs_exactly_that_call_once() {
     assert!(matches!(e, ApprovalError::Used(_)), "{e}");
     // Once decided, a second decision changes nothing.
     let e = ap
-        .answer(&req.id, &Answer::Deny("too late".into()), "bob")
+        .answer(
+            &req.id,
+            &Answer::Deny("too late".into()),
+            &ops_protocol::Principal::local_user("bob", 1000),
+        )
         .await
         .unwrap_err();
     assert!(matches!(e, ApprovalError::NotPending { .. }), "{e}");
     let e = ap
-        .answer("ap-nope", &Answer::Once, "bob")
+        .answer(
+            "ap-nope",
+            &Answer::Once,
+            &ops_protocol::Principal::local_user("bob", 1000),
+        )
         .await
         .unwrap_err();
     assert!(matches!(e, ApprovalError::Unknown(_)), "{e}");
@@ -105,7 +123,13 @@ async fn session_approvals_cover_identical_calls_only() {
     let c = call("systemctl reload nginx", &["web-1"]);
     let req = ap.request("s-1", &request(&c)).await.unwrap();
     assert!(ap.preapproved("s-1", &c).await.unwrap().is_none());
-    ap.answer(&req.id, &Answer::Session, "alice").await.unwrap();
+    ap.answer(
+        &req.id,
+        &Answer::Session,
+        &ops_protocol::Principal::local_user("alice", 1000),
+    )
+    .await
+    .unwrap();
     assert!(ap.preapproved("s-1", &c).await.unwrap().is_some());
     assert!(
         ap.preapproved("s-2", &c).await.unwrap().is_none(),
@@ -135,12 +159,15 @@ async fn denials_carry_the_reason_and_requests_expire() {
     ap.answer(
         &req.id,
         &Answer::Deny("not during business hours".into()),
-        "alice",
+        &ops_protocol::Principal::local_user("alice", 1000),
     )
     .await
     .unwrap();
     let e = ap.authorize("s-1", &req.id, &c).await.unwrap_err();
-    assert_eq!(e.to_string(), "denied by alice: not during business hours");
+    assert_eq!(
+        e.to_string(),
+        "denied by alice (local uid 1000): not during business hours"
+    );
 
     let short = approvals(dir.path(), Duration::from_millis(1));
     let req = short.request("s-1", &request(&c)).await.unwrap();
@@ -148,7 +175,11 @@ async fn denials_carry_the_reason_and_requests_expire() {
     let e = short.authorize("s-1", &req.id, &c).await.unwrap_err();
     assert!(matches!(e, ApprovalError::Expired(_)), "{e}");
     let e = short
-        .answer(&req.id, &Answer::Once, "alice")
+        .answer(
+            &req.id,
+            &Answer::Once,
+            &ops_protocol::Principal::local_user("alice", 1000),
+        )
         .await
         .unwrap_err();
     assert!(matches!(e, ApprovalError::Expired(_)), "{e}");
@@ -165,7 +196,13 @@ async fn an_approve_once_approval_authorises_one_of_many_racing_runs() {
     let ap = approvals(dir.path(), Duration::from_secs(600));
     let c = call("systemctl restart nginx", &["web-1"]);
     let req = ap.request("s-1", &request(&c)).await.unwrap();
-    ap.answer(&req.id, &Answer::Once, "alice").await.unwrap();
+    ap.answer(
+        &req.id,
+        &Answer::Once,
+        &ops_protocol::Principal::local_user("alice", 1000),
+    )
+    .await
+    .unwrap();
     let mut handles = Vec::new();
     for _ in 0..8 {
         let (ap, c, id) = (ap.clone(), c.clone(), req.id.clone());
@@ -178,4 +215,78 @@ async fn an_approve_once_approval_authorises_one_of_many_racing_runs() {
         ok += usize::from(h.await.unwrap());
     }
     assert_eq!(ok, 1);
+}
+
+/// A waiter hears a decision pushed to it: from this process at once, and
+/// from another store handle on the same file (as another `opscli`
+/// process writes it) through the store's change signal. The waiters
+/// below would re-read on their own only after an hour, so returning at
+/// all shows the push.
+#[tokio::test]
+async fn waiting_for_a_decision_is_woken_by_it_not_by_polling() {
+    let dir = tempfile::tempdir().unwrap();
+    let ap = approvals(dir.path(), Duration::from_secs(600));
+    let never = Duration::from_secs(3600);
+    let alice = ops_protocol::Principal::local_user("alice", 1000);
+
+    // Decided by another handle on the file: the inotify path.
+    let req = ap
+        .request("s-1", &request(&call("reboot", &["web-1"])))
+        .await
+        .unwrap();
+    let other = approvals(dir.path(), Duration::from_secs(600));
+    let waiter = {
+        let (ap, id) = (ap.clone(), req.id.clone());
+        tokio::spawn(async move { ap.wait(&id, never).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    other.answer(&req.id, &Answer::Once, &alice).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(20), waiter)
+        .await
+        .expect("woken by the other handle's write")
+        .unwrap();
+    assert_eq!(
+        got,
+        ops_agent::approvals::Waited::Decided(Answer::Once, "alice (local uid 1000)".into())
+    );
+
+    // Decided through the same store: woken at once.
+    let req = ap
+        .request("s-1", &request(&call("halt", &["web-1"])))
+        .await
+        .unwrap();
+    let waiter = {
+        let (ap, id) = (ap.clone(), req.id.clone());
+        tokio::spawn(async move { ap.wait(&id, never).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    ap.answer(&req.id, &Answer::Deny("no".into()), &alice)
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(20), waiter)
+        .await
+        .expect("woken by this process's decision")
+        .unwrap();
+    assert!(matches!(got, ops_agent::approvals::Waited::Decided(Answer::Deny(r), _) if r == "no"));
+
+    // ops acting for its own objects may ask, never decide.
+    let req = ap
+        .request("s-1", &request(&call("halt", &["web-2"])))
+        .await
+        .unwrap();
+    let hook = ops_protocol::Principal::system("eventhooks/ops/auto");
+    assert!(matches!(
+        ap.answer(&req.id, &Answer::Once, &hook).await,
+        Err(ApprovalError::NotAnApprover(_))
+    ));
+    // A lapsed request ends the wait as expired.
+    let short = approvals(dir.path(), Duration::from_secs(1));
+    let req = short
+        .request("s-1", &request(&call("halt", &["web-3"])))
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(20), short.wait(&req.id, never))
+        .await
+        .expect("the expiry ends the wait");
+    assert_eq!(got, ops_agent::approvals::Waited::Expired);
 }

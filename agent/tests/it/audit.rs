@@ -17,6 +17,7 @@ async fn trail(path: &std::path::Path) -> (Arc<SqliteStore>, Audit) {
             tool: "host_run_shell".into(),
             args: serde_json::json!({"host": "web-1", "command": "systemctl restart nginx"}),
             effect: "mutate".into(),
+            by: Some("alice (local uid 1000)".into()),
         },
         AuditEvent::ApprovalRequested {
             id: "ap-1".into(),
@@ -182,7 +183,11 @@ async fn sealed(dir: &std::path::Path) -> (std::path::PathBuf, ops_store::seal::
         .await
         .unwrap();
     approvals
-        .answer(&rec.id, &Answer::Deny("not now".into()), "alice")
+        .answer(
+            &rec.id,
+            &Answer::Deny("not now".into()),
+            &ops_protocol::Principal::local_user("alice", 1000),
+        )
         .await
         .unwrap();
     audit
@@ -191,7 +196,7 @@ async fn sealed(dir: &std::path::Path) -> (std::path::PathBuf, ops_store::seal::
             &AuditEvent::ApprovalDecided {
                 id: rec.id.clone(),
                 decision: "denied".into(),
-                by: "alice".into(),
+                by: "alice (local uid 1000)".into(),
                 reason: Some("not now".into()),
             },
         )

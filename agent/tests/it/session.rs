@@ -188,7 +188,7 @@ impl World {
             approvals,
             audit,
         };
-        let mut cfg = SessionConfig::new(format!("s-{}", std::process::id()));
+        let mut cfg = SessionConfig::new(format!("s-{}", std::process::id()), alice());
         cfg.mode = mode;
         cfg.rules = rules;
         cfg.max_steps = 6;
@@ -244,7 +244,7 @@ async fn rest_of_turn(
                     .send(Op::Decide {
                         id: id.clone(),
                         answer: a,
-                        by: "alice".into(),
+                        by: alice(),
                     })
                     .await
                     .unwrap();
@@ -312,7 +312,8 @@ async fn a_denied_restart_never_runs_and_an_approved_one_does() {
     );
     assert_eq!(w.systemctl_log(), None, "the host saw nothing");
     assert!(
-        tool_message(&model, 1).contains("denied by alice: not during business hours"),
+        tool_message(&model, 1)
+            .contains("denied by alice (local uid 1000): not during business hours"),
         "the model is told why: {}",
         tool_message(&model, 1)
     );
@@ -605,7 +606,7 @@ async fn the_token_budget_stops_model_calls() {
         approvals,
         audit,
     };
-    let mut cfg = SessionConfig::new("budget");
+    let mut cfg = SessionConfig::new("budget", alice());
     cfg.max_tokens = 150;
     let mut h = agent.spawn(cfg);
     let first = turn(&mut h, "a", |_| None).await;
@@ -715,7 +716,7 @@ async fn an_unanswered_approval_expires_and_nothing_runs() {
         approvals,
         audit,
     };
-    let mut h = agent.spawn(SessionConfig::new("expiry"));
+    let mut h = agent.spawn(SessionConfig::new("expiry", alice()));
     let events = turn(&mut h, "restart nginx", |_| None).await;
     assert!(
         events
@@ -1149,7 +1150,7 @@ async fn a_read_without_a_sandbox_asks_first() {
             approvals: approvals.clone(),
             audit: audit.clone(),
         };
-        let mut cfg = SessionConfig::new(format!("s-nosbx-{}", mode.as_str()));
+        let mut cfg = SessionConfig::new(format!("s-nosbx-{}", mode.as_str()), alice());
         cfg.mode = mode;
         cfg.max_steps = 4;
         agent.spawn(cfg)
@@ -1187,4 +1188,82 @@ async fn a_read_without_a_sandbox_asks_first() {
         "{events:?}"
     );
     assert_eq!(*runs.lock().unwrap(), 1);
+}
+
+fn alice() -> ops_protocol::Principal {
+    ops_protocol::Principal::local_user("alice", 1000)
+}
+
+/// A person's direct call (`Op::Invoke`, no model) passes the same gate:
+/// a read runs unasked, a restart waits for an approval bound to it and
+/// runs once when approved, an invalid call is reported, and the audit
+/// names who asked for each call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_calls_pass_the_same_gate_under_their_principal() {
+    let w = world();
+    let model = Scripted::new(vec![]);
+    let mut h = w.start(model.clone(), Mode::Ask, Rules::default()).await;
+    let bob = ops_protocol::Principal::local_user("bob", 1001);
+    let invoke = |tool: &str, args: serde_json::Value| Op::Invoke {
+        tool: tool.into(),
+        args,
+        by: bob.clone(),
+    };
+
+    h.ops
+        .send(invoke(
+            "host_run_shell",
+            serde_json::json!({"hosts": "web-1", "command": "uname -s"}),
+        ))
+        .await
+        .unwrap();
+    let events = rest_of_turn(&mut h, |_| None).await;
+    assert!(
+        events.iter().any(|e| matches!(e, Event::ToolFinished { ok: true, output, .. } if output.contains("Linux"))),
+        "{events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::ApprovalRequested { .. }))
+    );
+
+    let restart = serde_json::json!({"hosts": "web-1", "command": format!("{} restart nginx", w.systemctl())});
+    h.ops.send(invoke("host_run_shell", restart)).await.unwrap();
+    let events = rest_of_turn(&mut h, |_| Some(Answer::Once)).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::ApprovalRequested { .. })),
+        "{events:?}"
+    );
+    assert_eq!(w.systemctl_log().as_deref(), Some("restart nginx\n"));
+
+    h.ops
+        .send(invoke(
+            "host_run_shell",
+            serde_json::json!({"hosts": "nowhere", "command": "uptime"}),
+        ))
+        .await
+        .unwrap();
+    let events = rest_of_turn(&mut h, |_| None).await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::InvalidCall { .. })),
+        "{events:?}"
+    );
+    // No model was asked anything.
+    assert!(model.seen.lock().unwrap().is_empty());
+    let records = w.store.list_audit(None, 0, 1000).await.unwrap();
+    let asked: Vec<&str> = records
+        .iter()
+        .filter(|r| r.kind == "tool_call")
+        .map(|r| r.payload.as_str())
+        .collect();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(
+        asked.iter().all(|d| d.contains("bob (local uid 1001)")),
+        "{asked:?}"
+    );
 }

@@ -1,7 +1,8 @@
-//! `opscli approval list|approve|deny`: decisions on approvals that no
-//! chat is waiting on (runs and sessions started by EventHooks). The
-//! decision is recorded in the store; the session that asked picks it up,
-//! audits it, and runs the call only if it is exactly the one approved.
+//! `opscli approval list|approve|deny`: decisions on any pending approval
+//! (a hook's call, another terminal's chat). The decision is recorded and
+//! audited in the store under the local OS account; the waiting call is
+//! woken by the store's change signal and runs only if it is exactly the
+//! call approved. The first decision wins.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,12 +15,6 @@ use ops_store::Store;
 use crate::args::{ApprovalCommand, Format};
 use crate::config::Config;
 use crate::table::{Table, cell};
-
-fn who(by: Option<&String>) -> String {
-    by.cloned()
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "operator".into())
-}
 
 pub async fn run(cfg: &Config, cmd: ApprovalCommand) -> Result<ExitCode> {
     let store: Arc<dyn Store> = Arc::new(crate::commands::open_store(cfg)?);
@@ -60,21 +55,14 @@ pub async fn run(cfg: &Config, cmd: ApprovalCommand) -> Result<ExitCode> {
             } else {
                 Answer::Once
             };
-            decide(Arc::clone(&store), &approvals, &a.id, answer, a.by.as_ref()).await
+            decide(Arc::clone(&store), &approvals, &a.id, answer).await
         }
         ApprovalCommand::Deny(a) => {
             if a.session {
                 bail!("--session goes with `approve`");
             }
             let reason = a.reason.clone().unwrap_or_else(|| "denied".into());
-            decide(
-                Arc::clone(&store),
-                &approvals,
-                &a.id,
-                Answer::Deny(reason),
-                a.by.as_ref(),
-            )
-            .await
+            decide(Arc::clone(&store), &approvals, &a.id, Answer::Deny(reason)).await
         }
     }
 }
@@ -84,14 +72,14 @@ async fn decide(
     approvals: &Approvals,
     id: &str,
     answer: Answer,
-    by: Option<&String>,
 ) -> Result<ExitCode> {
-    let by = who(by);
+    // The decider is the OS account running this command; the decision
+    // is recorded and audited here (the waiting call reads it from the
+    // store): `audit verify` holds every decided approval against an
+    // audited decision.
+    let by = crate::commands::local_principal();
     let rec = approvals.answer(id, &answer, &by).await?;
-    // The decider records the decision (the waiting session records it
-    // again when it acts on it): `audit verify` holds every decided
-    // approval against an audited decision.
-    let event = ops_agent::audit::AuditEvent::decided(&rec.id, &answer, &by);
+    let event = ops_agent::audit::AuditEvent::decided(&rec.id, &answer, &by.to_string());
     ops_agent::audit::Audit::new(store)
         .record(rec.session_id.as_deref(), &event)
         .await

@@ -195,16 +195,15 @@ pub async fn run(cfg: &Config, a: CopilotArgs) -> Result<ExitCode> {
         approvals: Approvals::new(store.clone(), Duration::from_secs(15 * 60)),
         audit: Audit::new(store).with_feed(feed, cfg.namespace.clone()),
     };
-    let mut sc = SessionConfig::new(a.session.clone().unwrap_or_else(new_session_id));
+    let approver = crate::commands::local_principal();
+    let mut sc = SessionConfig::new(
+        a.session.clone().unwrap_or_else(new_session_id),
+        approver.clone(),
+    );
     sc.mode = mode;
     sc.rules = rules;
     sc.tool_calls = tool_calls;
     sc.max_steps = a.max_steps.max(1);
-    let approver = a
-        .approver
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "operator".into());
     if !json {
         eprintln!(
             "copilot session {} ({} mode{}); audit: opscli audit show --session {}",

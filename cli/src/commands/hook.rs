@@ -142,6 +142,14 @@ impl HookActions {
     }
 }
 
+/// What a hook starts: one direct call through the gate, or a triage turn.
+enum Work {
+    /// `task_run` / `pipeline_run` with these arguments (`Op::Invoke`).
+    Invoke(&'static str, serde_json::Value),
+    /// A copilot turn on this input.
+    Triage(String),
+}
+
 #[async_trait::async_trait]
 impl ops_events::hooks::ActionSink for HookActions {
     async fn start(&self, hook: &Hook, e: &CloudEvent) -> Result<(String, String), String> {
@@ -156,50 +164,48 @@ impl ops_events::hooks::ActionSink for HookActions {
             subject::token(name),
             &e.id[..e.id.len().min(12)]
         );
+        // The hook asks as ops acting for the EventHooks object; it can
+        // never decide its own approvals.
+        let principal = ops_protocol::Principal::system(format!("eventhooks/{}", hook.key));
         let text = render(e);
         let reason = format!("EventHooks {} on event {} ({})", hook.key, e.id, e.subject);
-        let (model, tool_calls, input, steps): (Arc<dyn ops_agent::llm::ChatModel>, _, _, _) =
-            match kind.as_str() {
-                "copilot" => {
-                    let (m, mode) = self.copilot_model().await?;
-                    let mut input = format!(
-                        "An event arrived ({reason}). Find its cause with read-only tools and say what you would do; anything that changes a system needs approval.\n\n{text}"
-                    );
-                    if !target.is_empty() {
-                        input = format!("{target}\n\n{input}");
-                    }
-                    if let Some(a) = &hook.additional {
-                        input.push_str(a);
-                    }
-                    (m, mode, input, 12)
+        let work = match kind.as_str() {
+            "copilot" => {
+                let mut input = format!(
+                    "An event arrived ({reason}). Find its cause with read-only tools and say what you would do; anything that changes a system needs approval.\n\n{text}"
+                );
+                if !target.is_empty() {
+                    input = format!("{target}\n\n{input}");
                 }
-                kind => {
-                    let tool = if kind == "task" {
-                        "task_run"
-                    } else {
-                        "pipeline_run"
-                    };
-                    let variables: std::collections::BTreeMap<String, String> = hook
-                        .options
-                        .iter()
-                        .filter_map(|(k, v)| {
-                            k.strip_prefix("var.").map(|k| (k.to_owned(), v.clone()))
-                        })
-                        .collect();
-                    let hosts = hook
-                        .options
-                        .get("hosts")
-                        .cloned()
-                        .or_else(|| host_of(&e.subject));
-                    let mut args = serde_json::json!({"name": target, "variables": variables, "reason": reason});
-                    if let Some(h) = hosts {
-                        args["hosts"] = serde_json::json!(h);
-                    }
-                    let m: Arc<dyn ops_agent::llm::ChatModel> =
-                        Arc::new(ops_agent::headless::FixedCall::new(tool, &args));
-                    (m, ops_agent::llm::ToolCallMode::Native, text, 3)
+                if let Some(a) = &hook.additional {
+                    input.push_str(a);
                 }
-            };
+                Work::Triage(input)
+            }
+            kind => {
+                let tool = if kind == "task" {
+                    "task_run"
+                } else {
+                    "pipeline_run"
+                };
+                let variables: std::collections::BTreeMap<String, String> = hook
+                    .options
+                    .iter()
+                    .filter_map(|(k, v)| k.strip_prefix("var.").map(|k| (k.to_owned(), v.clone())))
+                    .collect();
+                let hosts = hook
+                    .options
+                    .get("hosts")
+                    .cloned()
+                    .or_else(|| host_of(&e.subject));
+                let mut args =
+                    serde_json::json!({"name": target, "variables": variables, "reason": reason});
+                if let Some(h) = hosts {
+                    args["hosts"] = serde_json::json!(h);
+                }
+                Work::Invoke(tool, args)
+            }
+        };
         let mode: ops_agent::policy::Mode = match hook.options.get("mode") {
             Some(m) => m.parse()?,
             None => ops_agent::policy::Mode::Ask,
@@ -213,27 +219,55 @@ impl ops_events::hooks::ActionSink for HookActions {
             .unwrap_or(3600);
         let store = Arc::clone(self.engine.store());
         let registry = ops_tools::builtin::registry().map_err(|e| e.to_string())?;
-        let agent = Agent {
-            model,
-            registry,
-            ctx: ops_tools::ToolContext {
-                engine: Arc::new(self.engine.clone()),
-                namespace: ns.to_owned(),
-                cancel: CancellationToken::new(),
-                sandbox: false,
-            },
-            approvals: ops_agent::approvals::Approvals::new(
-                Arc::clone(&store),
-                std::time::Duration::from_secs(ttl),
-            ),
-            audit: ops_agent::audit::Audit::new(Arc::clone(&store))
-                .with_feed(self.feed.clone(), ns.to_owned()),
+        let ctx = ops_tools::ToolContext {
+            engine: Arc::new(self.engine.clone()),
+            namespace: ns.to_owned(),
+            cancel: CancellationToken::new(),
+            sandbox: false,
         };
-        let mut sc = SessionConfig::new(session.clone());
+        let approvals = ops_agent::approvals::Approvals::new(
+            Arc::clone(&store),
+            std::time::Duration::from_secs(ttl),
+        );
+        let audit = ops_agent::audit::Audit::new(Arc::clone(&store))
+            .with_feed(self.feed.clone(), ns.to_owned());
+        let mut sc = SessionConfig::new(session.clone(), principal);
         sc.mode = mode;
         sc.rules = self.rules.clone();
-        sc.tool_calls = tool_calls;
-        sc.max_steps = steps;
+        let work: std::pin::Pin<
+            Box<dyn std::future::Future<Output = ops_agent::headless::Outcome> + Send>,
+        > = match work {
+            Work::Invoke(tool, args) => Box::pin(async move {
+                let gate = ops_agent::gate::Gate {
+                    registry: &registry,
+                    ctx: &ctx,
+                    approvals: &approvals,
+                    audit: &audit,
+                };
+                let terms = ops_agent::gate::Terms {
+                    session: &sc.id,
+                    asker: &sc.principal,
+                    mode: sc.mode,
+                    rules: &sc.rules,
+                    max_output: sc.max_tool_output,
+                };
+                let cancel = ctx.cancel.clone();
+                ops_agent::headless::invoke(gate, &terms, tool, args, cancel).await
+            }),
+            Work::Triage(input) => {
+                let (model, tool_calls) = self.copilot_model().await?;
+                sc.tool_calls = tool_calls;
+                sc.max_steps = 12;
+                let agent = Agent {
+                    model,
+                    registry,
+                    ctx,
+                    approvals,
+                    audit,
+                };
+                Box::pin(ops_agent::headless::run(agent, sc, input))
+            }
+        };
         let mut rec = DeliveryRecord {
             seq: 0,
             hook: hook.key.clone(),
@@ -250,16 +284,15 @@ impl ops_events::hooks::ActionSink for HookActions {
         let started = format!(
             "session {session} (audit: opscli audit show --session {session}; approvals: opscli approval list)"
         );
-        let poll = std::time::Duration::from_secs(1);
         if self.wait {
-            // `hook test`: the session would die with the process, so the
+            // `hook test`: the work would die with the process, so the
             // command waits for it (and for any approval it asks for).
             eprintln!("started {started}; waiting for it to finish");
-            let out = ops_agent::headless::run(agent, sc, input, poll).await;
+            let out = work.await;
             return Ok((out.status().to_owned(), outcome(&session, &out)));
         }
         tokio::spawn(async move {
-            let out = ops_agent::headless::run(agent, sc, input, poll).await;
+            let out = work.await;
             rec.status = out.status().to_owned();
             rec.detail = outcome(&session, &out);
             if let Err(e) = store.record_deliveries(vec![rec.clone()], None).await {

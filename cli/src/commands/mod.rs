@@ -22,6 +22,7 @@ pub mod runbook;
 pub mod runs;
 
 use anyhow::{Context, Result};
+use ops_protocol::Principal;
 use ops_store::SqliteStore;
 
 use crate::config::Config;
@@ -113,4 +114,16 @@ pub fn parse_pairs(
         out.insert(k.trim().to_owned(), v.to_owned());
     }
     Ok(out)
+}
+
+/// Who this process acts for: the local OS account of its real uid, as
+/// the kernel reports it (not `$USER`, which anyone can set). Every call
+/// the CLI asks for and every decision it records carries it.
+pub fn local_principal() -> Principal {
+    let uid = nix::unistd::getuid();
+    let name = nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map_or_else(|| format!("uid-{uid}"), |u| u.name);
+    Principal::local_user(name, uid.as_raw())
 }

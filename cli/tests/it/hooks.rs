@@ -318,10 +318,12 @@ fn the_stream_is_created_with_the_configured_retention() {
     assert_eq!(cfg.subjects, vec!["ops.>".to_owned()]);
 }
 
-/// A `task` hook: the Task changes the host, so its run waits for an
-/// approval decided with `opscli approval` from another terminal; an
-/// approved run goes ahead, a denied one does not, and both outcomes are
-/// recorded as deliveries.
+/// A `task` hook: the Task changes the host, so its call (an `Op::Invoke`
+/// through the gate, no model) waits for an approval decided with
+/// `opscli approval` from another process; an approved run goes ahead
+/// once, a denied one does not, and both outcomes are recorded as
+/// deliveries. The audit names who asked (ops for the hook) and who
+/// decided (the OS account that ran `opscli approval`).
 #[test]
 fn task_hooks_go_through_the_approval_gate() {
     let ops = Ops::new();
@@ -365,17 +367,24 @@ fn task_hooks_go_through_the_approval_gate() {
         if round == "approve" {
             // Nothing ran before the decision.
             assert!(!marker.exists());
-            ops.run(&["approval", "approve", &id, "--by", "alice"]).ok();
-            wait_until("the approved run", || marker.exists());
+            ops.run(&["approval", "approve", &id]).ok();
+            // Woken by the store's change signal: the waiter re-reads on
+            // its own only every 30 s, so a run within 15 s was pushed.
+            let decided = Instant::now();
+            while !marker.exists() {
+                assert!(
+                    decided.elapsed() < Duration::from_secs(15),
+                    "the approved run did not follow the decision"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
             assert_eq!(
                 std::fs::read_to_string(&marker).unwrap().trim(),
                 "disk-full"
             );
         } else {
-            ops.run(&[
-                "approval", "deny", &id, "--by", "bob", "--reason", "not now",
-            ])
-            .ok();
+            ops.run(&["approval", "deny", &id, "--reason", "not now"])
+                .ok();
         }
         wait_until("the session's result", || {
             let d = ops
@@ -433,10 +442,19 @@ fn task_hooks_go_through_the_approval_gate() {
         recs[3]["detail"].as_str().unwrap().contains("not now"),
         "{recs:?}"
     );
-    // The decisions are audited in the hook's sessions.
+    // The decisions are audited in the hook's sessions, under the OS
+    // account that made them; the calls under the hook that asked.
     let audit = ops.run(&["audit", "show", "-o", "json"]).ok();
+    let uid = nix::unistd::getuid();
     assert!(
-        audit.stdout.contains("alice") && audit.stdout.contains("bob"),
+        audit.stdout.contains(&format!("(local uid {uid})")),
+        "{}",
+        audit.stdout
+    );
+    assert!(
+        audit
+            .stdout
+            .contains("ops:eventhooks/ops-system/auto-clear (system)"),
         "{}",
         audit.stdout
     );

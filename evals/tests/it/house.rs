@@ -24,7 +24,7 @@ const PURE_ALLOWED: &[&str] = &[
 ];
 
 /// Crates that must stay pure.
-const PURE: &[&str] = &["ops-model"];
+const PURE: &[&str] = &["ops-model", "ops-protocol"];
 
 /// The dev-only test-support crate.
 const TESTKIT: &str = "ops-testkit";

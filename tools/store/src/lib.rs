@@ -208,6 +208,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// One approval by id.
     async fn get_approval(&self, id: &str) -> Result<Option<ApprovalRecord>, StoreError>;
 
+    /// A signal that the store may have changed, written by this process
+    /// or any other (the value counts changes seen; readers re-read what
+    /// they wait for). Waiters for a decision made elsewhere use it
+    /// instead of polling. `None` where the backend cannot tell (an
+    /// in-memory store: nothing outside this process can write to it).
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
     /// Decides a pending approval (`state` is `approved`,
     /// `approved_for_session` or `denied`), atomically: a decision on an
     /// approval that is no longer pending changes nothing, and one past

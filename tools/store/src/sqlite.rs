@@ -32,6 +32,60 @@ pub struct SqliteStore {
     location: Arc<str>,
     /// The audit log's key and head file, when sealed.
     seal: Option<Arc<AuditSeal>>,
+    /// The database file (`None` in memory), watched for [`Store::changes`].
+    file: Option<PathBuf>,
+    /// The change signal: bumped by this process's decisions at once, and
+    /// by the file watcher (any process's writes) once it runs.
+    changed: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Whether the file watcher was started (by the first `changes`).
+    watching: Arc<std::sync::OnceLock<bool>>,
+}
+
+/// Watches the directory of the database file with inotify: SQLite writes
+/// the WAL (and the main file at checkpoints) on every commit, so any
+/// process's write wakes the watchers. One thread per watched store; it
+/// ends when the directory goes away or nobody listens.
+fn watch_file(file: &Path, tx: Arc<tokio::sync::watch::Sender<u64>>) -> bool {
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return false;
+    };
+    let dir = dir.to_owned();
+    let Ok(inotify) = Inotify::init(InitFlags::IN_CLOEXEC) else {
+        return false;
+    };
+    let watched = inotify.add_watch(
+        &dir,
+        AddWatchFlags::IN_MODIFY
+            | AddWatchFlags::IN_CLOSE_WRITE
+            | AddWatchFlags::IN_MOVED_TO
+            | AddWatchFlags::IN_CREATE,
+    );
+    if watched.is_err() {
+        return false;
+    }
+    std::thread::Builder::new()
+        .name("ops-store-watch".into())
+        .spawn(move || {
+            loop {
+                match inotify.read_events() {
+                    Ok(events) => {
+                        let gone = events
+                            .iter()
+                            .any(|e| e.mask.contains(AddWatchFlags::IN_IGNORED))
+                            || !dir.exists();
+                        // The store was dropped: nobody can listen again.
+                        if gone || Arc::strong_count(&tx) == 1 {
+                            return;
+                        }
+                        tx.send_modify(|n| *n += 1);
+                    }
+                    Err(nix::errno::Errno::EINTR) => {}
+                    Err(_) => return,
+                }
+            }
+        })
+        .is_ok()
 }
 
 pub(crate) use ops_model::stamp::now;
@@ -84,7 +138,8 @@ impl SqliteStore {
             path: shown.clone(),
             source,
         })?;
-        let store = Self::init(conn, shown.clone())?;
+        let mut store = Self::init(conn, shown.clone())?;
+        store.file = Some(path.to_owned());
         for suffix in ["-wal", "-shm"] {
             let mut side = PathBuf::from(path).into_os_string();
             side.push(suffix);
@@ -162,6 +217,9 @@ impl SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             location: location.into(),
             seal: None,
+            file: None,
+            changed: Arc::new(tokio::sync::watch::channel(0u64).0),
+            watching: Arc::new(std::sync::OnceLock::new()),
         })
     }
 
@@ -998,6 +1056,14 @@ impl Store for SqliteStore {
         .await
     }
 
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        if let Some(file) = &self.file {
+            self.watching
+                .get_or_init(|| watch_file(file, Arc::clone(&self.changed)));
+        }
+        Some(self.changed.subscribe())
+    }
+
     async fn get_approval(&self, id: &str) -> Result<Option<ApprovalRecord>, StoreError> {
         let id = id.to_owned();
         self.with(move |conn, loc| {
@@ -1025,7 +1091,7 @@ impl Store for SqliteStore {
             by.to_owned(),
             reason.map(str::to_owned),
         );
-        self.with(move |conn, loc| {
+        let decided = self.with(move |conn, loc| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db_err(loc))?;
@@ -1054,7 +1120,10 @@ impl Store for SqliteStore {
             tx.commit().map_err(db_err(loc))?;
             Ok(rec)
         })
-        .await
+        .await;
+        // Waiters in this process hear it at once.
+        self.changed.send_modify(|n| *n += 1);
+        decided
     }
 
     async fn consume_approval(&self, id: &str) -> Result<bool, StoreError> {
