@@ -207,7 +207,7 @@ impl Gate<'_> {
                 // What runs unasked as a read runs in the read-only sandbox
                 // (`mutate` calls an allow rule lets through do not).
                 let read = p.facts.effect == Some(ops_model::Effect::Read);
-                match self.execute(terms, door, p, read).await {
+                match self.execute(terms, door, p, &c.targets, read).await {
                     Executed::Done(text) => Passed {
                         text,
                         allowed_read: read,
@@ -284,7 +284,7 @@ impl Gate<'_> {
         // An identical call approved for the session runs without asking.
         if let Ok(Some(rec)) = approvals.preapproved(terms.session, &spec).await {
             return match approvals.authorize(terms.session, &rec.id, &spec).await {
-                Ok(_) => self.execute(terms, door, p, false).await.text(),
+                Ok(_) => self.execute(terms, door, p, targets, false).await.text(),
                 Err(e) => self.refuse(terms, door, p, e.to_string()).await,
             };
         }
@@ -372,23 +372,28 @@ impl Gate<'_> {
         // The last check: exactly this call, on the hosts its targets
         // select now (an inventory change since the request shows up as a
         // different hash), approved and not used.
-        let now = match resolve_targets(self.ctx, p).await {
-            Ok(t) => call_spec(p, &t),
+        let (now, spec) = match resolve_targets(self.ctx, p).await {
+            Ok(t) => {
+                let spec = call_spec(p, &t);
+                (t, spec)
+            }
             Err(e) => return self.refuse(terms, door, p, e.to_string()).await,
         };
-        match approvals.authorize(terms.session, &rec.id, &now).await {
-            Ok(_) => self.execute(terms, door, p, false).await.text(),
+        match approvals.authorize(terms.session, &rec.id, &spec).await {
+            Ok(_) => self.execute(terms, door, p, &now, false).await.text(),
             Err(e) => self.refuse(terms, door, p, e.to_string()).await,
         }
     }
 
-    /// Runs `p` (in the read-only sandbox when `sandboxed`); the text the
-    /// model is given, or why it could not be sandboxed.
+    /// Runs `p` on exactly `targets` (the tool's own resolution must stay
+    /// within them), in the read-only sandbox when `sandboxed`; the text
+    /// the model is given, or why it could not be sandboxed.
     async fn execute(
         &self,
         terms: &Terms<'_>,
         door: &mut dyn Door,
         p: &Prepared,
+        targets: &[TargetRef],
         sandboxed: bool,
     ) -> Executed {
         door.emit(Event::ToolStarted {
@@ -400,6 +405,7 @@ impl Gate<'_> {
         let mut ctx = self.ctx.clone();
         ctx.cancel = self.ctx.cancel.child_token();
         ctx.sandbox = sandboxed;
+        ctx.pinned = Some(targets.iter().map(|t| t.name.clone()).collect());
         let registry = self.registry.clone();
         let call_ctx = ctx.clone();
         let run = async move {

@@ -251,6 +251,7 @@ impl Runner {
                 namespace: NAMESPACE.into(),
                 cancel: tokio_util::sync::CancellationToken::new(),
                 sandbox: false,
+                pinned: None,
             },
             approvals: Approvals::new(Arc::clone(&store), Duration::from_secs(15 * 60)),
             audit: Audit::new(Arc::clone(&store)),

@@ -63,6 +63,11 @@ pub struct ToolContext {
     /// The gate sets it for every call it lets run unasked as a read; a
     /// call a person approved runs without it.
     pub sandbox: bool,
+    /// The targets the gate resolved and judged (and an approver
+    /// approved): when set, a tool runs only on these; one its own
+    /// resolution finds now that is not among them fails the call before
+    /// anything runs.
+    pub pinned: Option<Arc<[String]>>,
 }
 
 /// An error from below (store, engine, executor) as a tool failure.
@@ -71,6 +76,42 @@ pub(crate) fn failed(e: impl std::fmt::Display) -> ToolError {
 }
 
 impl ToolContext {
+    /// A context for calls in `namespace` over `engine`: not sandboxed,
+    /// not pinned, with a fresh cancel token.
+    pub fn new(engine: Arc<Engine>, namespace: impl Into<String>) -> Self {
+        ToolContext {
+            engine,
+            namespace: namespace.into(),
+            cancel: CancellationToken::new(),
+            sandbox: false,
+            pinned: None,
+        }
+    }
+
+    /// The targets `expr` selects (with `runtime` for pod steps), checked
+    /// against the pinned set: what every tool resolves its targets with.
+    pub async fn targets(
+        &self,
+        expr: &str,
+        runtime: &ops_exec::kube::PodRuntime,
+    ) -> Result<Vec<ops_engine::Target>, ToolError> {
+        let targets = self
+            .engine
+            .targets_with(&self.namespace, expr, runtime)
+            .await
+            .map_err(failed)?;
+        self.check_pinned(&targets)?;
+        Ok(targets)
+    }
+
+    /// Fails when `targets` go beyond the pinned set.
+    pub fn check_pinned(&self, targets: &[ops_engine::Target]) -> Result<(), ToolError> {
+        match &self.pinned {
+            Some(allowed) => ops_engine::check_allowed(targets, allowed).map_err(failed),
+            None => Ok(()),
+        }
+    }
+
     /// A stored object of this namespace, or an error naming what is
     /// missing and where (and which tool lists them).
     pub async fn object(&self, kind: Kind, name: &str) -> Result<Object, ToolError> {

@@ -388,6 +388,7 @@ async fn the_runbook_search_tool_cites_what_it_found() {
         namespace: "ops-system".into(),
         cancel: tokio_util::sync::CancellationToken::new(),
         sandbox: false,
+        pinned: None,
     };
     let out = r
         .get("runbook_search")

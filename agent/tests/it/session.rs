@@ -132,6 +132,7 @@ fn world() -> World {
         namespace: "ops-system".into(),
         cancel: CancellationToken::new(),
         sandbox: false,
+        pinned: None,
     };
     let approvals = Approvals::new(store.clone(), Duration::from_secs(600));
     let audit = Audit::new(store.clone());

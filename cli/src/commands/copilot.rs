@@ -191,6 +191,7 @@ pub async fn run(cfg: &Config, a: CopilotArgs) -> Result<ExitCode> {
             namespace: cfg.namespace.clone(),
             cancel: tokio_util::sync::CancellationToken::new(),
             sandbox: false,
+            pinned: None,
         },
         approvals: Approvals::new(store.clone(), Duration::from_secs(15 * 60)),
         audit: Audit::new(store).with_feed(feed, cfg.namespace.clone()),

@@ -289,6 +289,7 @@ pub async fn pipeline_run(cfg: &Config, args: PipelineRunArgs) -> Result<ExitCod
                 namespace: cfg.namespace.clone(),
                 variables,
                 host: args.host.clone(),
+                allowed: None,
                 timeout: args.timeout.map(Duration::from_secs),
                 sudo: args.sudo,
                 parent_id: None,

@@ -224,6 +224,7 @@ impl ops_events::hooks::ActionSink for HookActions {
             namespace: ns.to_owned(),
             cancel: CancellationToken::new(),
             sandbox: false,
+            pinned: None,
         };
         let approvals = ops_agent::approvals::Approvals::new(
             Arc::clone(&store),

@@ -38,6 +38,19 @@ pub enum EngineError {
     /// The target expression matched nothing or cannot be served.
     #[error("{0}")]
     Target(String),
+    /// The targets a run would use now are not all among those its
+    /// approval names (the inventory changed since): nothing ran.
+    #[error(
+        "the call would now run on {} which its approval does not name (approved: {}); nothing ran",
+        .outside.join(", "),
+        .allowed.join(", ")
+    )]
+    NotApproved {
+        /// Targets outside the approved set.
+        outside: Vec<String>,
+        /// The approved set.
+        allowed: Vec<String>,
+    },
     /// A pipeline refers to a Task that does not exist.
     #[error(
         "pipeline `{pipeline}`: task entry `{entry}` refers to Task `{task}`, which does not exist in namespace {namespace}"
@@ -67,6 +80,30 @@ pub enum EngineError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Checks that every one of `targets` is in `allowed` (by name, or as
+/// `cluster/node` for a Kubernetes node): the gate's promise that a call
+/// runs on exactly the targets it was approved for.
+pub fn check_allowed(targets: &[Target], allowed: &[String]) -> Result<(), EngineError> {
+    let outside: Vec<String> = targets
+        .iter()
+        .filter(|t| {
+            let qualified = t.labels.get("cluster").map(|c| format!("{c}/{}", t.name));
+            !allowed
+                .iter()
+                .any(|a| *a == t.name || Some(a) == qualified.as_ref())
+        })
+        .map(|t| t.name.clone())
+        .collect();
+    if outside.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::NotApproved {
+            outside,
+            allowed: allowed.to_vec(),
+        })
+    }
 }
 
 /// Engine settings.
@@ -162,6 +199,9 @@ pub struct PipelineRunRequest {
     pub variables: BTreeMap<String, String>,
     /// Target expression for every task, over each Task's `host`.
     pub host: Option<String>,
+    /// When set, every target a Task resolves to must be one of these
+    /// (a gated call runs only where it was approved to).
+    pub allowed: Option<Vec<String>>,
     /// Limit for the whole run.
     pub timeout: Option<Duration>,
     /// Run every step through sudo.

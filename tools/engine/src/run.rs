@@ -608,7 +608,11 @@ pub(super) async fn run_pipeline(
             .map(|h| render(&h, &pctx))
             .unwrap_or_default();
         let runtime = ops_exec::kube::PodRuntime::for_task(task, &pvars);
-        targets.push(engine.targets_with(&req.namespace, &expr, &runtime).await?);
+        let resolved = engine.targets_with(&req.namespace, &expr, &runtime).await?;
+        if let Some(allowed) = &req.allowed {
+            crate::check_allowed(&resolved, allowed)?;
+        }
+        targets.push(resolved);
     }
     let name = req.name.clone().unwrap_or_else(|| pname.clone());
     let spec = serde_json::json!({

@@ -299,6 +299,7 @@ impl Scheduler {
                     namespace: namespace.clone(),
                     variables: pr.spec.variables.clone().unwrap_or_default(),
                     host: pr.spec.host.clone().or(pr.spec.name_ref.clone()),
+                    allowed: None,
                     timeout: None,
                     sudo: false,
                     parent_id: Some(key.clone()),

@@ -422,6 +422,7 @@ impl Tool for ClusterNodeShell {
             .cluster_targets(&c, &a.nodes, &Default::default())
             .await
             .map_err(failed)?;
+        ctx.check_pinned(&targets)?;
         let mut req = ExecRequest::script(a.command.clone())
             .with_timeout(Duration::from_secs(a.timeout_seconds));
         req.limits = TOOL_OUTPUT;

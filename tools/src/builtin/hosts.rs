@@ -251,11 +251,7 @@ impl Tool for HostRunShell {
         }
     }
     async fn call(&self, ctx: &ToolContext, a: Self::Args) -> Result<Self::Output, ToolError> {
-        let targets = ctx
-            .engine
-            .targets(&ctx.namespace, &a.hosts)
-            .await
-            .map_err(failed)?;
+        let targets = ctx.targets(&a.hosts, &Default::default()).await?;
         let mut req = ExecRequest::script(a.command.clone())
             .with_timeout(std::time::Duration::from_secs(a.timeout_seconds));
         req.sudo = a.sudo;

@@ -288,11 +288,7 @@ impl Tool for TaskRun {
             .clone()
             .unwrap_or_else(|| crate::targets::task_host(&task, &a.variables));
         let runtime = ops_exec::kube::PodRuntime::for_task(&task, &a.variables);
-        let targets = ctx
-            .engine
-            .targets_with(&ctx.namespace, &expr, &runtime)
-            .await
-            .map_err(failed)?;
+        let targets = ctx.targets(&expr, &runtime).await?;
         let run = ctx
             .engine
             .run_task(
@@ -367,6 +363,7 @@ impl Tool for PipelineRun {
                     namespace: ctx.namespace.clone(),
                     variables: a.variables,
                     host: a.hosts,
+                    allowed: ctx.pinned.as_deref().map(<[String]>::to_vec),
                     timeout: None,
                     sudo: false,
                     parent_id: None,

@@ -349,6 +349,7 @@ async fn pipelines_pass_results_and_honour_allow_failure_and_run_always() {
         namespace: "ops-system".into(),
         variables,
         host: None,
+        allowed: None,
         timeout: None,
         sudo: false,
         parent_id: None,

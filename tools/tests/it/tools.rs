@@ -239,6 +239,7 @@ async fn context(dir: &std::path::Path) -> ToolContext {
         namespace: "ops-system".into(),
         cancel: CancellationToken::new(),
         sandbox: false,
+        pinned: None,
     }
 }
 
@@ -337,6 +338,41 @@ async fn host_and_task_tools_run_for_real() {
     assert!(e.to_string().contains("no Task named `missing`"), "{e}");
     // ...and names the Tasks that are there, so a guessed name can be corrected.
     assert!(e.to_string().contains("(there: b-ordinary, z-sop)"), "{e}");
+}
+
+/// A gated call runs only on the targets the gate judged: when a tool's
+/// own resolution finds a target outside the pinned set (the inventory
+/// changed after the approval), the call fails before anything runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pinned_calls_never_run_beyond_their_approved_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctx = context(dir.path()).await;
+    let r = registry().unwrap();
+    let marker = dir.path().join("ran");
+    let touch = json!({"hosts": "role=web", "command": format!("touch {}", marker.display())});
+    ctx.pinned = Some(vec!["elsewhere".to_owned()].into());
+    let e = r
+        .get("host_run_shell")
+        .unwrap()
+        .run(&ctx, touch.clone())
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("its approval does not name"), "{e}");
+    let e = r
+        .get("task_run")
+        .unwrap()
+        .run(&ctx, json!({"name": "b-ordinary"}))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("its approval does not name"), "{e}");
+    assert!(!marker.exists(), "nothing ran");
+    ctx.pinned = Some(vec!["here".to_owned()].into());
+    r.get("host_run_shell")
+        .unwrap()
+        .run(&ctx, touch)
+        .await
+        .unwrap();
+    assert!(marker.exists(), "ran on the pinned target");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
