@@ -17,14 +17,13 @@ use anyhow::Result;
 use clap::Parser;
 
 use crate::args::{Cli, Command, CreateCommand, PipelineCommand};
-use crate::config::Config;
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     if let Command::Completion(args) = &cli.command {
         return Ok(commands::completion::run(args));
     }
     let lenient = matches!(cli.command, Command::Config(_));
-    let cfg = Config::resolve(&cli.global, !lenient)?;
+    let cfg = config::resolve(&cli.global, !lenient)?;
     let code = match cli.command {
         Command::Apply(a) => commands::apply::run(&cfg, a).await,
         Command::Get(a) => commands::get::run(&cfg, a).await,
@@ -53,7 +52,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Eval(c) => commands::eval::run(&cfg, c).await,
         Command::Completion(_) => Ok(ExitCode::SUCCESS),
     };
-    commands::flush_feed().await;
+    ops_app::services::flush_feed().await;
     code
 }
 

@@ -12,15 +12,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ops_agent::approvals::{Answer, Approvals};
-use ops_agent::audit::Audit;
+use ops_agent::approvals::Answer;
 use ops_agent::llm::openai::{EndpointConfig, OpenAiModel};
 use ops_agent::llm::{ToolCallMode, Usage};
 use ops_agent::session::{Agent, Event, Op, SessionConfig};
 use ops_engine::{Engine, EngineOptions};
 use ops_exec::ssh::{SshOptions, SshPool};
 use ops_store::{SqliteStore, Store};
-use ops_tools::ToolContext;
 use serde::Serialize;
 
 use crate::EvalError;
@@ -243,19 +241,16 @@ impl Runner {
         };
         let model =
             OpenAiModel::new(endpoint).map_err(|e| EvalError::Setup(format!("model: {e}")))?;
-        let agent = Agent {
-            model: Arc::new(model),
-            registry: registry.clone(),
-            ctx: ToolContext {
+        let agent = ops_app::agent::assemble(
+            Arc::new(model),
+            ops_app::agent::Parts {
+                registry: registry.clone(),
                 engine: Arc::new(engine),
                 namespace: NAMESPACE.into(),
-                cancel: tokio_util::sync::CancellationToken::new(),
-                sandbox: false,
-                pinned: None,
+                approval_ttl: ops_app::settings::DEFAULT_APPROVAL_TTL,
+                feed: None,
             },
-            approvals: Approvals::new(Arc::clone(&store), Duration::from_secs(15 * 60)),
-            audit: Audit::new(Arc::clone(&store)),
-        };
+        );
         let mut sc = SessionConfig::new(
             format!("eval-{}-{i}", case.id),
             ops_protocol::Principal::eval(case.id.clone()),

@@ -54,7 +54,7 @@ pub async fn run(cfg: &Config, args: ApplyArgs) -> Result<ExitCode> {
     let store = if args.dry_run {
         None
     } else {
-        Some(crate::commands::open_store(cfg)?)
+        Some(ops_app::services::open_store(cfg)?)
     };
     for file in &report.files {
         let objects: Vec<_> = file.documents.iter().map(|d| d.object.clone()).collect();

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::table::{Table, cell};
 
 pub async fn run(cfg: &Config, cmd: ApprovalCommand) -> Result<ExitCode> {
-    let store: Arc<dyn Store> = Arc::new(crate::commands::open_store(cfg)?);
+    let store: Arc<dyn Store> = Arc::new(ops_app::services::open_store(cfg)?);
     let approvals = Approvals::new(Arc::clone(&store), Duration::from_secs(3600));
     match cmd {
         ApprovalCommand::List(a) => {

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::table::{Table, cell};
 
 pub async fn run(cfg: &Config, cmd: AuditCommand) -> Result<ExitCode> {
-    let store = crate::commands::open_store(cfg)?;
+    let store = ops_app::services::open_store(cfg)?;
     match cmd {
         AuditCommand::Show(a) => {
             let records = store

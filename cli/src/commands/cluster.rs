@@ -27,7 +27,7 @@ pub async fn run(cfg: &Config, cmd: ClusterCommand) -> Result<ExitCode> {
 }
 
 async fn connect(cfg: &Config, k: &KubeArgs) -> Result<(Cluster, kube::Client)> {
-    let store = crate::commands::open_store(cfg)?;
+    let store = ops_app::services::open_store(cfg)?;
     let kubeconfig = k.kubeconfig.as_ref().map(|p| p.display().to_string());
     if let Some(p) = &kubeconfig {
         if !std::path::Path::new(p).is_file() {
@@ -53,48 +53,7 @@ fn kube_ns(k: &KubeArgs) -> String {
         .unwrap_or_else(|| "default".to_owned())
 }
 
-/// The longest duration a flag takes (100 years): past it, clocks overflow.
-pub const MAX_SINCE_SECS: u64 = 100 * 366 * 86_400;
-
-/// `1h30m`, `10m`, `45s`, `2d`, or plain seconds; at most 100 years.
-pub fn parse_since(text: &str) -> Result<Duration> {
-    let t = text.trim();
-    let too_long = || anyhow::anyhow!("duration `{text}` is longer than 100 years");
-    if let Ok(secs) = t.parse::<u64>() {
-        if secs > MAX_SINCE_SECS {
-            return Err(too_long());
-        }
-        return Ok(Duration::from_secs(secs));
-    }
-    let mut total = 0u64;
-    let mut num = String::new();
-    for c in t.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            _ => bail!("duration `{text}`: unknown unit `{c}` (use s, m, h or d)"),
-        };
-        let n: u64 = num
-            .parse()
-            .with_context(|| format!("duration `{text}`: a number must come before `{c}`"))?;
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .filter(|v| *v <= MAX_SINCE_SECS)
-            .ok_or_else(too_long)?;
-        num.clear();
-    }
-    if !num.is_empty() || total == 0 {
-        bail!("duration `{text}`: give one like 30s, 10m, 2h or 1h30m");
-    }
-    Ok(Duration::from_secs(total))
-}
+pub use ops_app::settings::parse_duration as parse_since;
 
 fn age(o: &kube::api::DynamicObject) -> String {
     let Some(ts) = o.metadata.creation_timestamp.as_ref() else {

@@ -12,81 +12,15 @@
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use ops_agent::approvals::{Answer, Approvals};
-use ops_agent::audit::Audit;
-use ops_agent::llm::ToolCallMode;
-use ops_agent::llm::local::{LocalModel, LocalServer};
-use ops_agent::llm::openai::{EndpointConfig, OpenAiModel, detect_mode};
-use ops_agent::policy::{Mode, Rules};
-use ops_agent::session::{Agent, Event, Op, SessionConfig};
-use ops_tools::ToolContext;
+use anyhow::{Result, bail};
+use ops_agent::approvals::Answer;
+use ops_agent::policy::Mode;
+use ops_agent::session::{Event, Op, SessionConfig};
 use tokio::sync::mpsc;
 
 use crate::args::{CopilotArgs, Format};
 use crate::config::Config;
-
-/// The configured endpoint, or the built-in local model started here (and
-/// stopped when the returned server is dropped).
-pub(crate) async fn model(
-    cfg: &Config,
-) -> Result<(OpenAiModel, Option<LocalServer>, ToolCallMode)> {
-    let (e, server, mode) = endpoint(cfg).await?;
-    Ok((OpenAiModel::new(e)?, server, mode))
-}
-
-/// What [`model`] talks to: the endpoint's settings, the local server it
-/// started (if any) and the tool-call mode.
-pub(crate) async fn endpoint(
-    cfg: &Config,
-) -> Result<(EndpointConfig, Option<LocalServer>, ToolCallMode)> {
-    let Some(url) = cfg.model_url.clone() else {
-        let model_home = std::env::var_os(crate::config::env::LOCAL_MODEL_HOME)
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| cfg.home.clone());
-        let local = LocalModel::under(&model_home);
-        if !local.present() {
-            bail!(
-                "no model endpoint is configured and the built-in model is not set up: run `bash scripts/local-model.sh` once (builds llama-server and fetches the model into {}; about 11 minutes), or set {} (and {} if it needs a key) to any OpenAI-compatible server (OpenAI, Azure, vLLM, Ollama, llama-server)",
-                cfg.home.display(),
-                crate::config::env::MODEL_URL,
-                crate::config::env::MODEL_API_KEY
-            );
-        }
-        eprintln!(
-            "starting the built-in model ({}) ...",
-            local.model.display()
-        );
-        let server = LocalServer::start(&local, &cfg.home.join("logs"), Duration::from_secs(180))
-            .await
-            .map_err(|e| anyhow::anyhow!("built-in model: {e}"))?;
-        let mut e = EndpointConfig::new(server.base_url.clone(), "local");
-        e.api_key = Some(server.api_key.clone());
-        e.temperature = Some(0.0);
-        // Greedy decoding of a 1.5B model can loop on one sentence: a
-        // length cap bounds a reply (a repeat penalty was tried and made
-        // it drift off the JSON actions).
-        e.extra.insert("max_tokens".into(), serde_json::json!(768));
-        // A 1.5B model calls tools reliably only under a grammar.
-        let mode = cfg.tool_calls.unwrap_or(ToolCallMode::JsonAction);
-        return Ok((e, Some(server), mode));
-    };
-    let mut e = EndpointConfig::new(url, cfg.model.clone());
-    if let Some(k) = &cfg.model_api_key {
-        e.api_key = Some(ops_exec::secret::resolve(k).context("setting `model-api-key`")?);
-    }
-    let mode = match cfg.tool_calls {
-        Some(m) => m,
-        None => {
-            let (m, why) = detect_mode(&e).await;
-            eprintln!("tool calls: {} ({why})", m.as_str());
-            m
-        }
-    };
-    Ok((e, None, mode))
-}
 
 fn new_session_id() -> String {
     format!(
@@ -157,45 +91,26 @@ impl Screen {
 
 pub async fn run(cfg: &Config, a: CopilotArgs) -> Result<ExitCode> {
     let mode: Mode = a.mode.parse().map_err(|e: String| anyhow::anyhow!(e))?;
-    let rules_path = a.rules.clone().or_else(|| {
-        let p = cfg.home.join("rules.yaml");
-        p.is_file().then_some(p)
-    });
-    let rules = match &rules_path {
-        Some(p) => Rules::load(p)?,
-        None => Rules::default(),
-    };
-    let (model, local_server, tool_calls) = model(cfg).await?;
-    let (engine, pool) = crate::commands::execute::engine(cfg, false).await?;
+    let (rules, rules_path) = ops_app::agent::rules(cfg, a.rules.as_deref())?;
+    let (model, local_server, tool_calls) = ops_app::model::model(cfg).await?;
+    let (engine, pool) = ops_app::services::engine(cfg, false).await?;
     let store = engine.store().clone();
     let json = a.output == Some(Format::Json);
-    let mut registry = ops_tools::builtin::registry().map_err(|e| anyhow::anyhow!(e))?;
-    // Runbook search, when there are runbooks to search.
-    if !store.list_runbooks().await?.is_empty() {
-        let k = crate::commands::runbook::knowledge(cfg, store.clone())?;
-        if k.embedder().is_none() && !json {
-            eprintln!("runbook search: BM25 only (no embedding model; run scripts/embed-model.sh)");
-        }
-        registry
-            .register(Arc::new(ops_agent::knowledge::tool::RunbookSearch::new(
-                Arc::new(k),
-            )))
-            .map_err(|e| anyhow::anyhow!(e))?;
+    let (registry, note) = ops_app::agent::registry(cfg, &store).await?;
+    if let Some(note) = note.filter(|_| !json) {
+        eprintln!("{note}");
     }
     let feed = engine.feed().clone();
-    let agent = Agent {
-        model: Arc::new(model),
-        registry,
-        ctx: ToolContext {
+    let agent = ops_app::agent::assemble(
+        Arc::new(model),
+        ops_app::agent::Parts {
+            registry,
             engine: Arc::new(engine),
             namespace: cfg.namespace.clone(),
-            cancel: tokio_util::sync::CancellationToken::new(),
-            sandbox: false,
-            pinned: None,
+            approval_ttl: cfg.approval_ttl,
+            feed: Some(feed),
         },
-        approvals: Approvals::new(store.clone(), Duration::from_secs(15 * 60)),
-        audit: Audit::new(store).with_feed(feed, cfg.namespace.clone()),
-    };
+    );
     let approver = crate::commands::local_principal();
     let mut sc = SessionConfig::new(
         a.session.clone().unwrap_or_else(new_session_id),

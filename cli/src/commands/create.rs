@@ -83,7 +83,7 @@ async fn store_or_print(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let store = crate::commands::open_store(cfg)?;
+    let store = ops_app::services::open_store(cfg)?;
     let outcomes = store.apply(objects.clone(), &cfg.namespace).await?;
     for (o, r) in objects.iter().zip(outcomes) {
         println!(

@@ -38,7 +38,7 @@ pub async fn run(cfg: &Config, args: DeleteArgs) -> Result<ExitCode> {
             name: n.clone(),
         }));
     }
-    let store = crate::commands::open_store(cfg)?;
+    let store = ops_app::services::open_store(cfg)?;
     let existed = store.delete(&keys).await?;
     for (key, existed) in keys.iter().zip(existed) {
         let shown = format!("{}/{}", key.kind.as_str().to_ascii_lowercase(), key.name);

@@ -296,7 +296,7 @@ async fn render(store: &SqliteStore, stored: &StoredObject) -> Result<String> {
 
 pub async fn run(cfg: &Config, args: DescribeArgs) -> Result<ExitCode> {
     let kind: Kind = args.kind.parse()?;
-    let store = crate::commands::open_store(cfg)?;
+    let store = ops_app::services::open_store(cfg)?;
     let key = ObjectKey {
         kind,
         namespace: cfg.namespace.clone(),

@@ -113,7 +113,7 @@ async fn run_cases(cfg: &Config, a: EvalRunArgs) -> Result<ExitCode> {
             "scripted".to_owned(),
         ),
         Tier::Live => {
-            let (mut e, server, mode) = crate::commands::copilot::endpoint(cfg).await?;
+            let (mut e, server, mode) = ops_app::model::endpoint(cfg).await?;
             if let Some(m) = &a.model {
                 e.model = m.clone();
             }

@@ -31,7 +31,7 @@ fn since_stamp(since: Option<&str>) -> Result<Option<String>> {
     let Some(s) = since else {
         return Ok(None);
     };
-    let d = crate::commands::cluster::parse_since(s).context("--since")?;
+    let d = ops_app::settings::parse_duration(s).context("--since")?;
     Ok(Some(ops_model::stamp::ago(d)))
 }
 
@@ -49,12 +49,12 @@ pub async fn reader(cfg: &Config) -> Result<Option<Nats>> {
     let Some(url) = &cfg.nats_url else {
         return Ok(None);
     };
-    let ncfg = crate::commands::nats_config(cfg, url);
+    let ncfg = ops_app::services::nats_config(cfg, url);
     Ok(Some(Nats::connect(ncfg, true).await?))
 }
 
 pub async fn run(cfg: &Config, cmd: EventsCommand) -> Result<ExitCode> {
-    let store: Arc<dyn Store> = Arc::new(crate::commands::open_store(cfg)?);
+    let store: Arc<dyn Store> = Arc::new(ops_app::services::open_store(cfg)?);
     match cmd {
         EventsCommand::Publish(a) => {
             let raw = if a.data == "-" {
@@ -79,7 +79,7 @@ pub async fn run(cfg: &Config, cmd: EventsCommand) -> Result<ExitCode> {
             let mut e = CloudEvent::new(source, a.kind, a.subject, data);
             e.cluster = a.cluster;
             let id = e.id.clone();
-            let feed = crate::commands::open_feed(cfg, store).await?;
+            let feed = ops_app::services::open_feed(cfg, store).await?;
             feed.publish(e).await?;
             println!("{id}");
             Ok(ExitCode::SUCCESS)
@@ -115,8 +115,7 @@ pub async fn run(cfg: &Config, cmd: EventsCommand) -> Result<ExitCode> {
             }
         }
         EventsCommand::Prune(a) => {
-            let age =
-                crate::commands::cluster::parse_since(&a.older_than).context("--older-than")?;
+            let age = ops_app::settings::parse_duration(&a.older_than).context("--older-than")?;
             let before = ops_model::stamp::ago(age);
             let (events, deliveries) = store.prune_events(&before).await?;
             println!(
@@ -130,7 +129,7 @@ pub async fn run(cfg: &Config, cmd: EventsCommand) -> Result<ExitCode> {
                 println!("No NATS configured (nats-url): events go to the store's event log.");
                 return Ok(ExitCode::SUCCESS);
             };
-            let feed = crate::commands::open_feed(cfg, Arc::clone(&store)).await?;
+            let feed = ops_app::services::open_feed(cfg, Arc::clone(&store)).await?;
             let before = store.outbox_len().await?;
             let left = feed.flush(Duration::from_secs(60)).await?;
             let left = match left {

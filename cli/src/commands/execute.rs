@@ -4,16 +4,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use ops_engine::{Engine, EngineOptions, PipelineRunRequest, Target, TaskRunRequest};
-use ops_exec::ssh::{SshOptions, SshPool};
+use ops_engine::{Engine, PipelineRunRequest, Target, TaskRunRequest};
 use ops_model::{
     API_VERSION, Direction, Kind, Object, ObjectKey, ObjectMeta, Step, Task, TaskSpec,
 };
-use ops_store::{RunRecord, SqliteStore, Store, owner_alive};
+use ops_store::{RunRecord, SqliteStore, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::{
@@ -21,36 +19,6 @@ use crate::args::{
 };
 use crate::config::Config;
 use crate::progress::Printer;
-
-/// The engine over the configured store, with crash recovery done.
-/// The engine and SSH pool. `implicit_local`: an empty target means this
-/// machine (a person's direct commands only; see
-/// [`EngineOptions::implicit_local`]).
-pub async fn engine(cfg: &Config, implicit_local: bool) -> Result<(Engine, Arc<SshPool>)> {
-    let store = Arc::new(crate::commands::open_store(cfg)?);
-    let recovered = store.mark_interrupted(&owner_alive).await?;
-    if recovered > 0 {
-        eprintln!(
-            "note: {recovered} run(s) left running by a process that stopped were marked Interrupted"
-        );
-    }
-    let mut ssh = SshOptions::new(&cfg.home);
-    ssh.policy = cfg.known_hosts;
-    let pool = SshPool::new(ssh);
-    let store = store as Arc<dyn Store>;
-    let feed = crate::commands::open_feed(cfg, Arc::clone(&store)).await?;
-    let engine = Engine::new(
-        store,
-        Arc::clone(&pool),
-        EngineOptions {
-            forks: cfg.forks,
-            implicit_local,
-            ..EngineOptions::default()
-        },
-    )
-    .with_feed(feed);
-    Ok((engine, pool))
-}
 
 /// A token cancelled by Ctrl-C.
 fn ctrl_c() -> CancellationToken {
@@ -137,7 +105,7 @@ pub async fn shell(cfg: &Config, args: ShellArgs) -> Result<ExitCode> {
     } else {
         args.content.clone()
     };
-    let (engine, pool) = engine(cfg, true).await?;
+    let (engine, pool) = ops_app::services::engine(cfg, true).await?;
     let targets = crate::inventory::targets(
         &engine,
         &cfg.namespace,
@@ -166,7 +134,7 @@ pub async fn shell(cfg: &Config, args: ShellArgs) -> Result<ExitCode> {
 }
 
 pub async fn file(cfg: &Config, args: FileArgs) -> Result<ExitCode> {
-    let (engine, pool) = engine(cfg, true).await?;
+    let (engine, pool) = ops_app::services::engine(cfg, true).await?;
     let targets = crate::inventory::targets(
         &engine,
         &cfg.namespace,
@@ -236,7 +204,7 @@ async fn load_task(cfg: &Config, store: &dyn Store, what: &str) -> Result<Task> 
 }
 
 pub async fn task(cfg: &Config, args: TaskArgs) -> Result<ExitCode> {
-    let (engine, pool) = engine(cfg, true).await?;
+    let (engine, pool) = ops_app::services::engine(cfg, true).await?;
     let task = load_task(cfg, engine.store().as_ref(), &args.task).await?;
     let variables = crate::commands::parse_pairs(&args.vars, "variable")?;
     // Its own `host:`, else its `host` variable, as in the anchor.
@@ -265,7 +233,7 @@ pub async fn task(cfg: &Config, args: TaskArgs) -> Result<ExitCode> {
 }
 
 pub async fn pipeline_run(cfg: &Config, args: PipelineRunArgs) -> Result<ExitCode> {
-    let (engine, pool) = engine(cfg, true).await?;
+    let (engine, pool) = ops_app::services::engine(cfg, true).await?;
     let key = ObjectKey {
         kind: Kind::Pipeline,
         namespace: cfg.namespace.clone(),
@@ -304,7 +272,7 @@ pub async fn pipeline_run(cfg: &Config, args: PipelineRunArgs) -> Result<ExitCod
 
 pub async fn scheduler(cfg: &Config, args: SchedulerArgs) -> Result<ExitCode> {
     use ops_engine::schedule::{Scheduler, TickEvent, describe};
-    let (engine, pool) = engine(cfg, true).await?;
+    let (engine, pool) = ops_app::services::engine(cfg, true).await?;
     let beat_engine = engine.clone();
     let mut s = Scheduler::new(engine, Duration::from_secs(args.jitter));
     if args.once {
@@ -371,7 +339,7 @@ pub async fn scheduler(cfg: &Config, args: SchedulerArgs) -> Result<ExitCode> {
 /// `opscli heartbeat`: rounds of Host and Cluster heartbeats.
 pub async fn heartbeat(cfg: &Config, args: crate::args::HeartbeatArgs) -> Result<ExitCode> {
     use ops_engine::heartbeat;
-    let (engine, pool) = engine(cfg, true).await?;
+    let (engine, pool) = ops_app::services::engine(cfg, true).await?;
     let feed = engine.feed().clone();
     let ns = (!args.all_namespaces).then_some(cfg.namespace.as_str());
     let stop = ctrl_c();
@@ -414,5 +382,5 @@ pub async fn heartbeat(cfg: &Config, args: crate::args::HeartbeatArgs) -> Result
 
 /// The store, for the run inspection commands.
 pub fn store(cfg: &Config) -> Result<SqliteStore> {
-    crate::commands::open_store(cfg)
+    ops_app::services::open_store(cfg)
 }

@@ -13,8 +13,8 @@ use crate::output;
 pub async fn run(cfg: &Config, args: GetArgs) -> Result<ExitCode> {
     let kind: Kind = args.kind.parse()?;
     let selector: LabelSelector = args.selector.as_deref().unwrap_or("").parse()?;
-    let format = args.output.unwrap_or(cfg.output);
-    let store = crate::commands::open_store(cfg)?;
+    let format = args.output.unwrap_or(crate::config::output(cfg));
+    let store = ops_app::services::open_store(cfg)?;
     if args.names.is_empty() {
         let ns = (!args.all_namespaces).then_some(cfg.namespace.as_str());
         let found = store.list(kind, ns, &selector).await?;

@@ -61,267 +61,7 @@ async fn hooks_with_fingerprint(
     Ok((hooks, fingerprint))
 }
 
-/// Starts what `task`, `pipeline` and `copilot` hooks ask for: a session
-/// with no one at the keyboard (`ops_agent::headless`), so the call goes
-/// through the policy and, where it asks, waits for `opscli approval`.
-struct HookActions {
-    cfg: Config,
-    engine: ops_engine::Engine,
-    feed: ops_events::feed::Feed,
-    rules: ops_agent::policy::Rules,
-    /// Wait for each session to end (`hook test`) instead of starting it
-    /// in the background (`hook run`).
-    wait: bool,
-    /// The copilot's model, started on the first `copilot` event (the
-    /// built-in server stays up while hooks run).
-    model: tokio::sync::Mutex<Option<CopilotModel>>,
-}
-
-/// The copilot's model, its tool-call mode, and the built-in server when
-/// that is what answers.
-type CopilotModel = (
-    Arc<dyn ops_agent::llm::ChatModel>,
-    ops_agent::llm::ToolCallMode,
-    Option<ops_agent::llm::local::LocalServer>,
-);
-
-impl std::fmt::Debug for HookActions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HookActions").finish_non_exhaustive()
-    }
-}
-
-/// The host a subject is about (`...hosts.{name}.{channel}`), if any.
-fn host_of(subject: &str) -> Option<String> {
-    let t: Vec<&str> = subject.split('.').collect();
-    t.iter()
-        .position(|x| *x == "hosts")
-        .and_then(|i| t.get(i + 1))
-        .filter(|_| t.len() >= 8)
-        .map(|s| (*s).to_owned())
-}
-
-impl HookActions {
-    async fn new(cfg: &Config, feed: ops_events::feed::Feed, wait: bool) -> Result<Self> {
-        let (engine, _pool) = crate::commands::execute::engine(cfg, false).await?;
-        let engine = engine.with_feed(feed.clone());
-        let path = cfg.home.join("rules.yaml");
-        let rules = if path.is_file() {
-            ops_agent::policy::Rules::load(&path)?
-        } else {
-            ops_agent::policy::Rules::default()
-        };
-        Ok(HookActions {
-            cfg: cfg.clone(),
-            engine,
-            feed,
-            rules,
-            wait,
-            model: tokio::sync::Mutex::new(None),
-        })
-    }
-
-    async fn copilot_model(
-        &self,
-    ) -> Result<
-        (
-            Arc<dyn ops_agent::llm::ChatModel>,
-            ops_agent::llm::ToolCallMode,
-        ),
-        String,
-    > {
-        let mut m = self.model.lock().await;
-        if m.is_none() {
-            let (model, server, mode) = crate::commands::copilot::model(&self.cfg)
-                .await
-                .map_err(|e| format!("{e:#}"))?;
-            *m = Some((Arc::new(model), mode, server));
-        }
-        let (model, mode, _) = m.as_ref().ok_or("no model")?;
-        Ok((Arc::clone(model), *mode))
-    }
-}
-
-/// What a hook starts: one direct call through the gate, or a triage turn.
-enum Work {
-    /// `task_run` / `pipeline_run` with these arguments (`Op::Invoke`).
-    Invoke(&'static str, serde_json::Value),
-    /// A copilot turn on this input.
-    Triage(String),
-}
-
-#[async_trait::async_trait]
-impl ops_events::hooks::ActionSink for HookActions {
-    async fn start(&self, hook: &Hook, e: &CloudEvent) -> Result<(String, String), String> {
-        use ops_agent::session::{Agent, SessionConfig};
-        use ops_model::event::hook::Sink;
-        let Sink::Action { kind, target } = &hook.sink else {
-            return Err("not an action hook".into());
-        };
-        let (ns, name) = hook.key.split_once('/').unwrap_or(("default", &hook.key));
-        let session = format!(
-            "hook-{}-{}",
-            subject::token(name),
-            &e.id[..e.id.len().min(12)]
-        );
-        // The hook asks as ops acting for the EventHooks object; it can
-        // never decide its own approvals.
-        let principal = ops_protocol::Principal::system(format!("eventhooks/{}", hook.key));
-        let text = render(e);
-        let reason = format!("EventHooks {} on event {} ({})", hook.key, e.id, e.subject);
-        let work = match kind.as_str() {
-            "copilot" => {
-                let mut input = format!(
-                    "An event arrived ({reason}). Find its cause with read-only tools and say what you would do; anything that changes a system needs approval.\n\n{text}"
-                );
-                if !target.is_empty() {
-                    input = format!("{target}\n\n{input}");
-                }
-                if let Some(a) = &hook.additional {
-                    input.push_str(a);
-                }
-                Work::Triage(input)
-            }
-            kind => {
-                let tool = if kind == "task" {
-                    "task_run"
-                } else {
-                    "pipeline_run"
-                };
-                let variables: std::collections::BTreeMap<String, String> = hook
-                    .options
-                    .iter()
-                    .filter_map(|(k, v)| k.strip_prefix("var.").map(|k| (k.to_owned(), v.clone())))
-                    .collect();
-                let hosts = hook
-                    .options
-                    .get("hosts")
-                    .cloned()
-                    .or_else(|| host_of(&e.subject));
-                let mut args =
-                    serde_json::json!({"name": target, "variables": variables, "reason": reason});
-                if let Some(h) = hosts {
-                    args["hosts"] = serde_json::json!(h);
-                }
-                Work::Invoke(tool, args)
-            }
-        };
-        let mode: ops_agent::policy::Mode = match hook.options.get("mode") {
-            Some(m) => m.parse()?,
-            None => ops_agent::policy::Mode::Ask,
-        };
-        // Checked when the hook was compiled (1 second to a year).
-        let ttl = hook
-            .options
-            .get("approval-ttl")
-            .and_then(|t| t.trim().parse::<u64>().ok())
-            .filter(|t| (1..=ops_model::MAX_SECONDS).contains(t))
-            .unwrap_or(3600);
-        let store = Arc::clone(self.engine.store());
-        let registry = ops_tools::builtin::registry().map_err(|e| e.to_string())?;
-        let ctx = ops_tools::ToolContext {
-            engine: Arc::new(self.engine.clone()),
-            namespace: ns.to_owned(),
-            cancel: CancellationToken::new(),
-            sandbox: false,
-            pinned: None,
-        };
-        let approvals = ops_agent::approvals::Approvals::new(
-            Arc::clone(&store),
-            std::time::Duration::from_secs(ttl),
-        );
-        let audit = ops_agent::audit::Audit::new(Arc::clone(&store))
-            .with_feed(self.feed.clone(), ns.to_owned());
-        let mut sc = SessionConfig::new(session.clone(), principal);
-        sc.mode = mode;
-        sc.rules = self.rules.clone();
-        let work: std::pin::Pin<
-            Box<dyn std::future::Future<Output = ops_agent::headless::Outcome> + Send>,
-        > = match work {
-            Work::Invoke(tool, args) => Box::pin(async move {
-                let gate = ops_agent::gate::Gate {
-                    registry: &registry,
-                    ctx: &ctx,
-                    approvals: &approvals,
-                    audit: &audit,
-                };
-                let terms = ops_agent::gate::Terms {
-                    session: &sc.id,
-                    asker: &sc.principal,
-                    mode: sc.mode,
-                    rules: &sc.rules,
-                    max_output: sc.max_tool_output,
-                };
-                let cancel = ctx.cancel.clone();
-                ops_agent::headless::invoke(gate, &terms, tool, args, cancel).await
-            }),
-            Work::Triage(input) => {
-                let (model, tool_calls) = self.copilot_model().await?;
-                sc.tool_calls = tool_calls;
-                sc.max_steps = 12;
-                let agent = Agent {
-                    model,
-                    registry,
-                    ctx,
-                    approvals,
-                    audit,
-                };
-                Box::pin(ops_agent::headless::run(agent, sc, input))
-            }
-        };
-        let mut rec = DeliveryRecord {
-            seq: 0,
-            hook: hook.key.clone(),
-            event_id: e.id.clone(),
-            subject: e.subject.clone(),
-            batch: Vec::new(),
-            sink: kind.clone(),
-            status: String::new(),
-            attempts: 1,
-            code: None,
-            detail: String::new(),
-            at: String::new(),
-        };
-        let started = format!(
-            "session {session} (audit: opscli audit show --session {session}; approvals: opscli approval list)"
-        );
-        if self.wait {
-            // `hook test`: the work would die with the process, so the
-            // command waits for it (and for any approval it asks for).
-            eprintln!("started {started}; waiting for it to finish");
-            let out = work.await;
-            return Ok((out.status().to_owned(), outcome(&session, &out)));
-        }
-        tokio::spawn(async move {
-            let out = work.await;
-            rec.status = out.status().to_owned();
-            rec.detail = outcome(&session, &out);
-            if let Err(e) = store.record_deliveries(vec![rec.clone()], None).await {
-                eprintln!("warning: hook {}: result not recorded: {e}", rec.hook);
-            }
-            eprintln!("hook {} {}: {}", rec.hook, rec.status, rec.detail);
-        });
-        Ok(("started".into(), started))
-    }
-}
-
-/// What a hook's session did, for its delivery record.
-fn outcome(session: &str, out: &ops_agent::headless::Outcome) -> String {
-    let mut detail = format!("session {session}");
-    if !out.approvals.is_empty() {
-        detail.push_str(&format!("; approvals {}", out.approvals.join(", ")));
-    }
-    for r in &out.refused {
-        detail.push_str(&format!("; refused {r}"));
-    }
-    for e in &out.errors {
-        detail.push_str(&format!("; error {e}"));
-    }
-    if !out.answer.is_empty() {
-        detail.push_str(&format!("; {}", out.answer));
-    }
-    ops_model::clip(&detail, 1000)
-}
+use ops_app::hooks::HookActions;
 
 fn read_event(path: &std::path::Path) -> Result<CloudEvent> {
     let text = if path.as_os_str() == "-" {
@@ -373,7 +113,7 @@ fn delivery_table(recs: &[DeliveryRecord]) -> Table {
 }
 
 pub async fn run(cfg: &Config, cmd: HookCommand) -> Result<ExitCode> {
-    let store: Arc<dyn Store> = Arc::new(crate::commands::open_store(cfg)?);
+    let store: Arc<dyn Store> = Arc::new(ops_app::services::open_store(cfg)?);
     match cmd {
         HookCommand::List(a) => {
             let ns = (!a.all_namespaces).then_some(cfg.namespace.as_str());
@@ -449,7 +189,7 @@ pub async fn run(cfg: &Config, cmd: HookCommand) -> Result<ExitCode> {
                 println!("sink      {} (dry run: nothing sent)", h.sink.kind());
                 return Ok(ExitCode::SUCCESS);
             }
-            let feed = crate::commands::open_feed(cfg, Arc::clone(&store)).await?;
+            let feed = ops_app::services::open_feed(cfg, Arc::clone(&store)).await?;
             let actions: Arc<dyn ops_events::hooks::ActionSink> =
                 Arc::new(HookActions::new(cfg, feed.clone(), true).await?);
             let d = Deliverer::new(feed, Some(actions), Retry::default());
@@ -487,7 +227,7 @@ pub async fn run(cfg: &Config, cmd: HookCommand) -> Result<ExitCode> {
             if hooks.is_empty() {
                 bail!("no EventHooks to run (apply some with `opscli apply -f FILE`)");
             }
-            let feed = crate::commands::open_feed(cfg, Arc::clone(&store)).await?;
+            let feed = ops_app::services::open_feed(cfg, Arc::clone(&store)).await?;
             let backend = match &cfg.nats_url {
                 Some(u) => format!("JetStream at {u}, stream {}", cfg.nats_stream),
                 None => "the store's event log".into(),

@@ -46,7 +46,7 @@ pub async fn up(cfg: &Config, mode: ModeChoice) -> Result<Lab> {
             lab.reaped.join(", ")
         );
     }
-    let store = crate::commands::open_store(cfg)?;
+    let store = ops_app::services::open_store(cfg)?;
     let file = ops_model::manifest::parse_text(std::path::Path::new("lab"), &lab.host_manifests())
         .map_err(|e| anyhow::anyhow!("lab hosts: {e}"))?;
     store
@@ -68,7 +68,7 @@ pub async fn down(cfg: &Config, force: bool) -> Result<lab::Teardown> {
     let home = cfg.home.clone();
     let t = tokio::task::spawn_blocking(move || lab::down(&home, force)).await??;
     if !names.is_empty() {
-        let store = crate::commands::open_store(cfg)?;
+        let store = ops_app::services::open_store(cfg)?;
         let keys: Vec<ObjectKey> = names
             .into_iter()
             .map(|name| ObjectKey {

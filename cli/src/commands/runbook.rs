@@ -9,61 +9,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use ops_agent::knowledge::embed::{Embedder, EndpointEmbedder, MiniLm};
 use ops_agent::knowledge::{Knowledge, Method, Query};
 use ops_store::Store;
 
 use crate::args::{Format, RunbookCommand, RunbookSearchArgs};
 use crate::config::Config;
 use crate::table::{Table, cell};
-
-/// An embedder, or why there is none.
-type Chosen = (Option<Arc<dyn Embedder>>, Option<String>);
-
-/// The embedder the settings ask for, or why there is none.
-pub fn embedder(cfg: &Config) -> Result<Chosen> {
-    if let Some(url) = &cfg.embed_url {
-        let key = match &cfg.model_api_key {
-            Some(k) => Some(ops_exec::secret::resolve(k).context("setting `model-api-key`")?),
-            None => None,
-        };
-        let e = EndpointEmbedder::new(url, &cfg.embed_model, key)?;
-        return Ok((Some(Arc::new(e)), None));
-    }
-    let dir = MiniLm::dir_under(&cfg.home);
-    if !MiniLm::present(&dir) {
-        return Ok((
-            None,
-            Some(format!(
-                "no model at {}; run scripts/embed-model.sh or set embed-url",
-                dir.display()
-            )),
-        ));
-    }
-    Ok((Some(Arc::new(MiniLm::load(&dir)?)), None))
-}
-
-/// Runbook knowledge over the configured store, embedder and index (a
-/// Qdrant collection per embedding model when `qdrant-url` is set).
-pub fn knowledge(cfg: &Config, store: Arc<dyn Store>) -> Result<Knowledge> {
-    let (e, why) = embedder(cfg)?;
-    let collection = e.as_ref().map(|e| {
-        let id: String = e
-            .id()
-            .to_lowercase()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
-        format!("ops_runbooks_{id}")
-    });
-    let k = Knowledge::new(store, e, why);
-    match (&cfg.qdrant_url, collection) {
-        (Some(url), Some(collection)) => Ok(k.with_index(Arc::new(
-            ops_agent::knowledge::index::QdrantIndex::new(url, &collection, None)?,
-        ))),
-        _ => Ok(k),
-    }
-}
 
 /// An alert from an Alertmanager webhook payload (or a bare alert): the
 /// query text and labels.
@@ -169,8 +120,8 @@ async fn search(k: &Knowledge, a: RunbookSearchArgs) -> Result<ExitCode> {
 }
 
 pub async fn run(cfg: &Config, cmd: RunbookCommand) -> Result<ExitCode> {
-    let store: Arc<dyn Store> = Arc::new(crate::commands::open_store(cfg)?);
-    let k = knowledge(cfg, store)?;
+    let store: Arc<dyn Store> = Arc::new(ops_app::services::open_store(cfg)?);
+    let k = ops_app::services::knowledge(cfg, store)?;
     match cmd {
         RunbookCommand::Add(a) => {
             let mut all = Vec::new();
