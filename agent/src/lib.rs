@@ -22,6 +22,7 @@ pub mod approvals;
 pub mod audit;
 pub mod gate;
 pub mod headless;
+pub mod hub;
 pub mod knowledge;
 pub mod llm;
 pub mod policy;

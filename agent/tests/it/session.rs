@@ -1268,3 +1268,91 @@ async fn direct_calls_pass_the_same_gate_under_their_principal() {
         "{asked:?}"
     );
 }
+
+/// The hub: one session, several watchers with the same numbered events,
+/// a late watcher resuming after the last event it saw, ops from any of
+/// them, and a closed session reopened from the store with its history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_serves_one_session_to_many_watchers_and_resumes_it() {
+    use ops_agent::hub::SessionHub;
+    let w = world();
+    let model = Scripted::new(vec![
+        say("first answer"),
+        say("second answer"),
+        say("third answer"),
+    ]);
+    let (ctx, approvals, audit) = w.agent_parts.clone();
+    let agent = Agent {
+        model: model.clone(),
+        registry: registry().unwrap(),
+        ctx,
+        approvals,
+        audit,
+    };
+    let hub = SessionHub::new();
+    let cfg = || SessionConfig::new("hub-1", alice());
+    let s = hub.open(agent.clone(), cfg());
+    let mut a = s.watch(None);
+    let mut b = s.watch(None);
+    s.send(Op::UserInput("one".into())).await.unwrap();
+    async fn turn_of(
+        rx: &mut tokio::sync::broadcast::Receiver<ops_agent::hub::Numbered>,
+    ) -> Vec<ops_agent::hub::Numbered> {
+        let mut out = Vec::new();
+        loop {
+            let n = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+                .await
+                .expect("the session went quiet")
+                .unwrap();
+            let done = matches!(n.event, Event::TurnComplete { .. });
+            out.push(n);
+            if done {
+                return out;
+            }
+        }
+    }
+    let seen_a = turn_of(&mut a.live).await;
+    let seen_b = turn_of(&mut b.live).await;
+    assert_eq!(seen_a, seen_b, "both watchers see the same events");
+    assert_eq!(seen_a[0].seq, 1);
+    assert!(seen_a.windows(2).all(|p| p[1].seq == p[0].seq + 1));
+    assert!(
+        seen_a
+            .iter()
+            .any(|n| matches!(&n.event, Event::Answer { text } if text == "first answer"))
+    );
+    // The same id is the same session; a watcher that saw up to seq 2
+    // gets the rest of the turn from the backlog.
+    let again = hub.open(agent.clone(), cfg());
+    assert!(Arc::ptr_eq(&s, &again));
+    assert_eq!(hub.ids(), vec!["hub-1".to_owned()]);
+    let late = again.watch(Some(2));
+    assert_eq!(late.backlog, seen_a[2..].to_vec());
+    // Ops through the hub from another watcher.
+    again.send(Op::UserInput("two".into())).await.unwrap();
+    let second = turn_of(&mut b.live).await;
+    assert!(second[0].seq > seen_a.last().unwrap().seq);
+    // Closed: the loop ends and the hub forgets it; reopened, it resumes
+    // the conversation from the store.
+    s.close();
+    assert!(s.send(Op::UserInput("x".into())).await.is_err());
+    for _ in 0..100 {
+        if hub.ids().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(hub.get("hub-1").is_err());
+    let resumed = hub.open(agent, cfg());
+    let mut c = resumed.watch(None);
+    resumed.send(Op::UserInput("three".into())).await.unwrap();
+    let third = turn_of(&mut c.live).await;
+    assert_eq!(third[0].seq, 1, "a new stream");
+    let asked = model.seen.lock().unwrap().last().cloned().unwrap();
+    let said: Vec<&str> = asked
+        .iter()
+        .filter(|m| m.role == Role::User)
+        .map(|m| m.content.as_str())
+        .collect();
+    assert_eq!(said, ["one", "two", "three"], "history resumed");
+}
