@@ -174,7 +174,7 @@ impl Audit {
         if let Some((feed, ns)) = &self.feed {
             let e = audit_event(&rec, event, ns);
             if let Err(err) = feed.publish(e).await {
-                eprintln!("warning: audit record {} not published: {err}", rec.seq);
+                tracing::warn!("audit record {} not published: {err}", rec.seq);
             }
         }
         Ok(rec)

@@ -271,52 +271,56 @@ impl Agent {
     pub fn spawn(self, cfg: SessionConfig) -> SessionHandle {
         let (op_tx, mut op_rx) = mpsc::channel::<Op>(32);
         let (ev_tx, ev_rx) = mpsc::channel::<Event>(256);
-        let task = tokio::spawn(async move {
-            // A saved session resumes where it stopped.
-            let saved = self.ctx.engine.store().get_session(&cfg.id).await;
-            let mut history: Vec<Message> = match saved {
-                Ok(Some((_, state))) => serde_json::from_str(&state).unwrap_or_default(),
-                _ => Vec::new(),
-            };
-            if history.is_empty() {
-                history.push(Message::text(Role::System, cfg.system_prompt.clone()));
-            }
-            let mut pending: Vec<Op> = Vec::new();
-            let mut used_tokens: u64 = 0;
-            loop {
-                let op = if pending.is_empty() {
-                    match op_rx.recv().await {
-                        Some(op) => op,
-                        None => return,
-                    }
-                } else {
-                    pending.remove(0)
+        let span = tracing::info_span!("session", id = %cfg.id, principal = %cfg.principal);
+        let task = tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                // A saved session resumes where it stopped.
+                let saved = self.ctx.engine.store().get_session(&cfg.id).await;
+                let mut history: Vec<Message> = match saved {
+                    Ok(Some((_, state))) => serde_json::from_str(&state).unwrap_or_default(),
+                    _ => Vec::new(),
                 };
-                let mut turn = Turn {
-                    agent: &self,
-                    cfg: &cfg,
-                    events: &ev_tx,
-                    ops: &mut op_rx,
-                    pending: &mut pending,
-                    used_tokens: &mut used_tokens,
-                    seen: HashMap::new(),
-                    invalid: HashMap::new(),
-                    repeats: HashMap::new(),
-                    force_answer: false,
-                };
-                match op {
-                    Op::UserInput(input) => turn.run(&mut history, input).await,
-                    Op::Invoke { tool, args, by } => turn.invoke(&tool, args, &by).await,
-                    Op::Decide { id, .. } => {
-                        turn.emit(Event::Error {
-                            message: format!("no approval `{id}` is waiting"),
-                        })
-                        .await
-                    }
-                    Op::Cancel => {}
+                if history.is_empty() {
+                    history.push(Message::text(Role::System, cfg.system_prompt.clone()));
                 }
-            }
-        });
+                let mut pending: Vec<Op> = Vec::new();
+                let mut used_tokens: u64 = 0;
+                loop {
+                    let op = if pending.is_empty() {
+                        match op_rx.recv().await {
+                            Some(op) => op,
+                            None => return,
+                        }
+                    } else {
+                        pending.remove(0)
+                    };
+                    let mut turn = Turn {
+                        agent: &self,
+                        cfg: &cfg,
+                        events: &ev_tx,
+                        ops: &mut op_rx,
+                        pending: &mut pending,
+                        used_tokens: &mut used_tokens,
+                        seen: HashMap::new(),
+                        invalid: HashMap::new(),
+                        repeats: HashMap::new(),
+                        force_answer: false,
+                    };
+                    match op {
+                        Op::UserInput(input) => turn.run(&mut history, input).await,
+                        Op::Invoke { tool, args, by } => turn.invoke(&tool, args, &by).await,
+                        Op::Decide { id, .. } => {
+                            turn.emit(Event::Error {
+                                message: format!("no approval `{id}` is waiting"),
+                            })
+                            .await
+                        }
+                        Op::Cancel => {}
+                    }
+                }
+            },
+            span,
+        ));
         SessionHandle {
             ops: op_tx,
             events: ev_rx,

@@ -7,6 +7,7 @@ mod args;
 mod commands;
 mod config;
 mod inventory;
+mod logging;
 mod output;
 mod progress;
 mod table;
@@ -87,6 +88,7 @@ fn main() -> ExitCode {
     // its crypto provider once, before any client is built. An error means
     // one is already installed, which is fine.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    logging::init();
     let cli = Cli::parse_from(anchor::task_vars(std::env::args_os().collect()));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -220,7 +220,7 @@ impl ActionSink for HookActions {
         if self.wait {
             // `hook test`: the work would die with the process, so the
             // command waits for it (and for any approval it asks for).
-            eprintln!("started {started}; waiting for it to finish");
+            tracing::info!("started {started}; waiting for it to finish");
             let out = work.await;
             return Ok((out.status().to_owned(), outcome(&session, &out)));
         }
@@ -229,9 +229,9 @@ impl ActionSink for HookActions {
             rec.status = out.status().to_owned();
             rec.detail = outcome(&session, &out);
             if let Err(e) = store.record_deliveries(vec![rec.clone()], None).await {
-                eprintln!("warning: hook {}: result not recorded: {e}", rec.hook);
+                tracing::warn!("hook {}: result not recorded: {e}", rec.hook);
             }
-            eprintln!("hook {} {}: {}", rec.hook, rec.status, rec.detail);
+            tracing::info!("hook {} {}: {}", rec.hook, rec.status, rec.detail);
         });
         Ok(("started".into(), started))
     }

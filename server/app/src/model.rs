@@ -33,7 +33,7 @@ pub async fn endpoint(cfg: &Config) -> Result<(EndpointConfig, Option<LocalServe
                 env::MODEL_API_KEY
             );
         }
-        eprintln!(
+        tracing::info!(
             "starting the built-in model ({}) ...",
             local.model.display()
         );
@@ -59,7 +59,7 @@ pub async fn endpoint(cfg: &Config) -> Result<(EndpointConfig, Option<LocalServe
         Some(m) => m,
         None => {
             let (m, why) = detect_mode(&e).await;
-            eprintln!("tool calls: {} ({why})", m.as_str());
+            tracing::info!("tool calls: {} ({why})", m.as_str());
             m
         }
     };

@@ -81,10 +81,10 @@ pub async fn flush_feed() {
     };
     match feed.flush(std::time::Duration::from_secs(10)).await {
         Ok(Some(0)) | Err(_) => {}
-        Ok(Some(n)) => eprintln!(
-            "note: NATS is not reachable; {n} event(s) wait in the outbox and are sent when it is (`opscli events flush`)"
+        Ok(Some(n)) => tracing::info!(
+            "NATS is not reachable; {n} event(s) wait in the outbox and are sent when it is (`opscli events flush`)"
         ),
-        Ok(None) => eprintln!("warning: events not yet handed to NATS after 10 s"),
+        Ok(None) => tracing::warn!("events not yet handed to NATS after 10 s"),
     }
 }
 
@@ -96,8 +96,8 @@ pub async fn engine(cfg: &Config, implicit_local: bool) -> Result<(Engine, Arc<S
     let store = Arc::new(open_store(cfg)?);
     let recovered = store.mark_interrupted(&owner_alive).await?;
     if recovered > 0 {
-        eprintln!(
-            "note: {recovered} run(s) left running by a process that stopped were marked Interrupted"
+        tracing::info!(
+            "{recovered} run(s) left running by a process that stopped were marked Interrupted"
         );
     }
     let mut ssh = SshOptions::new(&cfg.home);

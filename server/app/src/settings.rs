@@ -434,10 +434,7 @@ impl Settings {
         let from_file = read_file(&file)?;
         for key in from_file.keys() {
             if setting(key).is_err() {
-                eprintln!(
-                    "warning: {}: unknown setting `{key}` ignored",
-                    file.display()
-                );
+                tracing::warn!("{}: unknown setting `{key}` ignored", file.display());
             }
         }
         let flag = |key: &str| -> Option<String> {
@@ -479,7 +476,7 @@ impl Settings {
                 Ok(()) => values.push((s.key, value, source)),
                 Err(e) if strict => return Err(e),
                 Err(e) => {
-                    eprintln!("warning: {e:#}; using the default");
+                    tracing::warn!("{e:#}; using the default");
                     values.push((s.key, default_value(s.key, &home), Source::Default));
                 }
             }

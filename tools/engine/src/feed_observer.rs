@@ -86,7 +86,7 @@ impl<'a> Tee<'a> {
             while let Some(e) = rx.recv().await {
                 let subject = e.subject.clone();
                 if let Err(err) = feed.publish(e).await {
-                    eprintln!("warning: event {subject} not published: {err}");
+                    tracing::warn!("event {subject} not published: {err}");
                 }
             }
         });

@@ -376,10 +376,10 @@ pub async fn round(
             };
             let (e, ok) = event;
             if let Err(err) = store.set_status(&key, &status).await {
-                eprintln!("warning: status of {key} not written: {err}");
+                tracing::warn!("status of {key} not written: {err}");
             }
             if let Err(err) = feed.publish(e).await {
-                eprintln!("warning: heartbeat of {key} not published: {err}");
+                tracing::warn!("heartbeat of {key} not published: {err}");
             }
             Some((key.to_string(), ok))
         }
@@ -416,10 +416,10 @@ pub async fn run(
             Ok(r) => {
                 let failed = r.results.iter().filter(|(_, ok)| !ok).count();
                 if failed > 0 {
-                    eprintln!("heartbeat: {failed} of {} unreachable", r.results.len());
+                    tracing::info!("heartbeat: {failed} of {} unreachable", r.results.len());
                 }
             }
-            Err(e) => eprintln!("warning: heartbeat round failed: {e}"),
+            Err(e) => tracing::warn!("heartbeat round failed: {e}"),
         }
         tokio::select! {
             _ = cancel.cancelled() => return,

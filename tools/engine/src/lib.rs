@@ -385,8 +385,12 @@ impl Engine {
         cancel: tokio_util::sync::CancellationToken,
     ) -> Result<RunRecord, EngineError> {
         // Every event of the run is published before the run is reported.
+        use tracing::Instrument;
+        let span = tracing::info_span!("run", kind = "task", task = %req.task.metadata.name, namespace = %req.namespace);
         let tee = crate::feed_observer::Tee::to_feed(observer, self.feed.clone());
-        let result = run::run_task(self, req, &tee, cancel).await;
+        let result = run::run_task(self, req, &tee, cancel)
+            .instrument(span)
+            .await;
         tee.finish().await;
         result
     }
@@ -399,8 +403,12 @@ impl Engine {
         cancel: tokio_util::sync::CancellationToken,
     ) -> Result<RunRecord, EngineError> {
         // Every event of the run is published before the run is reported.
+        use tracing::Instrument;
+        let span = tracing::info_span!("run", kind = "pipeline", pipeline = %req.pipeline.metadata.name, namespace = %req.namespace);
         let tee = crate::feed_observer::Tee::to_feed(observer, self.feed.clone());
-        let result = run::run_pipeline(self, req, &tee, cancel).await;
+        let result = run::run_pipeline(self, req, &tee, cancel)
+            .instrument(span)
+            .await;
         tee.finish().await;
         result
     }

@@ -104,16 +104,20 @@ impl Dispatcher {
         for hook in hooks {
             let me = self.clone();
             let cancel = cancel.clone();
-            set.spawn(async move {
-                let key = hook.key.clone();
-                let result = match me.feed.nats().cloned() {
-                    Some(n) => me.run_nats(&n, &hook, &cancel).await,
-                    None => me.run_log(&hook, &cancel).await,
-                };
-                if let Err(e) = result {
-                    eprintln!("error: hook {key} stopped: {e}");
-                }
-            });
+            let span = tracing::info_span!("hook", hook = %hook.key);
+            set.spawn(tracing::Instrument::instrument(
+                async move {
+                    let key = hook.key.clone();
+                    let result = match me.feed.nats().cloned() {
+                        Some(n) => me.run_nats(&n, &hook, &cancel).await,
+                        None => me.run_log(&hook, &cancel).await,
+                    };
+                    if let Err(e) = result {
+                        tracing::error!("hook {key} stopped: {e}");
+                    }
+                },
+                span,
+            ));
         }
         while set.join_next().await.is_some() {}
     }
@@ -181,10 +185,7 @@ impl Dispatcher {
                     1 => format!("event {} ({})", r.event_id, r.subject),
                     _ => format!("{n} events from {} ({})", r.event_id, r.subject),
                 };
-                eprintln!(
-                    "warning: hook {} could not deliver {what}: {}",
-                    r.hook, r.detail
-                );
+                tracing::warn!("hook {} could not deliver {what}: {}", r.hook, r.detail);
             } else {
                 self.stats.delivered.fetch_add(n, Ordering::Relaxed);
             }
@@ -266,17 +267,18 @@ impl Dispatcher {
         let start = match saved {
             None => now.last,
             Some(_) if created != Some(now.created) => {
-                eprintln!(
-                    "warning: hook {}: stream `{}` was made anew since this hook last ran; delivering what it holds",
+                tracing::warn!(
+                    "hook {}: stream `{}` was made anew since this hook last ran; delivering what it holds",
                     hook.key,
                     self.feed.nats().map_or("", |n| n.cfg.stream.as_str())
                 );
                 0
             }
             Some(p) if p as u64 > now.last => {
-                eprintln!(
-                    "warning: hook {}: its position {p} is past the stream's end ({}); starting at the end",
-                    hook.key, now.last
+                tracing::warn!(
+                    "hook {}: its position {p} is past the stream's end ({}); starting at the end",
+                    hook.key,
+                    now.last
                 );
                 now.last
             }
@@ -307,7 +309,7 @@ impl Dispatcher {
             match nats::position(n).await {
                 Ok(p) => break p,
                 Err(e) => {
-                    eprintln!("warning: hook {}: {e}; retrying", hook.key);
+                    tracing::warn!("hook {}: {e}; retrying", hook.key);
                     tokio::select! {
                         _ = cancel.cancelled() => return Ok(()),
                         _ = tokio::time::sleep(backoff) => {}
@@ -333,7 +335,7 @@ impl Dispatcher {
             let stream = match stream {
                 Ok(s) => s,
                 Err(e) => {
-                    eprintln!("warning: hook {}: {e}", hook.key);
+                    tracing::warn!("hook {}: {e}", hook.key);
                     tokio::select! {
                         _ = cancel.cancelled() => return Ok(()),
                         _ = tokio::time::sleep(Duration::from_millis(500)) => {}
@@ -397,10 +399,7 @@ impl Dispatcher {
                 // The consumer could not go on (re-creating it failed):
                 // follow again from what was handled.
                 if let Some(e) = failed {
-                    eprintln!(
-                        "warning: hook {}: {e}; following again from {pos}",
-                        hook.key
-                    );
+                    tracing::warn!("hook {}: {e}; following again from {pos}", hook.key);
                     break;
                 }
             }
@@ -530,7 +529,7 @@ fn read_ahead(
                 let seq = match m.info() {
                     Ok(info) => info.stream_sequence,
                     Err(e) => {
-                        eprintln!("warning: hook {key}: {e}");
+                        tracing::warn!("hook {key}: {e}");
                         continue;
                     }
                 };
@@ -584,8 +583,8 @@ impl Pick {
         // Rendering `data` and decoding it fail alike: nested deeper than
         // the JSON reader goes (128 levels).
         let unreadable = || {
-            eprintln!(
-                "warning: hook {}: {} skipped: its data is nested too deep to read",
+            tracing::warn!(
+                "hook {}: {} skipped: its data is nested too deep to read",
                 hook.key,
                 p.name()
             );

@@ -342,7 +342,7 @@ impl Publisher {
         if !self.stream_ready {
             match self.nats.stream().await {
                 Ok(_) => self.stream_ready = true,
-                Err(e) => eprintln!("warning: {e}"),
+                Err(e) => tracing::warn!("{e}"),
             }
         }
         self.stream_ready
@@ -361,8 +361,8 @@ impl Publisher {
             Some(e) => {
                 self.stream_ready = false;
                 if !self.failing {
-                    eprintln!(
-                        "warning: NATS {}: {e}; events wait in the outbox until it takes them",
+                    tracing::warn!(
+                        "NATS {}: {e}; events wait in the outbox until it takes them",
                         self.nats.cfg.url
                     );
                     self.failing = true;
@@ -382,8 +382,8 @@ impl Publisher {
                 if n < recs.len() {
                     let lost = (recs.len() - n) as u64;
                     self.stats.dropped.fetch_add(lost, Ordering::Relaxed);
-                    eprintln!(
-                        "warning: event outbox is full ({} events): {lost} events dropped",
+                    tracing::warn!(
+                        "event outbox is full ({} events): {lost} events dropped",
                         self.outbox_max
                     );
                 }
@@ -393,8 +393,8 @@ impl Publisher {
                 self.stats
                     .dropped
                     .fetch_add(recs.len() as u64, Ordering::Relaxed);
-                eprintln!(
-                    "warning: event outbox not written ({e}): {} events dropped",
+                tracing::warn!(
+                    "event outbox not written ({e}): {} events dropped",
                     recs.len()
                 );
                 0
@@ -408,7 +408,7 @@ impl Publisher {
             let page = match self.store.outbox_peek(BATCH).await {
                 Ok(p) => p,
                 Err(e) => {
-                    eprintln!("warning: event outbox not readable: {e}");
+                    tracing::warn!("event outbox not readable: {e}");
                     return;
                 }
             };
@@ -424,7 +424,7 @@ impl Publisher {
             if out.acked > 0 {
                 let upto = page[out.acked - 1].seq;
                 if let Err(e) = self.store.outbox_remove(upto).await {
-                    eprintln!("warning: event outbox not trimmed: {e}");
+                    tracing::warn!("event outbox not trimmed: {e}");
                     return;
                 }
                 self.stats

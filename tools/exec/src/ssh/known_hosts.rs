@@ -257,10 +257,7 @@ pub fn verify(
         .map_err(|_| HostKeyProblem::File("known_hosts lock poisoned".into()))?;
     let known = KnownHosts::load(path).map_err(HostKeyProblem::File)?;
     for (line, why) in &known.skipped {
-        eprintln!(
-            "warning: {}:{line}: {why}; the line is skipped",
-            path.display()
-        );
+        tracing::warn!("{}:{line}: {why}; the line is skipped", path.display());
     }
     let offered = fingerprint(key);
     let matching: Vec<&Entry> = known.for_host(host, port).collect();
