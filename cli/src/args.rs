@@ -1019,6 +1019,21 @@ pub struct CompletionArgs {
     pub shell: clap_complete::Shell,
 }
 
+impl TargetArgs {
+    /// The engine's view of these flags.
+    pub fn inventory(&self) -> ops_engine::inventory::Inventory {
+        ops_engine::inventory::Inventory {
+            inventory: self.inventory.clone(),
+            cluster: self.cluster.clone(),
+            nodename: self.nodename.clone(),
+            username: self.username.clone(),
+            password: self.password.clone(),
+            private_key_path: self.private_key_path.clone(),
+            port: self.port,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// Every command's flags are consistent (no short option used twice

@@ -6,7 +6,6 @@ mod anchor;
 mod args;
 mod commands;
 mod config;
-mod inventory;
 mod logging;
 mod output;
 mod progress;

@@ -34,7 +34,7 @@ async fn connect(cfg: &Config, k: &KubeArgs) -> Result<(Cluster, kube::Client)> 
             bail!("kubeconfig {p}: no such file");
         }
     }
-    let cluster = crate::inventory::select_cluster(
+    let cluster = ops_engine::inventory::select_cluster(
         &store,
         &cfg.namespace,
         k.cluster.as_deref(),

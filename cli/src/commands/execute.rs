@@ -106,10 +106,10 @@ pub async fn shell(cfg: &Config, args: ShellArgs) -> Result<ExitCode> {
         args.content.clone()
     };
     let (engine, pool) = ops_app::services::engine(cfg, true).await?;
-    let targets = crate::inventory::targets(
+    let targets = ops_engine::inventory::targets(
         &engine,
         &cfg.namespace,
-        &args.target,
+        &args.target.inventory(),
         None,
         &Default::default(),
     )
@@ -135,10 +135,10 @@ pub async fn shell(cfg: &Config, args: ShellArgs) -> Result<ExitCode> {
 
 pub async fn file(cfg: &Config, args: FileArgs) -> Result<ExitCode> {
     let (engine, pool) = ops_app::services::engine(cfg, true).await?;
-    let targets = crate::inventory::targets(
+    let targets = ops_engine::inventory::targets(
         &engine,
         &cfg.namespace,
-        &args.target,
+        &args.target.inventory(),
         None,
         &Default::default(),
     )
@@ -210,10 +210,10 @@ pub async fn task(cfg: &Config, args: TaskArgs) -> Result<ExitCode> {
     // Its own `host:`, else its `host` variable, as in the anchor.
     let host = task.spec.target(&variables).map(str::to_owned);
     let runtime = ops_exec::kube::PodRuntime::for_task(&task, &variables);
-    let targets = crate::inventory::targets(
+    let targets = ops_engine::inventory::targets(
         &engine,
         &cfg.namespace,
-        &args.target,
+        &args.target.inventory(),
         host.as_deref(),
         &runtime,
     )

@@ -9,6 +9,7 @@
 pub mod feed_observer;
 pub mod heartbeat;
 pub mod host_status;
+pub mod inventory;
 mod results;
 mod run;
 pub mod schedule;
@@ -289,29 +290,14 @@ impl Engine {
     ) -> Result<Vec<Target>, EngineError> {
         let parsed = TargetSpec::parse(spec)?;
         if let TargetSpec::Cluster(keyword) = &parsed {
-            let clusters = self
-                .store
-                .list(
-                    ops_model::Kind::Cluster,
-                    Some(namespace),
-                    &ops_model::LabelSelector::default(),
-                )
-                .await?;
-            return match clusters.as_slice() {
-                [one] => match &one.object {
-                    ops_model::Object::Cluster(c) => {
-                        self.cluster_targets(c, keyword, runtime).await
-                    }
-                    _ => Err(EngineError::Target(
-                        "stored Cluster has another kind".into(),
-                    )),
-                },
-                [] => Err(EngineError::Target(format!(
+            use inventory::NoOnlyCluster;
+            return match inventory::only_cluster(self.store.as_ref(), namespace).await? {
+                Ok(c) => self.cluster_targets(&c, keyword, runtime).await,
+                Err(NoOnlyCluster::None) => Err(EngineError::Target(format!(
                     "target `{keyword}` selects Kubernetes nodes, but namespace {namespace} has no Cluster (opscli create cluster -i KUBECONFIG --name NAME)"
                 ))),
-                many => Err(EngineError::Target(format!(
-                    "target `{keyword}` selects Kubernetes nodes and namespace {namespace} has {} Clusters; choose one with --cluster",
-                    many.len()
+                Err(NoOnlyCluster::Many(n)) => Err(EngineError::Target(format!(
+                    "target `{keyword}` selects Kubernetes nodes and namespace {namespace} has {n} Clusters; choose one with --cluster"
                 ))),
             };
         }

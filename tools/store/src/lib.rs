@@ -54,14 +54,16 @@ pub fn owner_alive(owner: &str) -> bool {
 /// none is partially applied.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database reported an error.
+    /// The database reported an error. The backend's own error type stays
+    /// behind a box, so every backend (SQLite today, PostgreSQL or the
+    /// Kubernetes API later) reports through this one type.
     #[error("store {path}: {source}")]
     Database {
         /// The store's location.
         path: String,
         /// The database error.
         #[source]
-        source: rusqlite::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A file-system error around the store file.
     #[error("store {path}: {source}")]

@@ -136,7 +136,7 @@ impl SqliteStore {
         restrict(path, 0o600).map_err(io)?;
         let conn = Connection::open(path).map_err(|source| StoreError::Database {
             path: shown.clone(),
-            source,
+            source: Box::new(source),
         })?;
         let mut store = Self::init(conn, shown.clone())?;
         store.file = Some(path.to_owned());
@@ -162,7 +162,7 @@ impl SqliteStore {
     pub fn open_in_memory() -> Result<Self, StoreError> {
         let conn = Connection::open_in_memory().map_err(|source| StoreError::Database {
             path: ":memory:".into(),
-            source,
+            source: Box::new(source),
         })?;
         Self::init(conn, ":memory:".into())
     }
@@ -170,7 +170,7 @@ impl SqliteStore {
     fn init(mut conn: Connection, location: String) -> Result<Self, StoreError> {
         let db = |source| StoreError::Database {
             path: location.clone(),
-            source,
+            source: Box::new(source),
         };
         conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
         // WAL is refused for in-memory databases; that is fine. Switching
@@ -253,7 +253,7 @@ impl SqliteStore {
                 .query_row("PRAGMA integrity_check", [], |r| r.get(0))
                 .map_err(|source| StoreError::Database {
                     path: loc.into(),
-                    source,
+                    source: Box::new(source),
                 })?;
             if result == "ok" {
                 Ok(())
@@ -272,7 +272,7 @@ impl SqliteStore {
 pub(crate) fn db_err(loc: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
     move |source| StoreError::Database {
         path: loc.to_owned(),
-        source,
+        source: Box::new(source),
     }
 }
 

@@ -1,19 +1,72 @@
 //! `-i INVENTORY` as in the anchor: an IP, `IP,IP`, a file of addresses,
 //! or — ours — Host names, a label selector or `all` from the store.
-//! Addresses not in the store become ad-hoc Hosts with the SSH flags.
+//! Addresses not in the store become ad-hoc Hosts with the given SSH
+//! settings. Also the one place the rule "the namespace's only Cluster"
+//! is written ([`only_cluster`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
-use ops_engine::{Engine, Target};
 use ops_model::{
     API_VERSION, Cluster, ClusterSpec, Host, HostSpec, Kind, LabelSelector, Object, ObjectKey,
     ObjectMeta,
 };
 
-use crate::args::TargetArgs;
+use crate::{Engine, EngineError, Target};
 
-fn ad_hoc(address: &str, args: &TargetArgs) -> Host {
+/// Where a person's direct command runs: the anchor's `-i`, `--cluster`
+/// and `--nodename`, and the SSH settings for addresses not in the store.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    /// `-i`: addresses, Host names, a selector, `all`, a file of
+    /// addresses, or a kubeconfig file.
+    pub inventory: Option<String>,
+    /// A stored Cluster whose nodes to run on.
+    pub cluster: Option<String>,
+    /// Kubernetes node(s) to run on.
+    pub nodename: Option<String>,
+    /// SSH user for addresses not in the store.
+    pub username: Option<String>,
+    /// SSH password for addresses not in the store.
+    pub password: Option<String>,
+    /// Private key for addresses not in the store.
+    pub private_key_path: Option<PathBuf>,
+    /// SSH port for addresses not in the store.
+    pub port: Option<u16>,
+}
+
+/// Why "the namespace's only Cluster" names none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoOnlyCluster {
+    /// The namespace has no Cluster.
+    None,
+    /// It has this many.
+    Many(usize),
+}
+
+/// The namespace's only Cluster: what the anchor's node keywords and a
+/// bare `--nodename` run on.
+pub async fn only_cluster(
+    store: &dyn ops_store::Store,
+    namespace: &str,
+) -> Result<Result<Cluster, NoOnlyCluster>, EngineError> {
+    let all = store
+        .list(Kind::Cluster, Some(namespace), &LabelSelector::default())
+        .await?;
+    Ok(match all.as_slice() {
+        [one] => match &one.object {
+            Object::Cluster(c) => Ok(c.clone()),
+            _ => Err(NoOnlyCluster::None),
+        },
+        [] => Err(NoOnlyCluster::None),
+        many => Err(NoOnlyCluster::Many(many.len())),
+    })
+}
+
+fn io(what: &str, e: std::io::Error) -> EngineError {
+    EngineError::Target(format!("{what}: {e}"))
+}
+
+fn ad_hoc(address: &str, args: &Inventory) -> Host {
     Host {
         api_version: API_VERSION.into(),
         kind: "Host".into(),
@@ -42,7 +95,11 @@ fn is_kubeconfig(text: &str) -> bool {
 
 /// The Cluster to run on: `--cluster NAME`, `-i KUBECONFIG`, or (for
 /// `--nodename` alone) the namespace's only Cluster.
-async fn cluster(engine: &Engine, namespace: &str, args: &TargetArgs) -> Result<Option<Cluster>> {
+async fn cluster(
+    engine: &Engine,
+    namespace: &str,
+    args: &Inventory,
+) -> Result<Option<Cluster>, EngineError> {
     select_cluster(
         engine.store().as_ref(),
         namespace,
@@ -61,7 +118,7 @@ pub async fn select_cluster(
     name: Option<&str>,
     inventory: Option<&str>,
     fallback: bool,
-) -> Result<Option<Cluster>> {
+) -> Result<Option<Cluster>, EngineError> {
     if let Some(name) = name {
         let key = ObjectKey {
             kind: Kind::Cluster,
@@ -70,12 +127,17 @@ pub async fn select_cluster(
         };
         return match store.get(&key).await?.map(|s| s.object) {
             Some(Object::Cluster(c)) => Ok(Some(c)),
-            _ => bail!("no Cluster named `{name}` in namespace {namespace}"),
+            _ => Err(EngineError::Target(format!(
+                "no Cluster named `{name}` in namespace {namespace}"
+            ))),
         };
     }
     if let Some(inv) = inventory.filter(|i| Path::new(i).is_file()) {
-        if is_kubeconfig(&std::fs::read_to_string(inv)?) {
-            let path = std::fs::canonicalize(inv)?.display().to_string();
+        if is_kubeconfig(&std::fs::read_to_string(inv).map_err(|e| io(inv, e))?) {
+            let path = std::fs::canonicalize(inv)
+                .map_err(|e| io(inv, e))?
+                .display()
+                .to_string();
             return Ok(Some(Cluster {
                 api_version: API_VERSION.into(),
                 kind: "Cluster".into(),
@@ -92,21 +154,14 @@ pub async fn select_cluster(
         }
     }
     if fallback {
-        let all = store
-            .list(Kind::Cluster, Some(namespace), &LabelSelector::default())
-            .await?;
-        return match all.as_slice() {
-            [one] => match &one.object {
-                Object::Cluster(c) => Ok(Some(c.clone())),
-                _ => Ok(None),
-            },
-            [] => bail!(
+        return match only_cluster(store, namespace).await? {
+            Ok(c) => Ok(Some(c)),
+            Err(NoOnlyCluster::None) => Err(EngineError::Target(format!(
                 "no Cluster in namespace {namespace}: give --cluster NAME or a kubeconfig, or add one with `opscli create cluster`"
-            ),
-            many => bail!(
-                "namespace {namespace} has {} Clusters; choose one with --cluster",
-                many.len()
-            ),
+            ))),
+            Err(NoOnlyCluster::Many(n)) => Err(EngineError::Target(format!(
+                "namespace {namespace} has {n} Clusters; choose one with --cluster"
+            ))),
         };
     }
     Ok(None)
@@ -118,10 +173,10 @@ pub async fn select_cluster(
 pub async fn targets(
     engine: &Engine,
     namespace: &str,
-    args: &TargetArgs,
+    args: &Inventory,
     default_expr: Option<&str>,
     runtime: &ops_exec::kube::PodRuntime,
-) -> Result<Vec<Target>> {
+) -> Result<Vec<Target>, EngineError> {
     if let Some(c) = cluster(engine, namespace, args).await? {
         let expr = args
             .nodename
@@ -129,9 +184,11 @@ pub async fn targets(
             .or(default_expr)
             .filter(|e| !e.is_empty())
             .ok_or_else(|| {
-                anyhow::anyhow!("which nodes? give --nodename NODE|anymaster|anyworker|all")
+                EngineError::Target(
+                    "which nodes? give --nodename NODE|anymaster|anyworker|all".into(),
+                )
             })?;
-        return Ok(engine.cluster_targets(&c, expr, runtime).await?);
+        return engine.cluster_targets(&c, expr, runtime).await;
     }
     let Some(inv) = args
         .inventory
@@ -139,19 +196,19 @@ pub async fn targets(
         .map(str::trim)
         .filter(|s| !s.is_empty())
     else {
-        return Ok(engine
+        return engine
             .targets_with(namespace, default_expr.unwrap_or(""), runtime)
-            .await?);
+            .await;
     };
     let tokens: Vec<String> = if Path::new(inv).is_file() {
-        let text = std::fs::read_to_string(inv)?;
+        let text = std::fs::read_to_string(inv).map_err(|e| io(inv, e))?;
         text.lines()
             .map(|l| l.split('#').next().unwrap_or("").trim().to_owned())
             .filter(|l| !l.is_empty())
             .collect()
     } else {
         if inv == "all" || (LabelSelector::looks_like_selector(inv) && inv.contains('=')) {
-            return Ok(engine.targets_with(namespace, inv, runtime).await?);
+            return engine.targets_with(namespace, inv, runtime).await;
         }
         inv.split(',')
             .map(|s| s.trim().to_owned())
@@ -171,7 +228,9 @@ pub async fn targets(
         }
     }
     if hosts.is_empty() {
-        bail!("inventory `{inv}` names no host");
+        return Err(EngineError::Target(format!(
+            "inventory `{inv}` names no host"
+        )));
     }
-    Ok(engine.targets_for_hosts(hosts)?)
+    engine.targets_for_hosts(hosts)
 }
