@@ -215,9 +215,90 @@ pub struct PipelineRunRequest {
 #[derive(Debug, Clone)]
 pub struct Engine {
     store: Arc<dyn Store>,
-    pool: Arc<SshPool>,
+    executors: Arc<dyn ExecutorFactory>,
     options: EngineOptions,
     feed: ops_events::feed::Feed,
+}
+
+/// Where the engine gets an executor for a target. [`Executors`] is the
+/// real one (this machine, SSH through a pool, Kubernetes node pods);
+/// tests give the engine their own.
+#[async_trait::async_trait]
+pub trait ExecutorFactory: Send + Sync + std::fmt::Debug {
+    /// An executor for a Host.
+    fn host(&self, host: &Host, default_user: &str) -> Result<Arc<dyn Executor>, ExecError>;
+
+    /// Node targets on `cluster` for `expr` (`anymaster`, node names, a
+    /// selector, ...), each run through a node pod built from `runtime`.
+    async fn nodes(
+        &self,
+        cluster: &ops_model::Cluster,
+        expr: &str,
+        runtime: &ops_exec::kube::PodRuntime,
+    ) -> Result<Vec<Target>, EngineError>;
+}
+
+/// The real executors: local processes for a loopback Host, SSH through a
+/// shared pool otherwise, node pods for Kubernetes nodes.
+#[derive(Debug, Clone)]
+pub struct Executors {
+    pool: Arc<SshPool>,
+}
+
+impl Executors {
+    /// Executors reaching hosts through `pool`.
+    pub fn new(pool: Arc<SshPool>) -> Self {
+        Executors { pool }
+    }
+}
+
+#[async_trait::async_trait]
+impl ExecutorFactory for Executors {
+    fn host(&self, host: &Host, default_user: &str) -> Result<Arc<dyn Executor>, ExecError> {
+        if host.spec.is_local() {
+            let password = host
+                .spec
+                .password
+                .as_deref()
+                .map(ops_exec::secret::resolve)
+                .transpose()
+                .map_err(|source| ExecError::Secret {
+                    target: host.metadata.name.clone(),
+                    source,
+                })?;
+            return Ok(Arc::new(
+                LocalExecutor::new(host.metadata.name.clone()).with_sudo_password(password),
+            ));
+        }
+        let target = SshTarget::from_host(host, default_user)?;
+        Ok(Arc::new(SshExecutor::new(target, Arc::clone(&self.pool))))
+    }
+
+    async fn nodes(
+        &self,
+        cluster: &ops_model::Cluster,
+        expr: &str,
+        runtime: &ops_exec::kube::PodRuntime,
+    ) -> Result<Vec<Target>, EngineError> {
+        use ops_exec::kube::{NodeExecutor, OPS_NAMESPACE, client, select_nodes};
+        let name = cluster.metadata.name.clone();
+        let client = client(cluster).await?;
+        let nodes = select_nodes(&client, &name, expr).await?;
+        Ok(nodes
+            .into_iter()
+            .map(|n| Target {
+                labels: BTreeMap::from([("cluster".to_owned(), name.clone())]),
+                executor: Arc::new(NodeExecutor::new(
+                    client.clone(),
+                    &name,
+                    &n,
+                    OPS_NAMESPACE,
+                    runtime.clone(),
+                )),
+                name: n,
+            })
+            .collect())
+    }
 }
 
 impl Engine {
@@ -225,10 +306,19 @@ impl Engine {
     /// Run events go to the store's embedded event log until
     /// [`Engine::with_feed`] says otherwise.
     pub fn new(store: Arc<dyn Store>, pool: Arc<SshPool>, options: EngineOptions) -> Self {
+        Self::with_executors(store, Arc::new(Executors::new(pool)), options)
+    }
+
+    /// An engine whose executors come from `executors` (tests give fakes).
+    pub fn with_executors(
+        store: Arc<dyn Store>,
+        executors: Arc<dyn ExecutorFactory>,
+        options: EngineOptions,
+    ) -> Self {
         Engine {
             feed: ops_events::feed::Feed::embedded(Arc::clone(&store)),
             store,
-            pool,
+            executors,
             options,
         }
     }
@@ -252,23 +342,7 @@ impl Engine {
     /// An executor for a Host: local for an empty/loopback address, SSH
     /// otherwise.
     pub fn executor_for(&self, host: &Host) -> Result<Arc<dyn Executor>, ExecError> {
-        if host.spec.is_local() {
-            let password = host
-                .spec
-                .password
-                .as_deref()
-                .map(ops_exec::secret::resolve)
-                .transpose()
-                .map_err(|source| ExecError::Secret {
-                    target: host.metadata.name.clone(),
-                    source,
-                })?;
-            return Ok(Arc::new(
-                LocalExecutor::new(host.metadata.name.clone()).with_sudo_password(password),
-            ));
-        }
-        let target = SshTarget::from_host(host, &self.options.default_user)?;
-        Ok(Arc::new(SshExecutor::new(target, Arc::clone(&self.pool))))
+        self.executors.host(host, &self.options.default_user)
     }
 
     /// Targets for a target expression in `namespace`. The anchor's
@@ -329,24 +403,7 @@ impl Engine {
         expr: &str,
         runtime: &ops_exec::kube::PodRuntime,
     ) -> Result<Vec<Target>, EngineError> {
-        use ops_exec::kube::{NodeExecutor, OPS_NAMESPACE, client, select_nodes};
-        let name = cluster.metadata.name.clone();
-        let client = client(cluster).await?;
-        let nodes = select_nodes(&client, &name, expr).await?;
-        Ok(nodes
-            .into_iter()
-            .map(|n| Target {
-                labels: BTreeMap::from([("cluster".to_owned(), name.clone())]),
-                executor: Arc::new(NodeExecutor::new(
-                    client.clone(),
-                    &name,
-                    &n,
-                    OPS_NAMESPACE,
-                    runtime.clone(),
-                )),
-                name: n,
-            })
-            .collect())
+        self.executors.nodes(cluster, expr, runtime).await
     }
 
     /// Targets for Host objects.

@@ -698,3 +698,152 @@ async fn regression_this_machine_only_by_name() {
     assert_eq!(t.len(), 1);
     assert_eq!(t[0].name, "localhost");
 }
+
+/// A stand-in target that records what it is asked to run and answers
+/// each script with its first word echoed back.
+#[derive(Debug, Default)]
+struct Recorder {
+    name: String,
+    seen: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl ops_exec::Executor for Recorder {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    async fn run(
+        &self,
+        req: &ops_exec::ExecRequest,
+        _sink: Option<ops_exec::OutputSink<'_>>,
+        _cancel: &CancellationToken,
+    ) -> Result<ops_exec::ExecOutput, ops_exec::ExecError> {
+        let text = format!("{:?}", req.command);
+        self.seen.lock().unwrap().push(text.clone());
+        let mut stdout = ops_exec::Captured::new(req.limits);
+        stdout.push(format!("ran on {}\n", self.name).as_bytes());
+        Ok(ops_exec::ExecOutput {
+            status: ops_exec::ExitStatus::Code(0),
+            stdout,
+            stderr: ops_exec::Captured::new(req.limits),
+            duration: Duration::from_millis(1),
+        })
+    }
+    async fn upload(
+        &self,
+        _local: &std::path::Path,
+        _remote: &str,
+        _mode: Option<u32>,
+        _cancel: &CancellationToken,
+    ) -> Result<ops_exec::Transfer, ops_exec::ExecError> {
+        unreachable!("no file steps here")
+    }
+    async fn download(
+        &self,
+        _remote: &str,
+        _local: &std::path::Path,
+        _cancel: &CancellationToken,
+    ) -> Result<ops_exec::Transfer, ops_exec::ExecError> {
+        unreachable!("no file steps here")
+    }
+}
+
+/// Hands out one recorder per host name.
+#[derive(Debug, Default)]
+struct Fakes {
+    made: std::sync::Mutex<BTreeMap<String, Arc<Recorder>>>,
+}
+
+#[async_trait::async_trait]
+impl ops_engine::ExecutorFactory for Fakes {
+    fn host(
+        &self,
+        host: &ops_model::Host,
+        _default_user: &str,
+    ) -> Result<Arc<dyn ops_exec::Executor>, ops_exec::ExecError> {
+        let name = host.metadata.name.clone();
+        let r = Arc::clone(
+            self.made
+                .lock()
+                .unwrap()
+                .entry(name.clone())
+                .or_insert_with(|| {
+                    Arc::new(Recorder {
+                        name,
+                        ..Recorder::default()
+                    })
+                }),
+        );
+        Ok(r)
+    }
+    async fn nodes(
+        &self,
+        cluster: &ops_model::Cluster,
+        _expr: &str,
+        _runtime: &ops_exec::kube::PodRuntime,
+    ) -> Result<Vec<ops_engine::Target>, EngineError> {
+        Err(EngineError::Target(format!(
+            "no nodes in the fake cluster {}",
+            cluster.metadata.name
+        )))
+    }
+}
+
+/// The engine takes its executors from the factory it is given: a Task
+/// over two stored hosts runs its steps, in order, on the fakes, and the
+/// run is recorded as with real targets.
+#[tokio::test]
+async fn the_engine_runs_on_the_executors_it_is_given() {
+    let home = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&home.path().join("ops.db")).unwrap());
+    let hosts = parse_documents(
+        "apiVersion: ops.dev/v1\nkind: Host\nmetadata: {name: web-1}\nspec: {address: 198.18.0.10}\n---\napiVersion: ops.dev/v1\nkind: Host\nmetadata: {name: web-2}\nspec: {address: 198.18.0.11}\n",
+    )
+    .unwrap()
+    .into_iter()
+    .map(|d| d.object)
+    .collect();
+    store.apply(hosts, "ops-system").await.unwrap();
+    let fakes = Arc::new(Fakes::default());
+    let engine = Engine::with_executors(store.clone(), fakes.clone(), EngineOptions::default());
+    let task: Task = match parse_documents(
+        "apiVersion: crd.chenshaowen.com/v1\nkind: Task\nmetadata: {name: two}\nspec:\n  steps:\n    - {name: a, content: echo first}\n    - {name: b, content: echo second}\n",
+    )
+    .unwrap()
+    .remove(0)
+    .object
+    {
+        Object::Task(t) => t,
+        _ => unreachable!(),
+    };
+    let targets = engine.targets("ops-system", "web-1,web-2").await.unwrap();
+    let run = engine
+        .run_task(
+            TaskRunRequest {
+                task,
+                name: None,
+                namespace: "ops-system".into(),
+                variables: BTreeMap::new(),
+                targets,
+                timeout: None,
+                sudo: false,
+                parent_id: None,
+            },
+            &NoopObserver,
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(run.phase, RunPhase::Succeeded);
+    {
+        let made = fakes.made.lock().unwrap();
+        assert_eq!(made.keys().cloned().collect::<Vec<_>>(), ["web-1", "web-2"]);
+        for r in made.values() {
+            let seen = r.seen.lock().unwrap();
+            assert_eq!(seen.len(), 2, "{seen:?}");
+            assert!(seen[0].contains("echo first") && seen[1].contains("echo second"));
+        }
+    }
+    let stored = store.get_run(&run.id).await.unwrap().unwrap();
+    assert_eq!(stored.steps.len(), 4, "two steps on two hosts");
+}
