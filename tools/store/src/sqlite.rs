@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -28,7 +28,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The SQLite-backed [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    /// The one connection. An async lock, taken before a blocking thread
+    /// is asked for: callers wait their turn as tasks, not as threads (50
+    /// targets finishing at once used to park 50 blocking-pool threads on
+    /// a std mutex, each with its own allocator heap).
+    conn: Arc<tokio::sync::Mutex<Connection>>,
     location: Arc<str>,
     /// The audit log's key and head file, when sealed.
     seal: Option<Arc<AuditSeal>>,
@@ -214,7 +218,7 @@ impl SqliteStore {
         }
         tx.commit().map_err(db)?;
         Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
+            conn: Arc::new(tokio::sync::Mutex::new(conn)),
             location: location.into(),
             seal: None,
             file: None,
@@ -234,14 +238,9 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection, &str) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
+        let mut guard = Arc::clone(&self.conn).lock_owned().await;
         let location = Arc::clone(&self.location);
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| StoreError::Worker("store connection lock poisoned".into()))?;
-            f(&mut guard, &location)
-        })
+        tokio::task::spawn_blocking(move || f(&mut guard, &location))
         .await
         .map_err(|e| StoreError::Worker(e.to_string()))?
     }
