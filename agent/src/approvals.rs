@@ -97,16 +97,7 @@ pub struct ApprovalRequest {
     pub plan: Option<String>,
 }
 
-/// An approver's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
-    /// This call, once.
-    Once,
-    /// Identical calls for the rest of this session.
-    Session,
-    /// No; the reason goes back to the model.
-    Deny(String),
-}
+pub use ops_protocol::Answer;
 
 /// Why a call may not run (yet).
 #[derive(Debug, thiserror::Error)]

@@ -18,10 +18,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ops_protocol::Principal;
 use ops_tools::{Registry, ToolContext};
-use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::approvals::{Answer, Approvals};
+use crate::approvals::Approvals;
 use crate::audit::{Audit, AuditEvent};
 use crate::gate::{Door, Gate, Terms, Wait, stored_decision};
 use crate::llm::parse::calls_in_text;
@@ -30,126 +29,7 @@ use crate::llm::{ChatModel, LlmError, Message, Reply, Role, ToolCall, ToolCallMo
 use crate::policy::{Mode, Rules};
 use crate::redact::redact_text;
 
-/// Into the session.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Op {
-    /// A person's message (or an alert rendered as text).
-    UserInput(String),
-    /// A person's (or a program's) direct call of one tool, no model in
-    /// between: it passes the same gate as the model's calls, under `by`.
-    Invoke {
-        /// Tool name.
-        tool: String,
-        /// Its arguments.
-        args: serde_json::Value,
-        /// Who asks.
-        by: Principal,
-    },
-    /// A decision on a pending approval.
-    Decide {
-        /// Approval id.
-        id: String,
-        /// The answer.
-        answer: Answer,
-        /// Who decided (authenticated by the door it came through).
-        by: Principal,
-    },
-    /// Stop the tool call that is running (Ctrl-C); the model is told it
-    /// was cancelled. Ignored when nothing runs.
-    Cancel,
-}
-
-/// Out of the session.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-// A few events per turn cross a channel; matching on plain fields is worth
-// more to every client than the bytes boxing would save.
-#[allow(clippy::large_enum_variant)]
-pub enum Event {
-    /// A tool call is about to run.
-    ToolStarted {
-        /// Tool.
-        tool: String,
-        /// Arguments (redacted).
-        args: serde_json::Value,
-    },
-    /// A tool call finished.
-    ToolFinished {
-        /// Tool.
-        tool: String,
-        /// Whether it succeeded.
-        ok: bool,
-        /// Its result, as the model sees it (redacted, bounded).
-        output: String,
-    },
-    /// A human must decide.
-    ApprovalRequested {
-        /// Approval id, for [`Op::Decide`].
-        id: String,
-        /// Tool.
-        tool: String,
-        /// What will run where.
-        summary: String,
-        /// Effect.
-        effect: String,
-        /// The model's reason.
-        reason: String,
-        /// Why the policy asks.
-        policy: Vec<String>,
-        /// The arguments, whole (redacted).
-        args: serde_json::Value,
-        /// The hosts (or `cluster/node`s) it will run on, resolved.
-        targets: Vec<String>,
-        /// What the approval is bound to: SHA-256 of tool, arguments and
-        /// targets.
-        call_hash: String,
-        /// When the request lapses unanswered (RFC 3339).
-        expires_at: Option<String>,
-        /// For a Task or Pipeline: its steps with the variables resolved.
-        plan: Option<String>,
-    },
-    /// A call could not be checked (unknown tool, bad arguments, targets
-    /// nobody can name); the model is told and may correct it.
-    InvalidCall {
-        /// Tool as the model named it.
-        tool: String,
-        /// What was wrong.
-        error: String,
-    },
-    /// A call was refused (by policy, a denial, or a failed check).
-    Refused {
-        /// Tool.
-        tool: String,
-        /// Its arguments, secrets redacted.
-        args: serde_json::Value,
-        /// Why.
-        reason: String,
-    },
-    /// A piece of the answer as the model writes it (streamed). The
-    /// pieces of a turn add up to the text of its [`Event::Answer`]; prose
-    /// the model writes before a tool call may come as pieces too.
-    AnswerDelta {
-        /// Text.
-        text: String,
-    },
-    /// The model's answer for this turn, whole.
-    Answer {
-        /// Text.
-        text: String,
-    },
-    /// The turn could not finish (model unreachable, step cap).
-    Error {
-        /// Why.
-        message: String,
-    },
-    /// The turn is over; totals.
-    TurnComplete {
-        /// Model calls made.
-        steps: u32,
-        /// Tokens used.
-        usage: Usage,
-    },
-}
+pub use ops_protocol::{Event, Op};
 
 /// How a session behaves.
 #[derive(Debug, Clone)]

@@ -113,14 +113,7 @@ impl Message {
     }
 }
 
-/// Tokens used by one exchange.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-pub struct Usage {
-    /// Prompt tokens.
-    pub prompt: u64,
-    /// Completion tokens.
-    pub completion: u64,
-}
+pub use ops_protocol::Usage;
 
 /// The model's reply.
 #[derive(Debug, Clone, PartialEq, Default)]

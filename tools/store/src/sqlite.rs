@@ -241,8 +241,8 @@ impl SqliteStore {
         let mut guard = Arc::clone(&self.conn).lock_owned().await;
         let location = Arc::clone(&self.location);
         tokio::task::spawn_blocking(move || f(&mut guard, &location))
-        .await
-        .map_err(|e| StoreError::Worker(e.to_string()))?
+            .await
+            .map_err(|e| StoreError::Worker(e.to_string()))?
     }
 
     /// Runs `PRAGMA integrity_check`; `Ok(())` when the file is sound.
