@@ -23,7 +23,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ops_protocol::Principal;
+use ops_protocol::{Event, Principal};
 use ops_tools::{Prepared, Registry, TargetRef, ToolContext, resolve_targets};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -32,7 +32,6 @@ use crate::approvals::{Answer, ApprovalRequest, Approvals, CallSpec, Waited};
 use crate::audit::{Audit, AuditEvent};
 use crate::policy::{self, Decision, HostRef, Mode, Rules};
 use crate::redact::{redact_text, redact_value};
-use crate::session::Event;
 
 /// How often a waiter re-reads an approval when its store cannot signal
 /// changes (no such store ships; a safety net).

@@ -11,6 +11,7 @@ pub mod report;
 pub mod run;
 pub mod score;
 pub mod scripted;
+pub mod transcript;
 
 use std::path::PathBuf;
 

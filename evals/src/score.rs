@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::case::Case;
 use crate::lab::Lab;
-use crate::run::Transcript;
+use crate::transcript::Transcript;
 
 /// One check's outcome.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]

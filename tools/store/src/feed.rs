@@ -6,7 +6,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::StoreError;
 use super::records::{DeliveryRecord, EventRecord};
-use super::sqlite::{db_err as db, now};
+use crate::sql::db_err as db;
+use ops_model::stamp::now;
 
 /// An `EventRecord` from `seq, id, subject, time, body` (the event log's
 /// and the outbox's columns).

@@ -12,6 +12,7 @@ mod migrations;
 mod records;
 mod runbooks;
 pub mod seal;
+mod sql;
 mod sqlite;
 
 use async_trait::async_trait;

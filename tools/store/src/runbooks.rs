@@ -8,7 +8,8 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::StoreError;
 use super::records::{ChunkRecord, RunbookChange, RunbookRecord};
-use super::sqlite::{db_err as db, now};
+use crate::sql::db_err as db;
+use ops_model::stamp::now;
 
 fn chunk_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChunkRecord> {
     Ok(ChunkRecord {

@@ -268,12 +268,7 @@ impl SqliteStore {
     }
 }
 
-pub(crate) fn db_err(loc: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-    move |source| StoreError::Database {
-        path: loc.to_owned(),
-        source: Box::new(source),
-    }
-}
+pub(crate) use crate::sql::db_err;
 
 fn corrupt(loc: &str, what: impl Into<String>, detail: impl ToString) -> StoreError {
     StoreError::Corrupt {

@@ -206,8 +206,8 @@ fn hashed_match(hashed: &str, label: &str) -> bool {
         return false;
     };
     let (Some(salt), Some(hash)) = (
-        super::connect::base64_decode(salt),
-        super::connect::base64_decode(hash),
+        ops_model::base64_decode(salt),
+        ops_model::base64_decode(hash),
     ) else {
         return false;
     };
