@@ -325,7 +325,7 @@ fn parse_one(doc: &RawDocument) -> Result<ParsedDocument, DocumentError> {
 /// errors of every bad document are returned (callers apply all or none).
 ///
 /// ```
-/// use ops_tools::model::parse_documents;
+/// use ops_model::parse_documents;
 /// let errs = parse_documents("apiVersion: ops.dev/v1\nkind: Task\nmetadata: {name: t}\nspec:\n  stepz: []\n").unwrap_err();
 /// assert_eq!((errs[0].line, errs[0].column), (Some(5), Some(3)));
 /// assert!(errs[0].message.contains("unknown field `stepz`"));

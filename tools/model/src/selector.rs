@@ -2,7 +2,7 @@
 //! selectors.
 //!
 //! ```
-//! use ops_tools::model::LabelSelector;
+//! use ops_model::LabelSelector;
 //! let sel: LabelSelector = "role=web,env!=dev".parse().unwrap();
 //! let labels = [("role".to_string(), "web".to_string())].into_iter().collect();
 //! assert!(sel.matches(&labels));

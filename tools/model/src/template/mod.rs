@@ -8,7 +8,7 @@
 //!   (`required`, `enums`, `regex`) before anything runs.
 //!
 //! ```
-//! use ops_tools::template::{Context, eval_condition, render};
+//! use ops_model::template::{Context, eval_condition, render};
 //!
 //! let mut ctx = Context::new();
 //! ctx.set_var("namespace", "all").set_var("pod", "web-1");
