@@ -273,9 +273,8 @@ pub async fn pipeline_run(cfg: &Config, args: PipelineRunArgs) -> Result<ExitCod
 pub async fn scheduler(cfg: &Config, args: SchedulerArgs) -> Result<ExitCode> {
     use ops_engine::schedule::{Scheduler, TickEvent, describe};
     let (engine, pool) = ops_app::services::engine(cfg, true).await?;
-    let beat_engine = engine.clone();
-    let mut s = Scheduler::new(engine, Duration::from_secs(args.jitter));
     if args.once {
+        let mut s = Scheduler::new(engine, Duration::from_secs(args.jitter));
         let events = s.tick(chrono::Utc::now()).await?;
         s.wait_idle().await;
         pool.close_all().await;
@@ -296,19 +295,16 @@ pub async fn scheduler(cfg: &Config, args: SchedulerArgs) -> Result<ExitCode> {
             String::new()
         }
     );
-    let beats = (args.heartbeat > 0).then(|| {
-        let (engine, stop) = (beat_engine, stop.clone());
-        let (ns, forks) = (cfg.namespace.clone(), cfg.forks);
-        let every = Duration::from_secs(args.heartbeat);
-        tokio::spawn(async move {
-            let feed = engine.feed().clone();
-            ops_engine::heartbeat::run(&engine, &feed, Some(&ns), forks, every, &stop).await;
-        })
+    let heartbeat = (args.heartbeat > 0).then(|| {
+        (
+            Duration::from_secs(args.heartbeat),
+            cfg.namespace.clone(),
+            cfg.forks,
+        )
     });
-    loop {
-        let now = chrono::Utc::now();
-        for e in s.tick(now).await? {
-            let stamp = now.format("%Y-%m-%dT%H:%M:%SZ");
+    let mut report = |now: chrono::DateTime<chrono::Utc>, events: Vec<TickEvent>| {
+        let stamp = now.format("%Y-%m-%dT%H:%M:%SZ");
+        for e in events {
             match e {
                 TickEvent::Waiting { .. } => {}
                 TickEvent::Registered { key, next } => println!(
@@ -322,16 +318,16 @@ pub async fn scheduler(cfg: &Config, args: SchedulerArgs) -> Result<ExitCode> {
                 TickEvent::Invalid { key, error } => eprintln!("{stamp} invalid {key}: {error}"),
             }
         }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(args.interval.max(1))) => {}
-            _ = stop.cancelled() => break,
-        }
-    }
-    s.cancel_runs();
-    s.wait_idle().await;
-    if let Some(b) = beats {
-        let _ = b.await;
-    }
+    };
+    ops_app::daemon::run_scheduler(
+        engine,
+        Duration::from_secs(args.interval),
+        Duration::from_secs(args.jitter),
+        heartbeat,
+        stop,
+        &mut report,
+    )
+    .await?;
     pool.close_all().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -8,12 +8,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
-use ops_events::dispatch::Dispatcher;
 use ops_events::hooks::{Deliverer, Hook, Retry};
 use ops_model::event::CloudEvent;
 use ops_model::event::filter::render;
 use ops_model::event::subject;
-use ops_model::{Kind, LabelSelector, Object};
 use ops_store::{DeliveryRecord, Store};
 use tokio_util::sync::CancellationToken;
 
@@ -21,46 +19,12 @@ use crate::args::{Format, HookCommand};
 use crate::config::Config;
 use crate::table::{Table, cell};
 
-/// The hooks of `namespace` (every namespace with `None`) that compile; a
-/// hook that does not is skipped with a warning naming it.
+use ops_app::daemon::{HooksReport, hooks_in_store};
+
+/// The hooks of `namespace` (every namespace with `None`) that compile.
 async fn hooks(store: &Arc<dyn Store>, namespace: Option<&str>) -> Result<Vec<Hook>> {
-    Ok(hooks_with_fingerprint(store, namespace).await?.0)
+    Ok(hooks_in_store(store, namespace).await?.0)
 }
-
-/// [`hooks`] and a fingerprint of their versions (to notice changes),
-/// from one listing.
-async fn hooks_with_fingerprint(
-    store: &Arc<dyn Store>,
-    namespace: Option<&str>,
-) -> Result<(Vec<Hook>, String)> {
-    let objs = store
-        .list(Kind::EventHooks, namespace, &LabelSelector::default())
-        .await?;
-    let fingerprint = objs
-        .iter()
-        .map(|o| format!("{}@{}", o.key, o.generation))
-        .collect::<Vec<_>>()
-        .join(",");
-    // A hook that does not compile (stored before `apply` checked hooks,
-    // or written behind its back) is skipped with a warning: it never
-    // stops the others.
-    let hooks = objs
-        .into_iter()
-        .filter_map(|o| match o.object {
-            Object::EventHooks(h) => Some(h),
-            _ => None,
-        })
-        .filter_map(|h| match Hook::compile(&h) {
-            Ok(hook) => Some(hook),
-            Err(e) => {
-                eprintln!("warning: {e}; this hook is skipped");
-                None
-            }
-        })
-        .collect();
-    Ok((hooks, fingerprint))
-}
-
 use ops_app::hooks::HookActions;
 
 fn read_event(path: &std::path::Path) -> Result<CloudEvent> {
@@ -211,33 +175,6 @@ pub async fn run(cfg: &Config, cmd: HookCommand) -> Result<ExitCode> {
         }
         HookCommand::Run(a) => {
             let ns = (!a.all_namespaces).then_some(cfg.namespace.as_str());
-            let select = |mut hooks: Vec<Hook>| {
-                if !a.names.is_empty() {
-                    hooks.retain(|h| a.names.iter().any(|n| h.key.ends_with(&format!("/{n}"))));
-                }
-                hooks
-            };
-            let (all, mut fingerprint) = hooks_with_fingerprint(&store, ns).await?;
-            for n in &a.names {
-                if !all.iter().any(|h| h.key.ends_with(&format!("/{n}"))) {
-                    bail!("no EventHooks `{n}` in namespace {}", cfg.namespace);
-                }
-            }
-            let mut hooks = select(all);
-            if hooks.is_empty() {
-                bail!("no EventHooks to run (apply some with `opscli apply -f FILE`)");
-            }
-            let feed = ops_app::services::open_feed(cfg, Arc::clone(&store)).await?;
-            let backend = match &cfg.nats_url {
-                Some(u) => format!("JetStream at {u}, stream {}", cfg.nats_stream),
-                None => "the store's event log".into(),
-            };
-            let actions: Arc<dyn ops_events::hooks::ActionSink> =
-                Arc::new(HookActions::new(cfg, feed.clone(), false).await?);
-            let d = Dispatcher::new(
-                feed.clone(),
-                Deliverer::new(feed, Some(actions), Retry::default()),
-            );
             let stop = CancellationToken::new();
             let c = stop.clone();
             tokio::spawn(async move {
@@ -245,64 +182,33 @@ pub async fn run(cfg: &Config, cmd: HookCommand) -> Result<ExitCode> {
                     c.cancel();
                 }
             });
-            // Hooks applied, changed or deleted while running are picked
-            // up (checked every `--reload` seconds); each consumer resumes
-            // where it was.
-            loop {
-                eprintln!(
-                    "running {} hook(s) on {backend}; Ctrl-C stops (each resumes where it stopped){}",
-                    hooks.len(),
-                    if hooks.is_empty() {
-                        "; waiting for EventHooks to be applied"
-                    } else {
-                        ""
-                    }
-                );
-                for h in &hooks {
-                    eprintln!("  {}  {} <- {}", h.key, h.sink.kind(), h.subject);
-                }
-                let round = stop.child_token();
-                let (d2, r2, set) = (d.clone(), round.clone(), hooks.clone());
-                let mut task = tokio::spawn(async move { d2.run(set, r2).await });
-                let mut done = false;
-                let next = loop {
-                    tokio::select! {
-                        _ = &mut task, if !done => {
-                            done = true;
-                            // Stopped, or every consumer ended with an
-                            // error (printed): nothing left to run.
-                            if stop.is_cancelled() || !hooks.is_empty() {
-                                break None;
-                            }
+            let mut report = |r: HooksReport| match r {
+                HooksReport::Running { hooks, backend } => {
+                    eprintln!(
+                        "running {} hook(s) on {backend}; Ctrl-C stops (each resumes where it stopped){}",
+                        hooks.len(),
+                        if hooks.is_empty() {
+                            "; waiting for EventHooks to be applied"
+                        } else {
+                            ""
                         }
-                        _ = stop.cancelled() => {}
-                        _ = tokio::time::sleep(std::time::Duration::from_secs(a.reload.max(1))) => {}
+                    );
+                    for h in &hooks {
+                        eprintln!("  {}  {} <- {}", h.key, h.sink.kind(), h.subject);
                     }
-                    if stop.is_cancelled() {
-                        break None;
-                    }
-                    match hooks_with_fingerprint(&store, ns).await {
-                        Ok((all, f)) if f != fingerprint => {
-                            fingerprint = f;
-                            break Some(select(all));
-                        }
-                        Ok(_) => {}
-                        Err(e) => eprintln!("warning: hooks not reloaded: {e:#}"),
-                    }
-                };
-                round.cancel();
-                if !done {
-                    let _ = task.await;
                 }
-                match next {
-                    Some(h) if !stop.is_cancelled() => {
-                        eprintln!("hooks changed: reloading");
-                        hooks = h;
-                    }
-                    _ => break,
-                }
-            }
-            let (seen, matched, delivered, failed) = d.stats().snapshot();
+                HooksReport::Reloading => eprintln!("hooks changed: reloading"),
+            };
+            let (seen, matched, delivered, failed) = ops_app::daemon::run_hooks(
+                cfg,
+                store,
+                ns,
+                &a.names,
+                std::time::Duration::from_secs(a.reload.max(1)),
+                stop,
+                &mut report,
+            )
+            .await?;
             eprintln!(
                 "stopped: {seen} event(s) seen, {matched} matched, {delivered} delivered, {failed} failed"
             );

@@ -7,6 +7,7 @@
 //! build on them too, never on each other.
 
 pub mod agent;
+pub mod daemon;
 pub mod hooks;
 pub mod model;
 pub mod services;
