@@ -195,27 +195,47 @@ pub async fn run(cfg: &Config, a: CopilotArgs) -> Result<ExitCode> {
         };
         h.ops.send(Op::UserInput(input)).await?;
         busy.store(true, std::sync::atomic::Ordering::SeqCst);
+        // An event that arrived while a question was on the screen.
+        let mut early: Option<Event> = None;
         loop {
-            let Some(e) = h.events.recv().await else {
+            let next = match early.take() {
+                Some(e) => Some(e),
+                None => h.events.recv().await,
+            };
+            let Some(e) = next else {
                 bail!("the session ended unexpectedly");
             };
             screen.show(&e);
             match &e {
                 Event::ApprovalRequested { id, .. } => {
                     let answer = if a.prompt.is_some() {
-                        Answer::Deny(
+                        Some(Answer::Deny(
                             "nobody to approve in one-question mode (-p); run `opscli copilot` interactively to approve changes".into(),
-                        )
+                        ))
                     } else {
-                        ask(&mut lines, &e, json).await
+                        // Someone may decide in another door first (`opscli
+                        // approval` elsewhere): the session moves on, and
+                        // its next event ends the question.
+                        tokio::select! {
+                            a = ask(&mut lines, &e, json) => Some(a),
+                            next = h.events.recv() => {
+                                if !json {
+                                    println!("\n   (decided elsewhere: `opscli audit show --session {session_id}` says by whom)");
+                                }
+                                early = next;
+                                None
+                            }
+                        }
                     };
-                    h.ops
-                        .send(Op::Decide {
-                            id: id.clone(),
-                            answer,
-                            by: approver.clone(),
-                        })
-                        .await?;
+                    if let Some(answer) = answer {
+                        h.ops
+                            .send(Op::Decide {
+                                id: id.clone(),
+                                answer,
+                                by: approver.clone(),
+                            })
+                            .await?;
+                    }
                 }
                 Event::Error { .. } => failed = true,
                 Event::TurnComplete { .. } => break,

@@ -359,3 +359,61 @@ async fn a_copilot_hook_triages_an_event_through_the_gate() {
     // The read ran and its result went back to the model.
     assert!(reqs[1]["messages"].to_string().contains("disk-97"));
 }
+
+/// A chat's approval decided in another terminal (`opscli approval
+/// approve`): the chat stops asking, the call runs once, and the chat's
+/// own later `y` is not needed. The first decision wins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_approval_decided_elsewhere_runs_and_stops_the_question() {
+    let ops = Ops::new();
+    with_host(&ops);
+    let marker = ops.home().join("marker");
+    let touch = json!({"hosts": "here", "command": format!("echo x >> {}", marker.display()), "reason": "asked to"});
+    let (url, _s) = server(vec![call("host_run_shell", touch), say("Done.")]).await;
+    let out = tokio::task::block_in_place(|| {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut c = ops.command();
+        c.args(["copilot"]).env("OPENAI_BASE_URL", &url);
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"create the marker\n").unwrap();
+        stdin.flush().unwrap();
+        // The request is in the store: decide it from here.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let id = loop {
+            let l = ops.run(&["approval", "list", "-o", "json"]).ok();
+            let pending: Vec<Value> = serde_json::from_str(&l.stdout).unwrap();
+            if let Some(p) = pending.first() {
+                break p["id"].as_str().unwrap().to_owned();
+            }
+            assert!(std::time::Instant::now() < deadline, "no approval request");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        ops.run(&["approval", "approve", &id]).ok();
+        while !marker.exists() {
+            assert!(std::time::Instant::now() < deadline, "the call did not run");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    });
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("decided elsewhere"), "{stdout}");
+    assert!(stdout.contains("Done."), "{stdout}");
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap().lines().count(),
+        1,
+        "ran once"
+    );
+}
