@@ -75,10 +75,7 @@ impl CallSpec {
             &serde_json::json!({"tool": self.tool, "args": self.args, "targets": targets}),
             &mut text,
         );
-        Sha256::digest(text.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        ops_model::hex(&Sha256::digest(text.as_bytes()))
     }
 }
 
@@ -155,15 +152,24 @@ pub enum ApprovalError {
 }
 
 /// What waiting for a decision came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Waited {
-    /// Someone decided: the answer and who (as recorded).
-    Decided(Answer, String),
+#[derive(Debug, Clone, PartialEq)]
+pub enum Wait {
+    /// Decided through the waiting caller's own door (a chat's answer):
+    /// not recorded yet; the gate records it for `by`.
+    Answer(Answer, Principal),
+    /// Decided and recorded in the store by any door (this process or
+    /// another); who, as recorded.
+    Recorded(Answer, String),
     /// Nobody answered before the request lapsed.
     Expired,
-    /// The request was withdrawn or could not be read; why.
-    Gone(String),
+    /// The request was withdrawn or could not be read, or the caller gave
+    /// up waiting (cancelled, closed); why.
+    Withdrawn(String),
 }
+
+/// How often a waiter re-reads an approval when its store cannot signal
+/// changes (no such store ships; a safety net).
+pub const NO_SIGNAL_REREAD: Duration = Duration::from_secs(30);
 
 /// How a call was authorised.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -290,26 +296,27 @@ impl Approvals {
     /// one in another process through the store's change signal
     /// ([`Store::changes`]: inotify on the SQLite file); the record is
     /// re-read only when something changed. A store that cannot signal is
-    /// re-read every `fallback`.
-    pub async fn wait(&self, id: &str, fallback: Duration) -> Waited {
+    /// re-read every `fallback`. Never [`Wait::Answer`]: that comes only
+    /// from a caller's own door.
+    pub async fn wait(&self, id: &str, fallback: Duration) -> Wait {
         let mut changes = self.store.changes();
         loop {
             let rec = match self.store.get_approval(id).await {
                 Ok(Some(r)) => r,
-                Ok(None) => return Waited::Gone(format!("approval `{id}` does not exist")),
-                Err(e) => return Waited::Gone(e.to_string()),
+                Ok(None) => return Wait::Withdrawn(format!("approval `{id}` does not exist")),
+                Err(e) => return Wait::Withdrawn(e.to_string()),
             };
             let by = rec.decided_by.clone().unwrap_or_else(|| "unknown".into());
             match rec.state.as_str() {
-                "approved" | "used" => return Waited::Decided(Answer::Once, by),
-                "approved_for_session" => return Waited::Decided(Answer::Session, by),
+                "approved" | "used" => return Wait::Recorded(Answer::Once, by),
+                "approved_for_session" => return Wait::Recorded(Answer::Session, by),
                 "denied" => {
                     let why = rec.reason.unwrap_or_else(|| "no reason given".into());
-                    return Waited::Decided(Answer::Deny(why), by);
+                    return Wait::Recorded(Answer::Deny(why), by);
                 }
-                "expired" => return Waited::Expired,
+                "expired" => return Wait::Expired,
                 "pending" => {}
-                other => return Waited::Gone(format!("approval `{id}` is {other}")),
+                other => return Wait::Withdrawn(format!("approval `{id}` is {other}")),
             }
             let now = chrono::Utc::now();
             let left = rec
@@ -322,26 +329,22 @@ impl Approvals {
                         .unwrap_or_default()
                 });
             let Some(left) = left else {
-                return Waited::Gone(format!("approval `{id}` has no expiry"));
+                return Wait::Withdrawn(format!("approval `{id}` has no expiry"));
             };
             if left.is_zero() {
-                return Waited::Expired;
+                return Wait::Expired;
             }
-            let nap = match &changes {
-                Some(_) => left,
-                None => left.min(fallback),
-            };
             match changes.as_mut() {
                 Some(rx) => {
                     // A closed signal (store gone): fall back to re-reading.
-                    let closed = tokio::time::timeout(nap, rx.changed())
+                    let closed = tokio::time::timeout(left, rx.changed())
                         .await
                         .is_ok_and(|r| r.is_err());
                     if closed {
                         changes = None;
                     }
                 }
-                None => tokio::time::sleep(nap).await,
+                None => tokio::time::sleep(left.min(fallback)).await,
             }
         }
     }

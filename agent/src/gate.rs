@@ -20,22 +20,17 @@
 //!
 //! Nothing a model writes, or a tool returns, can reach past this code.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use ops_protocol::{Event, Principal};
 use ops_tools::{Prepared, Registry, TargetRef, ToolContext, resolve_targets};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::approvals::{Answer, ApprovalRequest, Approvals, CallSpec, Waited};
+pub use crate::approvals::Wait;
+use crate::approvals::{ApprovalRequest, Approvals, CallSpec, NO_SIGNAL_REREAD};
 use crate::audit::{Audit, AuditEvent};
 use crate::policy::{self, Decision, HostRef, Mode, Rules};
 use crate::redact::{redact_text, redact_value};
-
-/// How often a waiter re-reads an approval when its store cannot signal
-/// changes (no such store ships; a safety net).
-const NO_SIGNAL_REREAD: Duration = Duration::from_secs(30);
 
 /// The pieces a call passes through.
 #[derive(Debug, Clone, Copy)]
@@ -76,20 +71,6 @@ pub struct Checked {
     pub plan: Option<String>,
 }
 
-/// What waiting for a decision came to, as a door reports it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Wait {
-    /// Decided through this door; the gate records it for `by`.
-    Answer(Answer, Principal),
-    /// Decided and recorded elsewhere (another process, another door);
-    /// who, as recorded.
-    Recorded(Answer, String),
-    /// Nobody answered in time.
-    Expired,
-    /// The caller gave up waiting (cancelled, closed); why.
-    Withdrawn(String),
-}
-
 /// The side of a call that is not the gate's: where its events go, how a
 /// decision reaches it, how it is cancelled. A chat session, an unattended
 /// hook action, and later an HTTP request or a Slack thread each are one.
@@ -97,8 +78,9 @@ pub enum Wait {
 pub trait Door: Send {
     /// Tells the caller what happened.
     async fn emit(&mut self, e: Event);
-    /// Waits for the decision on approval `id`, at most until `deadline`.
-    async fn decision(&mut self, id: &str, deadline: tokio::time::Instant) -> Wait;
+    /// Waits for the decision on approval `id`, at most until the request
+    /// lapses (its expiry in the store: [`Approvals::wait`] ends there).
+    async fn decision(&mut self, id: &str) -> Wait;
     /// Resolves when the caller wants the running call stopped (never, if
     /// it cannot ask).
     async fn cancelled(&mut self);
@@ -178,21 +160,7 @@ impl Gate<'_> {
     /// Steps 2 to 6 for a checked call.
     pub async fn pass(&self, terms: &Terms<'_>, c: &Checked, door: &mut dyn Door) -> Passed {
         let p = &c.prepared;
-        let recorded = self
-            .record(
-                terms,
-                door,
-                AuditEvent::ToolCall {
-                    tool: p.tool.clone(),
-                    args: p.args.clone(),
-                    effect: p
-                        .facts
-                        .effect
-                        .map_or("undeclared".into(), |e| e.as_str().to_owned()),
-                    by: Some(terms.asker.to_string()),
-                },
-            )
-            .await;
+        let recorded = self.record_call(terms, door, p).await;
         let denied = |text| Passed {
             text,
             allowed_read: false,
@@ -232,6 +200,26 @@ impl Gate<'_> {
             }
             Decision::Ask => denied(self.ask_then_run(terms, door, c, verdict.reasons).await),
         }
+    }
+
+    /// Step 2 alone: audits the call with who asked; `false` when the
+    /// audit log could not take it (then nothing may run). A caller that
+    /// answers a call without running it (a repeated read) still records it.
+    pub async fn record_call(&self, terms: &Terms<'_>, door: &mut dyn Door, p: &Prepared) -> bool {
+        self.record(
+            terms,
+            door,
+            AuditEvent::ToolCall {
+                tool: p.tool.clone(),
+                args: p.args.clone(),
+                effect: p
+                    .facts
+                    .effect
+                    .map_or("undeclared".into(), |e| e.as_str().to_owned()),
+                by: Some(terms.asker.to_string()),
+            },
+        )
+        .await
     }
 
     /// Records `e`; `false` (and an error event) when the audit log could
@@ -339,8 +327,7 @@ impl Gate<'_> {
         })
         .await;
         // Nobody answering is a "no" once the request expires.
-        let deadline = tokio::time::Instant::now() + approvals.ttl();
-        match door.decision(&rec.id, deadline).await {
+        match door.decision(&rec.id).await {
             Wait::Answer(answer, by) => {
                 let decided = approvals.answer(&rec.id, &answer, &by).await;
                 let audited = AuditEvent::decided(&rec.id, &answer, &by.to_string());
@@ -577,15 +564,6 @@ impl Unattended {
     }
 }
 
-/// Waits on the store for a decision on `id` (see [`Approvals::wait`]).
-pub(crate) async fn stored_decision(approvals: &Approvals, id: &str) -> Wait {
-    match approvals.wait(id, NO_SIGNAL_REREAD).await {
-        Waited::Decided(answer, by) => Wait::Recorded(answer, by),
-        Waited::Expired => Wait::Expired,
-        Waited::Gone(why) => Wait::Withdrawn(why),
-    }
-}
-
 #[async_trait]
 impl Door for Unattended {
     async fn emit(&mut self, e: Event) {
@@ -594,10 +572,9 @@ impl Door for Unattended {
         }
     }
 
-    async fn decision(&mut self, id: &str, deadline: tokio::time::Instant) -> Wait {
+    async fn decision(&mut self, id: &str) -> Wait {
         tokio::select! {
-            w = stored_decision(&self.approvals, id) => w,
-            () = tokio::time::sleep_until(deadline) => Wait::Expired,
+            w = self.approvals.wait(id, NO_SIGNAL_REREAD) => w,
             () = self.cancel.cancelled() => Wait::Withdrawn("cancelled before a decision".into()),
         }
     }

@@ -21,8 +21,9 @@ use ops_tools::{Registry, ToolContext};
 use tokio::sync::mpsc;
 
 use crate::approvals::Approvals;
+use crate::approvals::NO_SIGNAL_REREAD;
 use crate::audit::{Audit, AuditEvent};
-use crate::gate::{Door, Gate, Terms, Wait, stored_decision};
+use crate::gate::{Door, Gate, Terms, Wait};
 use crate::llm::parse::calls_in_text;
 use crate::llm::stream::AnswerStream;
 use crate::llm::{ChatModel, LlmError, Message, Reply, Role, ToolCall, ToolCallMode, Usage};
@@ -69,6 +70,19 @@ impl SessionConfig {
             max_tool_output: 12 * 1024,
             max_tokens: 2_000_000,
             system_prompt: DEFAULT_SYSTEM_PROMPT.into(),
+        }
+    }
+}
+
+impl SessionConfig {
+    /// The gate's terms for a call of this session asked by `asker`.
+    pub fn terms<'c>(&'c self, asker: &'c Principal) -> Terms<'c> {
+        Terms {
+            session: &self.id,
+            asker,
+            mode: self.mode,
+            rules: &self.rules,
+            max_output: self.max_tool_output,
         }
     }
 }
@@ -479,33 +493,26 @@ impl Turn<'_> {
             Err(e) => return self.invalid(call, e).await,
         };
         let p = &checked.prepared;
+        let (agent, cfg) = (self.agent, self.cfg);
+        let terms = cfg.terms(&cfg.principal);
         // An identical read this turn gets its result again, and the model
         // is pushed to answer; nothing runs (a read the policy allowed
-        // before is allowed now: the policy is pure).
+        // before is allowed now: the policy is pure). The call is still
+        // audited.
         let key = format!("{}:{}", p.tool, p.args);
-        if p.facts.effect == Some(ops_model::Effect::Read) {
-            if let Some(prev) = self.seen.get(&key) {
-                *self.repeats.entry(key.clone()).or_insert(0) += 1;
-                self.force_answer = true;
-                return format!(
-                    "(same call as before in this turn; its result was:)\n{prev}\nDo not repeat this call: use its result and give your final answer, or call a different tool."
-                );
-            }
+        let cached = (p.facts.effect == Some(ops_model::Effect::Read))
+            .then(|| self.seen.get(&key).cloned())
+            .flatten();
+        let mut door = self.door();
+        if let Some(prev) = cached {
+            agent.gate().record_call(&terms, &mut door, p).await;
+            *self.repeats.entry(key).or_insert(0) += 1;
+            self.force_answer = true;
+            return format!(
+                "(same call as before in this turn; its result was:)\n{prev}\nDo not repeat this call: use its result and give your final answer, or call a different tool."
+            );
         }
-        let terms = Terms {
-            session: &self.cfg.id,
-            asker: &self.cfg.principal,
-            mode: self.cfg.mode,
-            rules: &self.cfg.rules,
-            max_output: self.cfg.max_tool_output,
-        };
-        let mut door = SessionDoor {
-            events: self.events,
-            ops: &mut *self.ops,
-            pending: &mut *self.pending,
-            approvals: self.agent.approvals.clone(),
-        };
-        let passed = self.agent.gate().pass(&terms, &checked, &mut door).await;
+        let passed = agent.gate().pass(&terms, &checked, &mut door).await;
         if passed.allowed_read {
             self.seen.insert(key, passed.text.clone());
         }
@@ -515,20 +522,10 @@ impl Turn<'_> {
     /// A person's direct call ([`Op::Invoke`]): the same gate, under
     /// `by`, no model; the turn ends when the call does.
     async fn invoke(&mut self, tool: &str, args: serde_json::Value, by: &Principal) {
-        let gate = self.agent.gate();
-        let terms = Terms {
-            session: &self.cfg.id,
-            asker: by,
-            mode: self.cfg.mode,
-            rules: &self.cfg.rules,
-            max_output: self.cfg.max_tool_output,
-        };
-        let mut door = SessionDoor {
-            events: self.events,
-            ops: &mut *self.ops,
-            pending: &mut *self.pending,
-            approvals: self.agent.approvals.clone(),
-        };
+        let (agent, cfg) = (self.agent, self.cfg);
+        let gate = agent.gate();
+        let terms = cfg.terms(by);
+        let mut door = self.door();
         match gate.check(tool, args).await {
             Ok(c) => {
                 gate.pass(&terms, &c, &mut door).await;
@@ -540,6 +537,16 @@ impl Turn<'_> {
             usage: Usage::default(),
         })
         .await;
+    }
+
+    /// This turn's side of the gate.
+    fn door(&mut self) -> SessionDoor<'_> {
+        SessionDoor {
+            events: self.events,
+            ops: &mut *self.ops,
+            pending: &mut *self.pending,
+            approvals: self.agent.approvals.clone(),
+        }
     }
 
     /// An op that arrived while the turn was busy.
@@ -560,16 +567,13 @@ impl Turn<'_> {
     /// the model as an error it can correct; a repeat says so.
     async fn invalid(&mut self, call: &ToolCall, error: String) -> String {
         let error = redact_text(&error);
-        self.audit(AuditEvent::InvalidCall {
-            tool: call.name.clone(),
-            error: error.clone(),
-        })
-        .await;
-        self.emit(Event::InvalidCall {
-            tool: call.name.clone(),
-            error: error.clone(),
-        })
-        .await;
+        let (agent, cfg) = (self.agent, self.cfg);
+        let terms = cfg.terms(&cfg.principal);
+        let mut door = self.door();
+        agent
+            .gate()
+            .invalid(&terms, &mut door, &call.name, &error)
+            .await;
         let key = format!("{}:{}", call.name, call.arguments.trim());
         let n = self.invalid.entry(key).or_insert(0);
         *n += 1;
@@ -622,13 +626,12 @@ impl Door for SessionDoor<'_> {
         self.send(e).await;
     }
 
-    async fn decision(&mut self, id: &str, deadline: tokio::time::Instant) -> Wait {
-        let stored = stored_decision(&self.approvals, id);
+    async fn decision(&mut self, id: &str) -> Wait {
+        let stored = self.approvals.wait(id, NO_SIGNAL_REREAD);
         tokio::pin!(stored);
         loop {
             tokio::select! {
                 w = &mut stored => return w,
-                () = tokio::time::sleep_until(deadline) => return Wait::Expired,
                 op = self.ops.recv() => match op {
                     Some(Op::Decide { id: decided, answer, by }) if decided == id => {
                         return Wait::Answer(answer, by);

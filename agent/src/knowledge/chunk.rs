@@ -101,10 +101,7 @@ pub fn content_hash(text: &str) -> String {
 
 /// SHA-256 of bytes in hex.
 pub fn content_hash_bytes(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    ops_model::hex(&Sha256::digest(bytes))
 }
 
 fn fence_of(line: &str) -> Option<&str> {

@@ -42,11 +42,7 @@ fn cpu_key() -> String {
         })
         .map(|l| format!("{l}\n"))
         .unwrap_or_default();
-    Sha256::digest(line.as_bytes())
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    ops_model::hex(&Sha256::digest(line.as_bytes())[..6])
 }
 
 impl LocalModel {
@@ -124,7 +120,7 @@ fn random_key() -> Result<String, String> {
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut b))
         .map_err(|e| format!("/dev/urandom: {e}"))?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+    Ok(ops_model::hex(&b))
 }
 
 impl LocalServer {

@@ -247,7 +247,7 @@ async fn waiting_for_a_decision_is_woken_by_it_not_by_polling() {
         .unwrap();
     assert_eq!(
         got,
-        ops_agent::approvals::Waited::Decided(Answer::Once, "alice (local uid 1000)".into())
+        ops_agent::approvals::Wait::Recorded(Answer::Once, "alice (local uid 1000)".into())
     );
 
     // Decided through the same store: woken at once.
@@ -267,7 +267,7 @@ async fn waiting_for_a_decision_is_woken_by_it_not_by_polling() {
         .await
         .expect("woken by this process's decision")
         .unwrap();
-    assert!(matches!(got, ops_agent::approvals::Waited::Decided(Answer::Deny(r), _) if r == "no"));
+    assert!(matches!(got, ops_agent::approvals::Wait::Recorded(Answer::Deny(r), _) if r == "no"));
 
     // ops acting for its own objects may ask, never decide.
     let req = ap
@@ -288,5 +288,5 @@ async fn waiting_for_a_decision_is_woken_by_it_not_by_polling() {
     let got = tokio::time::timeout(Duration::from_secs(20), short.wait(&req.id, never))
         .await
         .expect("the expiry ends the wait");
-    assert_eq!(got, ops_agent::approvals::Waited::Expired);
+    assert_eq!(got, ops_agent::approvals::Wait::Expired);
 }

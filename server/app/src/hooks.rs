@@ -184,13 +184,7 @@ impl ActionSink for HookActions {
             Box<dyn std::future::Future<Output = ops_agent::headless::Outcome> + Send>,
         > = match work {
             Work::Invoke(tool, args) => Box::pin(async move {
-                let terms = ops_agent::gate::Terms {
-                    session: &sc.id,
-                    asker: &sc.principal,
-                    mode: sc.mode,
-                    rules: &sc.rules,
-                    max_output: sc.max_tool_output,
-                };
+                let terms = sc.terms(&sc.principal);
                 let cancel = wired.ctx.cancel.clone();
                 ops_agent::headless::invoke(wired.gate(), &terms, tool, args, cancel).await
             }),

@@ -508,10 +508,8 @@ impl Settings {
                 .unwrap_or(std::time::Duration::from_secs(7 * 86400)),
             nats_dedup_window: parse_duration(&get("nats-dedup-window"))
                 .unwrap_or(std::time::Duration::from_secs(600)),
-            approval_ttl: parse_duration(&get("approval-ttl"))
-                .ok()
-                .filter(|d| !d.is_zero())
-                .unwrap_or(DEFAULT_APPROVAL_TTL),
+            // Checked above: a zero or broken value never gets here.
+            approval_ttl: parse_duration(&get("approval-ttl")).unwrap_or(DEFAULT_APPROVAL_TTL),
             home,
             file,
             values,
@@ -590,4 +588,38 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration> {
         bail!("duration `{text}`: give one like 30s, 10m, 2h or 1h30m");
     }
     Ok(std::time::Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration as parse_since;
+
+    #[test]
+    fn since_durations() {
+        assert_eq!(parse_since("90").unwrap().as_secs(), 90);
+        assert_eq!(parse_since("10m").unwrap().as_secs(), 600);
+        assert_eq!(parse_since("1h30m").unwrap().as_secs(), 5400);
+        assert_eq!(parse_since("2d").unwrap().as_secs(), 172_800);
+        assert!(
+            parse_since("5x")
+                .unwrap_err()
+                .to_string()
+                .contains("unknown unit `x`")
+        );
+        assert!(parse_since("m").is_err());
+        assert!(parse_since("10m5").is_err());
+        // Found by attack: these panicked (overflow adding to the clock).
+        for big in [
+            "9000000000000",
+            "99999999999999999999d",
+            "18446744073709551615",
+            "300000000000000h",
+        ] {
+            let e = parse_since(big).unwrap_err().to_string();
+            assert!(
+                e.contains("longer than 100 years") || e.contains("a number"),
+                "{big}: {e}"
+            );
+        }
+    }
 }

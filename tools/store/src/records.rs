@@ -184,10 +184,9 @@ pub fn audit_hash(
     payload: &str,
 ) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(audit_fields(prev_hash, seq, at, session_id, kind, payload))
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    ops_model::hex(&Sha256::digest(audit_fields(
+        prev_hash, seq, at, session_id, kind, payload,
+    )))
 }
 
 /// The outcome of checking the audit chain.
